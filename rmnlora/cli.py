@@ -21,7 +21,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema and health (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 class CliState:
@@ -47,8 +47,12 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def main(
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help=f"YAML config file (default: ${CONFIG_ENV_VAR}, else built-in).",
-                     envvar=CONFIG_ENV_VAR),
+        typer.Option(
+            "--config",
+            "-c",
+            help=f"YAML config file (default: ${CONFIG_ENV_VAR}, else built-in).",
+            envvar=CONFIG_ENV_VAR,
+        ),
     ] = None,
 ) -> None:
     CliState.config_path = config
@@ -68,7 +72,9 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
 
     database = open_db(settings_from_cli(), migrate=False)
     upgrade(database.engine, revision)
-    console.print(f"database at revision [bold]{current_revision(database.engine)}[/bold] ({database.backend})")
+    console.print(
+        f"database at revision [bold]{current_revision(database.engine)}[/bold] ({database.backend})"
+    )
 
 
 @db_app.command("downgrade")
@@ -104,7 +110,9 @@ def db_health(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
 
 
 @app.command("schemas")
-def schemas(out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None) -> None:
+def schemas(
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
     """Export the JSON Schema of every tool's input and output."""
     from rmnlora.schemas.tools import export_json_schemas
 
@@ -125,5 +133,6 @@ def demo() -> None:
         "rmn demo will: generate the example retailer exports, harmonize them, and plan "
         "examples/brief.yaml on the embedded defaults. The planner graph has not landed yet."
     )
+
 
 # Area command modules (each does `from rmnlora.cli import app` and registers its commands):

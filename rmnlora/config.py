@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -30,9 +31,7 @@ class ConfigError(ValueError):
 
 
 class DatabaseSettings(BaseModel):
-    url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default: SQLite file in the data dir."
-    )
+    url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite file in the data dir.")
     pool_size: int = Field(default=5, ge=1)
     max_overflow: int = Field(default=10, ge=0)
     pool_recycle_s: int = Field(default=1800, ge=1)
@@ -104,18 +103,18 @@ class ReflectionSettings(BaseModel):
         return value
 
 
-_yaml_values: ContextVar[dict[str, Any]] = ContextVar("_yaml_values", default={})
+_yaml_values: ContextVar[dict[str, Any] | None] = ContextVar("_yaml_values", default=None)
 
 
 class _YamlValues(PydanticBaseSettingsSource):
     """The already-interpolated YAML mapping, ranked below the environment."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        values = _yaml_values.get()
+        values = _yaml_values.get() or {}
         return values.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_yaml_values.get())
+        return dict(_yaml_values.get() or {})
 
 
 class Settings(BaseSettings):
@@ -163,7 +162,7 @@ class Settings(BaseSettings):
         return self.data_dir
 
 
-def interpolate(value: Any, env: dict[str, str] | None = None, key_path: str = "") -> Any:
+def interpolate(value: Any, env: Mapping[str, str] | None = None, key_path: str = "") -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a YAML tree.
 
     A missing variable without a default is an error naming the YAML key, because a silently
@@ -171,7 +170,9 @@ def interpolate(value: Any, env: dict[str, str] | None = None, key_path: str = "
     """
     environ = os.environ if env is None else env
     if isinstance(value, dict):
-        return {k: interpolate(v, environ, f"{key_path}.{k}" if key_path else str(k)) for k, v in value.items()}
+        return {
+            k: interpolate(v, environ, f"{key_path}.{k}" if key_path else str(k)) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [interpolate(v, environ, f"{key_path}[{i}]") for i, v in enumerate(value)]
     if not isinstance(value, str):

@@ -29,7 +29,8 @@ def _server_database(admin_url: str, name: str) -> Iterator[str]:
         with admin.connect() as connection:
             if admin.dialect.name == "postgresql":
                 connection.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                    {"n": name},
                 )
             connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()

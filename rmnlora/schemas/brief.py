@@ -118,7 +118,9 @@ class CampaignBrief(BaseModel):
             r.model_copy(
                 update={
                     "data": [p if p.is_absolute() else base / p for p in r.data],
-                    "mapping": (r.mapping if r.mapping is None or r.mapping.is_absolute() else base / r.mapping),
+                    "mapping": (
+                        r.mapping if r.mapping is None or r.mapping.is_absolute() else base / r.mapping
+                    ),
                 }
             )
             for r in self.retailers

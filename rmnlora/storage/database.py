@@ -46,8 +46,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, pool_recycle_s: int = 1800,
-                echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 5, max_overflow: int = 10, pool_recycle_s: int = 1800, echo: bool = False
+) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -150,7 +151,9 @@ def _current_revision(connection: Any) -> str | None:
 _default_db: Database | None = None
 
 
-def init_db(url: str, *, secret_key: str | None = None, migrate: bool = True, **engine_options: Any) -> Database:
+def init_db(
+    url: str, *, secret_key: str | None = None, migrate: bool = True, **engine_options: Any
+) -> Database:
     """Connect, configure encryption of stored secrets, and bring the schema to the latest migration."""
     global _default_db
     if secret_key is not None:
@@ -166,5 +169,7 @@ def init_db(url: str, *, secret_key: str | None = None, migrate: bool = True, **
 
 def get_db() -> Database:
     if _default_db is None:
-        raise RuntimeError("no database initialised: call init_db(url) first (or use rmnlora.storage.open_db)")
+        raise RuntimeError(
+            "no database initialised: call init_db(url) first (or use rmnlora.storage.open_db)"
+        )
     return _default_db

@@ -98,7 +98,13 @@ class PerformanceMetric(TenantOwned, table=True):
 
     __table_args__ = (
         UniqueConstraint(
-            "tenant_id", "retailer_id", "campaign_ref", "placement", "market", "gtin14", "date",
+            "tenant_id",
+            "retailer_id",
+            "campaign_ref",
+            "placement",
+            "market",
+            "gtin14",
+            "date",
             name="uq_perf_grain",
         ),
     )

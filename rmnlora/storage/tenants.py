@@ -34,7 +34,8 @@ def register_tenant(session: Session, tenant_id: str, name: str) -> str:
     """Create a tenant and return its API key; the key cannot be recovered later."""
     if not _TENANT_ID.match(tenant_id):
         raise InvalidTenantIdError(
-            f"tenant id {tenant_id!r} must be 1-64 lowercase letters, digits, '-' or '_', starting alphanumeric"
+            f"tenant id {tenant_id!r} must be 1-64 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit"
         )
     if session.get(Tenant, tenant_id) is not None:
         raise TenantExistsError(f"tenant {tenant_id!r} already exists")
