@@ -24,7 +24,9 @@ def tenant_dependency(get_database: Callable[[], Database]) -> Callable[..., str
         if api_key is None and authorization and authorization.lower().startswith("bearer "):
             api_key = authorization[7:].strip()
         if not api_key:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing API key: send it in the X-API-Key header")
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "missing API key: send it in the X-API-Key header"
+            )
         with database.get_session() as session:
             tenant = tenant_for_api_key(session, api_key)
         if tenant is None:
