@@ -66,7 +66,7 @@ def convert_bundled_model(target: Path) -> Path:
 
     folder = bundled_gguf_folder()
     log.info("converting %s to safetensors in %s (one-off, ~20 s)", BUNDLED_GGUF, target)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=BUNDLED_GGUF)
+    model: Any = AutoModelForCausalLM.from_pretrained(folder, gguf_file=BUNDLED_GGUF)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=BUNDLED_GGUF)
     # The GGUF loader marks the model as quantized, which blocks save_pretrained; the weights are
     # already plain fp32 tensors, so clearing the marks is safe.
@@ -120,7 +120,7 @@ def load_base_model(settings: Settings) -> tuple[Any, Any]:
     path = base_model_path(settings)
     device = resolve_device(settings.model.device)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+        model: Any = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise BaseModelError(f"cannot load base model from {path}: {exc}") from exc
