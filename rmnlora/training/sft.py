@@ -1,0 +1,75 @@
+"""Supervised fine-tuning of one LoRA adapter with TRL's SFTTrainer (prompt/completion rows).
+
+The base model passed in is wrapped by PEFT in place; the adapter lands in
+``<output_dir>/adapter`` (PEFT format the runtime loads), checkpoints in ``<output_dir>/checkpoints``
+so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rmnlora.schemas.training import SplitManifest, TrainResult
+from rmnlora.training.common import LoraRunConfig, lora_config, run_trainer, trainer_args
+from rmnlora.training.datasets import SFT_KEYS, DatasetError, Row, assert_no_leak
+
+
+@dataclass
+class SFTRunConfig(LoraRunConfig):
+    """An SFT run; ``completion_only_loss``: learn the answer, not the instruction."""
+
+    completion_only_loss: bool = True
+
+
+def train_sft(
+    model: Any,
+    tokenizer: Any,
+    train_rows: Sequence[Row],
+    config: SFTRunConfig,
+    manifest: SplitManifest | None = None,
+) -> TrainResult:
+    """Train a LoRA adapter on ``train_rows``; refuses rows whose prompt the ``manifest`` held out."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    rows = [dict(r) for r in train_rows]
+    if not rows:
+        raise DatasetError("SFT needs at least one training row")
+    for i, row in enumerate(rows):
+        missing = [k for k in SFT_KEYS if k not in row]
+        if missing:
+            raise DatasetError(f"SFT row {i + 1} lacks {missing} (rows are {{'prompt', 'completion'}})")
+    if manifest is not None:
+        assert_no_leak(rows, manifest)
+    args = SFTConfig(
+        **trainer_args(config, model),
+        completion_only_loss=config.completion_only_loss,
+        packing=False,
+        dataset_num_proc=None,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list([{k: r[k] for k in SFT_KEYS} for r in rows]),
+        processing_class=tokenizer,
+        peft_config=lora_config(config),
+    )
+    outcome = run_trainer(trainer, config)
+    steps = max(outcome.steps_run, 1)
+    return TrainResult(
+        method="sft",
+        kind=config.kind,
+        name=config.name,
+        adapter_path=str(config.adapter_dir),
+        steps=int(trainer.state.global_step),
+        train_rows=len(rows),
+        first_loss=outcome.losses[0] if outcome.losses else None,
+        last_loss=outcome.losses[-1] if outcome.losses else None,
+        losses=outcome.losses,
+        seconds=outcome.seconds,
+        seconds_per_step=outcome.seconds / steps,
+        qlora=config.qlora,
+        resumed_from=outcome.resumed_from,
+    )
