@@ -1,0 +1,140 @@
+"""Feedback REST API: a router the runtime mounts (``rmn serve``) and a standalone app for tests.
+
+Routes (tenant API key in ``X-API-Key`` or ``Authorization: Bearer``):
+POST /feedback/ and POST /feedback/preference-pair (optional ``Idempotency-Key`` header:
+201 when stored, 200 with the stored row on a retry, 409 if the key was used for another
+body), GET /feedback/stats and GET /feedback/export-dpo (streamed JSON lines).
+"""
+
+# No `from __future__ import annotations`: the route signatures use aliases local to the factory.
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+
+from rmnlora.adapters.auth import tenant_dependency
+from rmnlora.config import Settings
+from rmnlora.schemas.feedback import ExportFilter, FeedbackIn, FeedbackRecord, FeedbackStats, PreferencePairIn
+from rmnlora.storage.database import Database
+from rmnlora.ui import feedback_store as store
+
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Any unique string per logical request; a retry with the same key stores nothing new.",
+    ),
+]
+
+
+def _answer(result: store.RecordResult, response: Response) -> FeedbackRecord:
+    response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+    if not result.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return result.record
+
+
+def _http_errors(call: Callable[[], store.RecordResult]) -> store.RecordResult:
+    try:
+        return call()
+    except store.UnknownBrandError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except store.IdempotencyConflictError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except store.InvalidIdempotencyKeyError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+
+
+def _export_filter(
+    brand: str | None, task: str | None, since: dt.date | None, until: dt.date | None, corrections: bool
+) -> ExportFilter:
+    try:
+        return ExportFilter(
+            brand_id=brand, task=task, since=since, until=until, include_corrections=corrections
+        )
+    except ValidationError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, [{"msg": e["msg"], "loc": e["loc"]} for e in exc.errors()]
+        ) from exc
+
+
+def create_feedback_router(get_database: Callable[[], Database]) -> APIRouter:
+    """The /feedback routes; ``get_database`` is a FastAPI dependency returning the Database."""
+    router = APIRouter(prefix="/feedback", tags=["feedback"])
+    require_tenant = tenant_dependency(get_database)
+    Tenant = Annotated[str, Depends(require_tenant)]
+    DB = Annotated[Database, Depends(get_database)]
+
+    @router.post("/", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED)
+    def post_feedback(
+        item: FeedbackIn, response: Response, tenant_id: Tenant, database: DB, key: IdempotencyHeader = None
+    ) -> FeedbackRecord:
+        """Thumbs up/down, a 1-5 rating and/or a correction of one response."""
+        result = _http_errors(lambda: store.record_feedback(database, tenant_id, item, idempotency_key=key))
+        return _answer(result, response)
+
+    @router.post("/preference-pair", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED)
+    def post_preference(
+        item: PreferencePairIn,
+        response: Response,
+        tenant_id: Tenant,
+        database: DB,
+        key: IdempotencyHeader = None,
+    ) -> FeedbackRecord:
+        """Which of two responses to one prompt a person preferred."""
+        result = _http_errors(lambda: store.record_preference(database, tenant_id, item, idempotency_key=key))
+        return _answer(result, response)
+
+    @router.get("/stats", response_model=FeedbackStats)
+    def get_stats(
+        tenant_id: Tenant,
+        database: DB,
+        brand: str | None = None,
+        task: str | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> FeedbackStats:
+        """Volume by brand, task, type and day; ratings per task; adapter win rates."""
+        return store.stats(database, tenant_id, _export_filter(brand, task, since, until, True))
+
+    @router.get("/export-dpo", response_class=StreamingResponse)
+    def export_dpo(
+        tenant_id: Tenant,
+        database: DB,
+        brand: str | None = None,
+        task: str | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        include_corrections: Annotated[bool, Query()] = True,
+    ) -> StreamingResponse:
+        """JSON lines ``{"prompt", "chosen", "rejected"}`` (TRL DPO format), streamed."""
+        flt = _export_filter(brand, task, since, until, include_corrections)
+        return StreamingResponse(
+            store.iter_dpo_jsonl(database, tenant_id, flt),
+            media_type="application/x-ndjson",
+            headers={"Content-Disposition": 'attachment; filename="dpo.jsonl"'},
+        )
+
+    return router
+
+
+def create_feedback_app(settings: Settings | None, database: Database) -> FastAPI:
+    """A FastAPI app serving only the feedback routes (tests, or a feedback-only deployment)."""
+    app = FastAPI(title="rmnlora feedback API", version="1")
+
+    def get_database() -> Database:
+        return database
+
+    app.include_router(create_feedback_router(get_database))
+
+    @app.get("/health")
+    def health() -> dict[str, object]:
+        report = database.health_check()
+        return {"ok": report.ok, "database": report.backend, "detail": report.detail}
+
+    app.state.settings = settings
+    return app

@@ -1,0 +1,386 @@
+"""The one read/write path for human feedback, shared by the REST API, the Streamlit app and the CLI.
+
+Every call opens a tenant-scoped session, so a tenant only ever reads and writes its own rows,
+and a brand of another tenant is "not found" rather than writable. Idempotency keys are
+scoped per tenant (stored as a SHA-256 of tenant and key, since the column is globally
+unique): a retried request with the same key returns the stored row instead of a second one,
+and the same key with a different body is a conflict, not a silent overwrite.
+
+Preference rows keep both adapters in ``Feedback.adapter`` as ``"<chosen>><rejected>"`` (either
+side may be empty), so win rates per adapter need no extra column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from rmnlora.schemas.feedback import (
+    AdapterWinRate,
+    CountByKey,
+    DailyCount,
+    DPORow,
+    ExportFilter,
+    FeedbackIn,
+    FeedbackRecord,
+    FeedbackStats,
+    PreferencePairIn,
+    RatingSummary,
+)
+from rmnlora.storage.database import Database
+from rmnlora.storage.models import Brand, Feedback
+
+MAX_IDEMPOTENCY_KEY = 255
+_COMPARED = (
+    "brand_id",
+    "task",
+    "feedback_type",
+    "prompt",
+    "response",
+    "chosen",
+    "rejected",
+    "correction",
+    "thumbs_up",
+    "rating",
+    "adapter",
+    "user",
+)
+
+
+class UnknownBrandError(LookupError):
+    """The brand does not exist for this tenant (another tenant's brand reads the same)."""
+
+
+class IdempotencyConflictError(ValueError):
+    """The idempotency key was already used for a different request."""
+
+
+class InvalidIdempotencyKeyError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    record: FeedbackRecord
+    created: bool
+
+
+class _BrandCache:
+    """Brands confirmed to belong to a tenant; ownership never changes, so only hits are cached."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._seen: set[tuple[str, str, str]] = set()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def known(self, key: tuple[str, str, str]) -> bool:
+        return key in self._seen
+
+    def add(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            if len(self._seen) >= self._limit:
+                self._seen.clear()
+            self._seen.add(key)
+
+
+_brands = _BrandCache()
+
+
+def scoped_idempotency_key(tenant_id: str, key: str) -> str:
+    """What is stored for ``key``: per tenant, fixed length, whatever the client sends."""
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidIdempotencyKeyError(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters, got {len(key)}"
+        )
+    return hashlib.sha256(f"{tenant_id}\0{key}".encode()).hexdigest()
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def to_record(row: Feedback) -> FeedbackRecord:
+    record = FeedbackRecord.model_validate(row)
+    record.created_at = _utc(record.created_at)
+    return record
+
+
+def _check_brand(session: Session, database: Database, tenant_id: str, brand_id: str) -> None:
+    cache_key = (database.url, tenant_id, brand_id)
+    if _brands.known(cache_key):
+        return
+    found = session.exec(
+        select(Brand.id).where(Brand.id == brand_id, Brand.tenant_id == tenant_id)
+    ).first()
+    if found is None:
+        raise UnknownBrandError(f"brand {brand_id!r} not found for tenant {tenant_id!r}")
+    _brands.add(cache_key)
+
+
+def _find_by_key(session: Session, tenant_id: str, stored_key: str) -> Feedback | None:
+    return session.exec(
+        select(Feedback).where(Feedback.idempotency_key == stored_key, Feedback.tenant_id == tenant_id)
+    ).first()
+
+
+def _same_request(stored: Feedback, new: Feedback) -> bool:
+    return all(getattr(stored, name) == getattr(new, name) for name in _COMPARED)
+
+
+def _store(database: Database, tenant_id: str, row: Feedback, idempotency_key: str | None) -> RecordResult:
+    stored_key = scoped_idempotency_key(tenant_id, idempotency_key) if idempotency_key is not None else None
+    row.tenant_id = tenant_id
+    row.idempotency_key = stored_key
+    try:
+        with database.get_session(tenant_id=tenant_id) as session:
+            if stored_key is not None:
+                existing = _find_by_key(session, tenant_id, stored_key)
+                if existing is not None:
+                    return _replay(existing, row)
+            _check_brand(session, database, tenant_id, row.brand_id)
+            session.add(row)
+            session.flush()
+            record = to_record(row)
+        return RecordResult(record, created=True)
+    except IntegrityError:
+        if stored_key is None:
+            raise
+        # A concurrent retry with the same key committed first: answer with its row.
+        with database.get_session(tenant_id=tenant_id) as session:
+            existing = _find_by_key(session, tenant_id, stored_key)
+        if existing is None:
+            raise
+        return _replay(existing, row)
+
+
+def _replay(existing: Feedback, new: Feedback) -> RecordResult:
+    if not _same_request(existing, new):
+        raise IdempotencyConflictError(
+            f"Idempotency-Key was already used for a different request (stored feedback id {existing.id})"
+        )
+    return RecordResult(to_record(existing), created=False)
+
+
+def record_feedback(
+    database: Database, tenant_id: str, item: FeedbackIn, *, idempotency_key: str | None = None
+) -> RecordResult:
+    """Store thumbs / rating / correction on one response; a repeated idempotency key stores nothing new."""
+    row = Feedback(
+        tenant_id=tenant_id,
+        brand_id=item.brand_id,
+        task=item.task,
+        feedback_type=item.feedback_type,
+        prompt=item.prompt,
+        response=item.response,
+        correction=item.correction,
+        thumbs_up=item.thumbs_up,
+        rating=item.rating,
+        adapter=item.adapter,
+        user=item.user,
+    )
+    return _store(database, tenant_id, row, idempotency_key)
+
+
+def pair_adapter_label(chosen_adapter: str | None, rejected_adapter: str | None) -> str | None:
+    if chosen_adapter is None and rejected_adapter is None:
+        return None
+    return f"{chosen_adapter or ''}>{rejected_adapter or ''}"
+
+
+def record_preference(
+    database: Database, tenant_id: str, item: PreferencePairIn, *, idempotency_key: str | None = None
+) -> RecordResult:
+    """Store a preference pair (prompt, chosen, rejected) with the adapters that produced each side."""
+    row = Feedback(
+        tenant_id=tenant_id,
+        brand_id=item.brand_id,
+        task=item.task,
+        feedback_type="preference",
+        prompt=item.prompt,
+        chosen=item.chosen,
+        rejected=item.rejected,
+        adapter=pair_adapter_label(item.chosen_adapter, item.rejected_adapter),
+        user=item.user,
+    )
+    return _store(database, tenant_id, row, idempotency_key)
+
+
+def list_brands(database: Database, tenant_id: str) -> list[Brand]:
+    with database.get_session(tenant_id=tenant_id) as session:
+        return list(session.exec(select(Brand).where(Brand.tenant_id == tenant_id).order_by(col(Brand.id))))
+
+
+def create_brand(database: Database, tenant_id: str, brand_id: str, name: str) -> Brand:
+    """Add a brand to the tenant (the app's home page offers this when a tenant has none)."""
+    with database.get_session(tenant_id=tenant_id) as session:
+        if session.get(Brand, brand_id) is not None:
+            raise ValueError(f"brand {brand_id!r} already exists")
+        brand = Brand(id=brand_id, tenant_id=tenant_id, name=name)
+        session.add(brand)
+    return brand
+
+
+def _filtered(statement: Any, tenant_id: str, flt: ExportFilter) -> Any:
+    statement = statement.where(Feedback.tenant_id == tenant_id)
+    if flt.brand_id:
+        statement = statement.where(Feedback.brand_id == flt.brand_id)
+    if flt.task:
+        statement = statement.where(Feedback.task == flt.task)
+    if flt.since:
+        start = dt.datetime.combine(flt.since, dt.time(), tzinfo=dt.UTC)
+        statement = statement.where(Feedback.created_at >= start)
+    if flt.until:
+        end = dt.datetime.combine(flt.until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        statement = statement.where(Feedback.created_at < end)
+    return statement
+
+
+def _dpo_condition(flt: ExportFilter) -> Any:
+    preference = and_(col(Feedback.feedback_type) == "preference", col(Feedback.chosen).is_not(None))
+    if not flt.include_corrections:
+        return preference
+    correction = and_(col(Feedback.correction).is_not(None), col(Feedback.response).is_not(None))
+    return or_(preference, correction)
+
+
+def iter_dpo_rows(
+    database: Database, tenant_id: str, flt: ExportFilter | None = None, *, batch: int = 500
+) -> Iterator[DPORow]:
+    """Preference pairs, and corrections as (chosen=correction, rejected=response), oldest first."""
+    flt = flt or ExportFilter()
+    statement = _filtered(
+        sa_select(
+            col(Feedback.prompt),
+            col(Feedback.chosen),
+            col(Feedback.rejected),
+            col(Feedback.correction),
+            col(Feedback.response),
+        ),
+        tenant_id,
+        flt,
+    ).where(_dpo_condition(flt))
+    with database.get_session(tenant_id=tenant_id) as session:
+        result = session.exec(statement.order_by(col(Feedback.id)).execution_options(yield_per=batch))
+        for prompt, chosen, rejected, correction, response in result:
+            if chosen is not None and rejected is not None:
+                yield DPORow(prompt=prompt, chosen=chosen, rejected=rejected)
+            elif correction is not None and response is not None:
+                yield DPORow(prompt=prompt, chosen=correction, rejected=response)
+
+
+def iter_dpo_jsonl(database: Database, tenant_id: str, flt: ExportFilter | None = None) -> Iterator[str]:
+    """The export as JSON lines (each ends in a newline), for streaming responses and downloads."""
+    for row in iter_dpo_rows(database, tenant_id, flt):
+        yield json.dumps(row.model_dump(), ensure_ascii=False) + "\n"
+
+
+def write_dpo_jsonl(database: Database, tenant_id: str, flt: ExportFilter | None, path: Path) -> int:
+    """Write the export to ``path``; returns the number of rows."""
+    count = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for line in iter_dpo_jsonl(database, tenant_id, flt):
+            handle.write(line)
+            count += 1
+    return count
+
+
+def _counts(session: Session, column: Any, tenant_id: str, flt: ExportFilter) -> list[CountByKey]:
+    rows = session.exec(
+        _filtered(select(column, func.count()), tenant_id, flt).group_by(column).order_by(column)
+    ).all()
+    return [CountByKey(key=str(key), count=int(count)) for key, count in rows]
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def win_rates(adapter_labels: Counter[str]) -> list[AdapterWinRate]:
+    """Per adapter: preference pairs won and lost (from ``"<chosen>><rejected>"`` labels)."""
+    wins: Counter[str] = Counter()
+    losses: Counter[str] = Counter()
+    for label, count in adapter_labels.items():
+        winner, _, loser = label.partition(">")
+        if winner:
+            wins[winner] += count
+        if loser:
+            losses[loser] += count
+    return [
+        AdapterWinRate(
+            adapter=name,
+            wins=wins[name],
+            losses=losses[name],
+            win_rate=wins[name] / (wins[name] + losses[name]),
+        )
+        for name in sorted(set(wins) | set(losses))
+    ]
+
+
+def stats(database: Database, tenant_id: str, flt: ExportFilter | None = None) -> FeedbackStats:
+    """Volume by brand, task, type and day; ratings and thumbs per task; adapter win rates."""
+    flt = flt or ExportFilter()
+    day = func.date(Feedback.created_at)
+    with database.get_session(tenant_id=tenant_id) as session:
+        total = session.exec(_filtered(select(func.count(col(Feedback.id))), tenant_id, flt)).one()
+        by_day_rows = session.exec(
+            _filtered(select(day, func.count()), tenant_id, flt).group_by(day).order_by(day)
+        ).all()
+        rating_rows = session.exec(
+            _filtered(
+                sa_select(
+                    col(Feedback.task),
+                    func.count(col(Feedback.rating)),
+                    func.avg(Feedback.rating),
+                    func.sum(case((col(Feedback.thumbs_up).is_(True), 1), else_=0)),
+                    func.sum(case((col(Feedback.thumbs_up).is_(False), 1), else_=0)),
+                ),
+                tenant_id,
+                flt,
+            )
+            .group_by(Feedback.task)
+            .order_by(Feedback.task)
+        ).all()
+        label_rows = session.exec(
+            _filtered(select(Feedback.adapter, func.count()), tenant_id, flt)
+            .where(Feedback.feedback_type == "preference", col(Feedback.adapter).is_not(None))
+            .group_by(Feedback.adapter)
+        ).all()
+        dpo_pairs = session.exec(
+            _filtered(select(func.count(col(Feedback.id))), tenant_id, flt).where(_dpo_condition(flt))
+        ).one()
+        return FeedbackStats(
+            total=int(total),
+            by_brand=_counts(session, Feedback.brand_id, tenant_id, flt),
+            by_task=_counts(session, Feedback.task, tenant_id, flt),
+            by_type=_counts(session, Feedback.feedback_type, tenant_id, flt),
+            by_day=[DailyCount(date=_as_date(d), count=int(c)) for d, c in by_day_rows],
+            ratings=[
+                RatingSummary(
+                    task=task,
+                    ratings=int(n),
+                    mean_rating=float(mean) if mean is not None else None,
+                    thumbs_up=int(up or 0),
+                    thumbs_down=int(down or 0),
+                )
+                for task, n, mean, up, down in rating_rows
+            ],
+            win_rates=win_rates(Counter({str(label): int(n) for label, n in label_rows})),
+            dpo_pairs=int(dpo_pairs),
+        )
