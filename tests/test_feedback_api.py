@@ -50,9 +50,10 @@ PAIR = {
 def test_feedback_and_pairs_are_stored_and_exported_in_dpo_format(db: Database) -> None:
     """On every backend: a rating, a correction and a pair go in; the export has the two DPO rows."""
     key = add_tenant(db, "acme", ("acme-cola",))
-    with serve(create_feedback_app(None, db)) as url, httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10
-    ) as client:
+    with (
+        serve(create_feedback_app(None, db)) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client,
+    ):
         rating = client.post(
             "/feedback/",
             json={"brand_id": "acme-cola", "task": "creative", "prompt": "p1", "response": "r1", "rating": 4},
@@ -121,7 +122,9 @@ def test_concurrent_retries_race_to_one_row(api: dict[str, Any]) -> None:
 
     def post() -> None:
         with _client(api, "acme") as client:
-            statuses.append(client.post("/feedback/", json=body, headers={"Idempotency-Key": "race"}).status_code)
+            statuses.append(
+                client.post("/feedback/", json=body, headers={"Idempotency-Key": "race"}).status_code
+            )
 
     threads = [threading.Thread(target=post) for _ in range(8)]
     for thread in threads:
@@ -168,13 +171,21 @@ def test_missing_or_wrong_api_key_is_401(api: dict[str, Any]) -> None:
     ("body", "message"),
     [
         ({"brand_id": "acme-cola", "task": "creative", "prompt": "p"}, "at least one of"),
-        ({"brand_id": "acme-cola", "task": "creative", "prompt": "p", "rating": 6}, "less than or equal to 5"),
+        (
+            {"brand_id": "acme-cola", "task": "creative", "prompt": "p", "rating": 6},
+            "less than or equal to 5",
+        ),
         ({"brand_id": "acme-cola", "task": "creative", "prompt": "", "rating": 3}, "at least 1 character"),
         ({"brand_id": "acme cola!", "task": "creative", "prompt": "p", "rating": 3}, "pattern"),
-        ({"brand_id": "acme-cola", "task": "creative", "prompt": "p", "rating": 3, "extra": 1}, "Extra inputs"),
+        (
+            {"brand_id": "acme-cola", "task": "creative", "prompt": "p", "rating": 3, "extra": 1},
+            "Extra inputs",
+        ),
     ],
 )
-def test_invalid_feedback_is_422_with_a_message(api: dict[str, Any], body: dict[str, Any], message: str) -> None:
+def test_invalid_feedback_is_422_with_a_message(
+    api: dict[str, Any], body: dict[str, Any], message: str
+) -> None:
     with _client(api, "acme") as client:
         answer = client.post("/feedback/", json=body)
     assert answer.status_code == 422
@@ -187,7 +198,9 @@ def test_invalid_pair_and_filters_are_4xx_with_messages(api: dict[str, Any]) -> 
         assert same.status_code == 422 and "identical" in same.text
         backwards = client.get("/feedback/export-dpo", params={"since": "2026-02-01", "until": "2026-01-01"})
         assert backwards.status_code == 422 and "after until" in backwards.text
-        too_long = client.post("/feedback/", json=_thumbs("acme-cola"), headers={"Idempotency-Key": "x" * 300})
+        too_long = client.post(
+            "/feedback/", json=_thumbs("acme-cola"), headers={"Idempotency-Key": "x" * 300}
+        )
         assert too_long.status_code == 400 and "Idempotency-Key" in too_long.text
 
 

@@ -121,9 +121,7 @@ def _check_brand(session: Session, database: Database, tenant_id: str, brand_id:
     cache_key = (database.url, tenant_id, brand_id)
     if _brands.known(cache_key):
         return
-    found = session.exec(
-        select(Brand.id).where(Brand.id == brand_id, Brand.tenant_id == tenant_id)
-    ).first()
+    found = session.exec(select(Brand.id).where(Brand.id == brand_id, Brand.tenant_id == tenant_id)).first()
     if found is None:
         raise UnknownBrandError(f"brand {brand_id!r} not found for tenant {tenant_id!r}")
     _brands.add(cache_key)
