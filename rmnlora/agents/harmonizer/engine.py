@@ -1,0 +1,552 @@
+"""The harmonizer engine: raw exports → RMIS events + quarantine, as one lazy Polars pipeline.
+
+``harmonize_lazy`` is the core: a pure function over a (lazy) frame of raw rows, row-local
+except for the product crosswalk join, so it runs unchanged on one Arrow batch
+(``harmonize_batch``, what Ray Data ``map_batches`` or Spark ``mapInArrow`` would call per
+partition) or on a whole streaming scan. Duplicate detection needs all rows and runs after it
+(``mark_duplicates``). ``harmonize`` wires scan → core → dedup → two sinks, so files larger than
+memory stream through ``sink_parquet``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from rmnlora.agents.harmonizer import validate
+from rmnlora.agents.harmonizer.mapping import MappingError, RetailerMapping, resolve_mapping
+from rmnlora.schemas.harmonize import HarmonizeRequest, HarmonizeSummary, HarmonizeTotals
+from rmnlora.schemas.rmis import QUARANTINE_SCHEMA, RMIS_EVENT_SCHEMA, EventType, QuarantineReason
+
+SOURCE_FILE = "_source_file"
+SOURCE_ROW = "_source_row"
+REASON = "_reason"
+SRC = "_src_"  # prefix of raw source columns inside the pipeline, so they never clash with RMIS names
+DETAIL = "_detail"
+EVENT_ID_SEED = 0x524D4953  # "RMIS": fixed so event ids are reproducible for a given Polars version
+
+Progress = Callable[[str, int, int], None]
+
+
+class HarmonizeError(RuntimeError):
+    """An input or output problem that stops a harmonize run (bad file, unreadable format)."""
+
+
+# ---------------------------------------------------------------- parsing helpers
+
+
+def _as_text(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.String).str.strip_chars()
+
+
+def _number(expr: pl.Expr, dtype: pl.DataType, decimal_comma: bool) -> pl.Expr:
+    """A numeric value; strings are parsed (decimal comma honoured), garbage becomes null."""
+    if dtype.is_numeric():
+        return expr.cast(pl.Float64)
+    text = _as_text(expr)
+    if decimal_comma:
+        text = text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    return text.cast(pl.Float64, strict=False)
+
+
+def _date(expr: pl.Expr, dtype: pl.DataType, fmt: str, timezone: str) -> pl.Expr:
+    if dtype == pl.Date:
+        return expr
+    if isinstance(dtype, pl.Datetime):
+        return expr.dt.date()
+    if fmt in ("epoch_ms", "epoch_s"):
+        ticks = expr.cast(pl.Int64) if dtype.is_integer() else _as_text(expr).cast(pl.Int64, strict=False)
+        stamp = pl.from_epoch(ticks, time_unit="ms" if fmt == "epoch_ms" else "s").dt.replace_time_zone("UTC")
+        return stamp.dt.convert_time_zone(timezone).dt.date()
+    return _as_text(expr).str.strptime(pl.Date, fmt, strict=False)
+
+
+_POW10 = [10**k for k in range(15)]
+
+
+def _check_digit(body13: pl.Expr) -> pl.Expr:
+    """GS1 check digit of a 13-digit body held as an unsigned integer (weights 3,1,3.. from the right)."""
+    total = pl.lit(0, dtype=pl.UInt64)
+    for i in range(13):
+        digit = (body13 // _POW10[12 - i]) % 10
+        total = total + digit * (3 if i % 2 == 0 else 1)
+    return (10 - total % 10) % 10
+
+
+def _digits(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    text = expr.cast(pl.String) if dtype.is_integer() else _as_text(expr)
+    return text.str.replace_all(r"[\s-]", "")
+
+
+def gtin14_expr(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """EAN-8 / UPC-A / EAN-13 / GTIN-14 → verified GTIN-14; null if malformed or the check digit is wrong."""
+    text = _digits(expr, dtype)
+    ok_shape = text.str.contains(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
+    padded = text.str.zfill(14)
+    number = padded.cast(pl.UInt64, strict=False)
+    ok = ok_shape & (_check_digit(number // 10) == number % 10)
+    return pl.when(ok).then(padded)
+
+
+def upc_body_to_gtin14_expr(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """An 11-digit UPC-A body (check digit omitted) → GTIN-14 with the computed check digit."""
+    text = _digits(expr, dtype)
+    if dtype.is_integer():
+        text = text.str.zfill(11)
+    ok = text.str.contains(r"^\d{11}$")
+    body = text.str.zfill(13)
+    check = _check_digit(body.cast(pl.UInt64, strict=False))
+    return pl.when(ok).then(pl.concat_str([body, check.cast(pl.String)]))
+
+
+# ---------------------------------------------------------------- reading inputs
+
+
+def scan_input(path: Path, mapping: RetailerMapping) -> pl.LazyFrame:
+    """Lazily scan one export with its row index and file name; CSV/NDJSON values stay text."""
+    path = Path(path)
+    if not path.is_file():
+        raise HarmonizeError(f"input {path} does not exist or is not a file")
+    try:
+        if mapping.format == "csv":
+            frame = pl.scan_csv(
+                path, separator=mapping.delimiter, infer_schema=False, row_index_name=SOURCE_ROW
+            )
+        elif mapping.format == "parquet":
+            frame = pl.scan_parquet(path, row_index_name=SOURCE_ROW)
+        else:
+            names = pl.scan_ndjson(path, infer_schema_length=1000).collect_schema().names()
+            frame = pl.scan_ndjson(path, schema=dict.fromkeys(names, pl.String), row_index_name=SOURCE_ROW)
+        names = frame.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise HarmonizeError(f"cannot read {path} as {mapping.format}: {exc}") from exc
+    absent = [column for column in mapping.columns if column not in names]
+    if absent:
+        raise MappingError(
+            f"{path.name}: mapped column(s) {absent} not in the file (its columns: {names[1:]}); "
+            "check the delimiter/format or run with --propose"
+        )
+    return frame.with_columns(pl.lit(str(path)).alias(SOURCE_FILE), pl.col(SOURCE_ROW).cast(pl.Int64))
+
+
+def read_crosswalk(mapping: RetailerMapping, base_dir: Path) -> pl.LazyFrame | None:
+    if mapping.crosswalk is None:
+        return None
+    path = Path(mapping.crosswalk.file)
+    if not path.is_absolute():
+        path = base_dir / path
+    if not path.is_file():
+        raise HarmonizeError(f"crosswalk {path} (from the {mapping.retailer} mapping) does not exist")
+    return (
+        pl.scan_csv(path, infer_schema=False)
+        .select(
+            _as_text(pl.col(mapping.crosswalk.key_column)).alias("_xw_key"),
+            pl.col(mapping.crosswalk.gtin_column).alias("_xw_gtin"),
+        )
+        .unique(subset="_xw_key", keep="first")
+    )
+
+
+# ---------------------------------------------------------------- the core
+
+
+def harmonize_lazy(
+    frame: pl.LazyFrame,
+    mapping: RetailerMapping,
+    *,
+    fx: Mapping[str, float],
+    crosswalk: pl.LazyFrame | None = None,
+    retailer: str | None = None,
+    target_currency: str = "USD",
+) -> pl.LazyFrame:
+    """Raw rows → RMIS columns plus ``_reason``/``_detail`` (null when clean) and the raw source columns.
+
+    ``fx`` maps currency code → units of the target currency per unit; a currency missing from it
+    quarantines the row. Duplicates are not marked here (see ``mark_duplicates``).
+    """
+    schema = frame.collect_schema()
+    name = retailer or mapping.retailer
+    frame = frame.rename({c: f"{SRC}{c}" for c in schema.names() if c not in (SOURCE_ROW, SOURCE_FILE)})
+    if SOURCE_ROW not in schema:
+        frame = frame.with_row_index(SOURCE_ROW).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+    if SOURCE_FILE not in schema:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(SOURCE_FILE))
+    schema = frame.collect_schema()
+
+    def src(field: str) -> tuple[pl.Expr, pl.DataType] | None:
+        column = mapping.source_for(field)
+        if column is None:
+            return None
+        return pl.col(f"{SRC}{column}"), schema[f"{SRC}{column}"]
+
+    def text_field(field: str, default: str | None) -> pl.Expr:
+        found = src(field)
+        if found is not None:
+            value = _as_text(found[0])
+            value = pl.when(value != "").then(value)
+            return value.fill_null(pl.lit(mapping.constants.get(field, default), dtype=pl.String))
+        return pl.lit(mapping.constants.get(field, default), dtype=pl.String)
+
+    checks: list[validate.Check] = []
+    out: dict[str, pl.Expr] = {}
+
+    # required presence
+    for field in ("event_date", "campaign_id", "gtin14", "spend", "currency"):
+        found = src(field)
+        if found is not None:
+            checks.append(validate.missing(field, found[0]))
+
+    # event date
+    date_src = src("event_date")
+    assert date_src is not None  # the mapping validator guarantees it
+    out["event_date"] = _date(date_src[0], date_src[1], mapping.date_format, mapping.timezone)
+    checks.append(
+        validate.unparseable(QuarantineReason.UNPARSEABLE_DATE, "event_date", date_src[0], out["event_date"])
+    )
+
+    # numbers
+    numbers: dict[str, pl.Expr] = {}
+    for field in ("impressions", "clicks", "spend", "attributed_sales", "units"):
+        found = src(field)
+        if found is None:
+            numbers[field] = pl.lit(0.0)
+            continue
+        value = _number(found[0], found[1], mapping.decimal_comma)
+        bad = validate.unparseable(QuarantineReason.UNPARSEABLE_NUMBER, field, found[0], value)
+        if field in ("impressions", "clicks", "units"):
+            bad = validate.Check(
+                bad.reason, bad.failed | (value != value.floor()).fill_null(False), bad.detail
+            )
+        checks.append(bad)
+        numbers[field] = value.fill_null(0.0)
+
+    # product id
+    gtin_src = src("gtin14")
+    assert gtin_src is not None
+    if mapping.id_type == "asin":
+        out["gtin14"] = gtin14_expr(pl.col("_xw_gtin"), pl.String())
+        known = pl.col("_xw_gtin").is_not_null()
+        present = _as_text(gtin_src[0]).fill_null("") != ""
+        checks.append(
+            validate.Check(
+                QuarantineReason.UNKNOWN_PRODUCT,
+                present & ~known,
+                pl.format("{} not in crosswalk", _as_text(gtin_src[0])),
+            )
+        )
+        checks.append(
+            validate.unparseable(
+                QuarantineReason.INVALID_GTIN, "crosswalk gtin14", pl.col("_xw_gtin"), out["gtin14"]
+            )
+        )
+    elif mapping.id_type == "upc_no_check":
+        out["gtin14"] = upc_body_to_gtin14_expr(*gtin_src)
+        checks.append(
+            validate.unparseable(QuarantineReason.INVALID_GTIN, "gtin14", gtin_src[0], out["gtin14"])
+        )
+    else:
+        out["gtin14"] = gtin14_expr(*gtin_src)
+        checks.append(
+            validate.unparseable(QuarantineReason.INVALID_GTIN, "gtin14", gtin_src[0], out["gtin14"])
+        )
+
+    # currency and FX
+    currency = text_field("currency", mapping.currency).str.to_uppercase()
+    rate = currency.replace_strict(
+        list(fx), [float(v) for v in fx.values()], default=None, return_dtype=pl.Float64
+    )
+    checks.append(validate.unknown_currency(currency, rate))
+
+    checks.append(validate.negative(numbers))
+    checks.append(validate.clicks_exceed_impressions(numbers["clicks"], numbers["impressions"]))
+
+    # event type
+    type_src = src("event_type")
+    if type_src is not None:
+        raw_type = _as_text(type_src[0])
+        mapped = raw_type.replace_strict(
+            list(mapping.event_types),
+            [t.value for t in mapping.event_types.values()],
+            default=raw_type.str.to_lowercase(),
+        )
+        event_type: pl.Expr = pl.when(mapped.is_in([t.value for t in EventType])).then(mapped)
+        checks.append(
+            validate.Check(
+                QuarantineReason.MISSING_REQUIRED,
+                event_type.is_null(),
+                pl.format("event_type {} is not mapped", raw_type.fill_null("<null>")),
+            )
+        )
+    else:
+        event_type = pl.lit(mapping.constants.get("event_type", EventType.PERFORMANCE.value), dtype=pl.String)
+
+    reason, detail = validate.first_failure(checks)
+    scale = mapping.money_scale
+    columns = {
+        "event_type": event_type,
+        "event_date": out["event_date"],
+        "retailer": pl.lit(name, dtype=pl.String),
+        "campaign_id": text_field("campaign_id", None),
+        "placement": text_field("placement", "unknown"),
+        "market": text_field("market", "all"),
+        "audience": text_field("audience", None),
+        "gtin14": out["gtin14"],
+        "impressions": numbers["impressions"].cast(pl.Int64, strict=False),
+        "clicks": numbers["clicks"].cast(pl.Int64, strict=False),
+        "spend": numbers["spend"] * scale * rate,
+        "attributed_sales": numbers["attributed_sales"] * scale * rate,
+        "units": numbers["units"].cast(pl.Int64, strict=False),
+        "currency": pl.lit(target_currency, dtype=pl.String),
+    }
+    if crosswalk is not None:
+        key = _as_text(gtin_src[0]).alias("_xw_key")
+        frame = frame.with_columns(key).join(crosswalk, on="_xw_key", how="left", maintain_order="left")
+    key_fields = [
+        "retailer",
+        "event_type",
+        "event_date",
+        "campaign_id",
+        "placement",
+        "market",
+        "audience",
+        "gtin14",
+    ]
+    return frame.with_columns(**columns, **{REASON: reason, DETAIL: detail}).with_columns(
+        pl.struct(key_fields).hash(EVENT_ID_SEED).cast(pl.String).alias("event_id")
+    )
+
+
+def harmonize_batch(
+    batch: pl.DataFrame | pa.Table | pa.RecordBatch,
+    mapping: RetailerMapping,
+    *,
+    fx: Mapping[str, float],
+    target_currency: str = "USD",
+    crosswalk: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The per-partition function for a distributed engine: one Arrow/Polars batch in, same rows out.
+
+    Returns the RMIS columns, ``_reason``/``_detail`` (null for a clean row), the source row id and
+    the raw source columns. Run ``mark_duplicates`` over the union of all batches afterwards.
+    """
+    frame = batch if isinstance(batch, pl.DataFrame) else pl.DataFrame(pl.from_arrow(batch))
+    lazy = harmonize_lazy(
+        frame.lazy(),
+        mapping,
+        fx=fx,
+        target_currency=target_currency,
+        crosswalk=crosswalk.lazy() if crosswalk is not None else None,
+    )
+    return lazy.collect()
+
+
+def events_of(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """The accepted rows, RMIS columns only."""
+    return frame.filter(pl.col(REASON).is_null()).select(
+        [pl.col(name).cast(dtype) for name, dtype in RMIS_EVENT_SCHEMA.items()]
+    )
+
+
+def quarantine_of(frame: pl.LazyFrame, mapping: RetailerMapping, retailer: str) -> pl.LazyFrame:
+    """The set-aside rows with reason, detail and the raw source values as JSON."""
+    raw_columns = list(mapping.columns)
+    return frame.filter(pl.col(REASON).is_not_null()).select(
+        pl.lit(retailer, dtype=pl.String).alias("retailer"),
+        pl.col(SOURCE_FILE).cast(pl.String).alias("source_file"),
+        pl.col(SOURCE_ROW).cast(pl.Int64).alias("source_row"),
+        pl.col(REASON).alias("reason"),
+        pl.col(DETAIL).cast(pl.String).alias("detail"),
+        pl.struct([pl.col(f"{SRC}{c}").cast(pl.String).alias(c) for c in raw_columns])
+        .struct.json_encode()
+        .alias("raw"),
+    )
+
+
+# ---------------------------------------------------------------- whole runs
+
+
+def default_fx() -> dict[str, float]:
+    """The FX table shipped with the examples: USD per unit of each currency."""
+    import importlib.resources
+
+    import yaml
+
+    text = (importlib.resources.files("rmnlora.datagen") / "fx_usd.yaml").read_text(encoding="utf-8")
+    return {str(k): float(v) for k, v in yaml.safe_load(text)["usd_per_unit"].items()}
+
+
+def fx_to_target(usd_per_unit: Mapping[str, float], target: str) -> dict[str, float]:
+    """Re-base a USD-quoted table onto ``target``: units of target per unit of each currency."""
+    if target not in usd_per_unit:
+        raise HarmonizeError(f"target currency {target} is not in the FX table ({', '.join(usd_per_unit)})")
+    base = usd_per_unit[target]
+    return {code: rate / base for code, rate in usd_per_unit.items()}
+
+
+def count_rows(path: Path, mapping: RetailerMapping) -> int:
+    """Rows in a raw export, counted independently of the harmonize pipeline."""
+    if mapping.format == "csv":
+        frame = pl.scan_csv(path, separator=mapping.delimiter, infer_schema=False)
+    elif mapping.format == "parquet":
+        frame = pl.scan_parquet(path)
+    else:
+        frame = pl.scan_ndjson(path, infer_schema_length=1000)
+    return int(frame.select(pl.len()).collect().item())
+
+
+def _partition_dir(events_root: Path, retailer: str) -> Path:
+    return events_root / f"retailer={retailer}"
+
+
+def harmonize(
+    request: HarmonizeRequest,
+    *,
+    mapping: RetailerMapping | None = None,
+    fx: dict[str, float] | None = None,
+    progress: Progress | None = None,
+) -> HarmonizeSummary:
+    """Harmonize one retailer's exports into ``out/events`` (RMIS, partitioned by retailer and date).
+
+    Quarantined rows go to ``out/quarantine.parquet`` (rows of other retailers already there are
+    kept). ``fx`` is units of the target currency per unit of each currency; default: the shipped
+    example table re-based onto ``request.target_currency``. rows_in is counted from the inputs
+    independently and must equal accepted + quarantined, or the run fails.
+    """
+    report = progress or (lambda stage, done, total: None)
+    mapping = mapping or resolve_mapping(request.retailer, mapping_file=request.mapping)
+    retailer = request.retailer
+    rates = dict(fx) if fx is not None else fx_to_target(default_fx(), request.target_currency)
+    rates.setdefault(request.target_currency, 1.0)
+    inputs = [Path(p) for p in request.inputs]
+    total_steps = len(inputs) + 3
+
+    rows_in = 0
+    for index, path in enumerate(inputs):
+        if not path.is_file():
+            raise HarmonizeError(f"input {path} does not exist or is not a file")
+        rows_in += count_rows(path, mapping)
+        report("count", index + 1, total_steps)
+
+    crosswalk = read_crosswalk(mapping, inputs[0].parent)
+    scans = [scan_input(path, mapping) for path in inputs]
+    raw = pl.concat(scans, how="diagonal_relaxed") if len(scans) > 1 else scans[0]
+    core = harmonize_lazy(
+        raw,
+        mapping,
+        fx=rates,
+        crosswalk=crosswalk,
+        retailer=retailer,
+        target_currency=request.target_currency,
+    )
+    core = validate.mark_duplicates(core, reason=REASON, detail=DETAIL)
+
+    out = Path(request.out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = out / f".staging-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        events_sink = events_of(core).sink_parquet(
+            pl.PartitionBy(staging / "events", key=["retailer", "event_date"], include_key=True),
+            mkdir=True,
+            lazy=True,
+        )
+        quarantine_sink = quarantine_of(core, mapping, retailer).sink_parquet(
+            staging / "quarantine.parquet", lazy=True
+        )
+        pl.collect_all([events_sink, quarantine_sink])
+        report("harmonize", len(inputs) + 1, total_steps)
+        _publish(staging, out, retailer)
+    except pl.exceptions.ComputeError as exc:
+        raise HarmonizeError(f"harmonizing {retailer} failed: {exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    summary = summarize(out, retailer, rows_in=rows_in)
+    report("summarize", total_steps, total_steps)
+    return summary
+
+
+def _publish(staging: Path, out: Path, retailer: str) -> None:
+    """Swap this retailer's partition and quarantine rows into ``out``; other retailers are untouched."""
+    events_root = out / "events"
+    events_root.mkdir(exist_ok=True)
+    target = _partition_dir(events_root, retailer)
+    if target.exists():
+        shutil.rmtree(target)
+    produced = _partition_dir(staging / "events", retailer)
+    if produced.exists():
+        shutil.move(str(produced), str(target))
+    new = pl.read_parquet(staging / "quarantine.parquet")
+    existing_path = out / "quarantine.parquet"
+    if existing_path.exists():
+        kept = pl.read_parquet(existing_path).filter(pl.col("retailer") != retailer)
+        new = pl.concat([kept, new], how="vertical_relaxed")
+    new.select([pl.col(k).cast(v) for k, v in QUARANTINE_SCHEMA.items()]).write_parquet(existing_path)
+
+
+def read_events(out_dir: Path | str, retailer: str | None = None) -> pl.LazyFrame:
+    """The harmonized RMIS events under ``out_dir`` (its ``events`` folder, or the folder itself)."""
+    root = Path(out_dir)
+    if (root / "events").is_dir():
+        root = root / "events"
+    if retailer is not None:
+        root = _partition_dir(root, retailer)
+    files = sorted(root.glob("**/*.parquet")) if root.is_dir() else []
+    if not files:
+        return pl.LazyFrame(schema=RMIS_EVENT_SCHEMA)
+    return pl.scan_parquet(files, hive_partitioning=False).select(
+        [pl.col(name).cast(dtype) for name, dtype in RMIS_EVENT_SCHEMA.items()]
+    )
+
+
+def read_quarantine(out_dir: Path | str, retailer: str | None = None) -> pl.DataFrame:
+    path = Path(out_dir) / "quarantine.parquet"
+    if not path.exists():
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    frame = pl.read_parquet(path)
+    return frame if retailer is None else frame.filter(pl.col("retailer") == retailer)
+
+
+def summarize(out_dir: Path, retailer: str, *, rows_in: int) -> HarmonizeSummary:
+    """Counts and totals of one retailer's published outputs; enforces rows_in = accepted + quarantined."""
+    stats = (
+        read_events(out_dir, retailer)
+        .select(
+            pl.len().alias("n"),
+            pl.col("impressions").sum(),
+            pl.col("clicks").sum(),
+            pl.col("spend").sum(),
+            pl.col("attributed_sales").sum(),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    quarantine = read_quarantine(out_dir, retailer)
+    reasons = {str(k): int(v) for k, v in quarantine.group_by("reason").len().sort("reason").iter_rows()}
+    accepted, quarantined = int(stats["n"]), quarantine.height
+    if accepted + quarantined != rows_in:
+        raise HarmonizeError(
+            f"row accounting broken for {retailer}: {rows_in} in, "
+            f"{accepted} accepted + {quarantined} quarantined"
+        )
+    totals: dict[str, Any] = {
+        "impressions": int(stats["impressions"] or 0),
+        "clicks": int(stats["clicks"] or 0),
+        "spend": float(stats["spend"] or 0.0),
+        "attributed_sales": float(stats["attributed_sales"] or 0.0),
+    }
+    return HarmonizeSummary(
+        retailer=retailer,
+        rows_in=rows_in,
+        rows_accepted=accepted,
+        rows_quarantined=quarantined,
+        quarantine_reasons=reasons,
+        totals=HarmonizeTotals(**totals),
+        output=str(Path(out_dir).resolve()),
+    )

@@ -1,0 +1,95 @@
+"""Quarantine rules: every row either becomes an event or is set aside with a reason code.
+
+The rules are Polars expressions over the parsed columns, evaluated in a fixed order so that a
+row failing several rules carries the first (most fundamental) reason. Keeping them as
+expressions lets the same rules run in the streaming engine and on a single Arrow batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from rmnlora.schemas.rmis import QuarantineReason
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule: rows where ``failed`` is true are quarantined with ``reason`` and ``detail``."""
+
+    reason: QuarantineReason
+    failed: pl.Expr
+    detail: pl.Expr
+
+
+def _text(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.String).fill_null("<null>")
+
+
+def missing(field: str, raw: pl.Expr) -> Check:
+    """A required value that is absent or blank."""
+    blank = raw.is_null() | (raw.cast(pl.String).str.strip_chars() == "")
+    return Check(QuarantineReason.MISSING_REQUIRED, blank, pl.lit(f"{field} is empty"))
+
+
+def unparseable(reason: QuarantineReason, field: str, raw: pl.Expr, parsed: pl.Expr) -> Check:
+    """A present value that did not parse (date, number, product id)."""
+    present = raw.is_not_null() & (raw.cast(pl.String).str.strip_chars() != "")
+    return Check(reason, present & parsed.is_null(), pl.format("{}={}", pl.lit(field), _text(raw)))
+
+
+def negative(fields: dict[str, pl.Expr]) -> Check:
+    """Spend, sales and counts cannot be below zero."""
+    failed = pl.any_horizontal([value < 0 for value in fields.values()]).fill_null(False)
+    detail = pl.concat_str(
+        [pl.when(value < 0).then(pl.format("{}={}", pl.lit(name), value)) for name, value in fields.items()],
+        separator=" ",
+        ignore_nulls=True,
+    )
+    return Check(QuarantineReason.NEGATIVE_VALUE, failed, detail)
+
+
+def clicks_exceed_impressions(clicks: pl.Expr, impressions: pl.Expr) -> Check:
+    failed = (clicks > impressions).fill_null(False)
+    return Check(
+        QuarantineReason.CLICKS_EXCEED_IMPRESSIONS,
+        failed,
+        pl.format("clicks={} impressions={}", clicks, impressions),
+    )
+
+
+def unknown_currency(raw: pl.Expr, rate: pl.Expr) -> Check:
+    return Check(QuarantineReason.UNKNOWN_CURRENCY, rate.is_null(), pl.format("currency={}", _text(raw)))
+
+
+def first_failure(checks: list[Check]) -> tuple[pl.Expr, pl.Expr]:
+    """(reason, detail) of the first failing check per row; both null for a clean row."""
+    if not checks:
+        return pl.lit(None, dtype=pl.String), pl.lit(None, dtype=pl.String)
+    reason = pl.coalesce(
+        [pl.when(check.failed.fill_null(False)).then(pl.lit(check.reason.value)) for check in checks]
+    )
+    detail = pl.coalesce([pl.when(check.failed.fill_null(False)).then(check.detail) for check in checks])
+    return reason, detail
+
+
+def mark_duplicates(frame: pl.LazyFrame, *, reason: str = "_reason", detail: str = "_detail") -> pl.LazyFrame:
+    """Quarantine the second and later copies of an event_id among otherwise clean rows.
+
+    This is the one rule that needs every row at once (a shuffle by event_id in a distributed
+    engine); the first occurrence in input order is kept.
+    """
+    clean = pl.col(reason).is_null()
+    key = pl.when(clean).then(pl.col("event_id"))
+    repeat = clean & ~key.is_first_distinct()
+    return frame.with_columns(
+        pl.when(repeat)
+        .then(pl.lit(QuarantineReason.DUPLICATE_EVENT.value))
+        .otherwise(pl.col(reason))
+        .alias(reason),
+        pl.when(repeat)
+        .then(pl.format("event_id={} seen before", pl.col("event_id")))
+        .otherwise(pl.col(detail))
+        .alias(detail),
+    )
