@@ -1,0 +1,82 @@
+"""Why an allocation problem has no solution: the conflicting constraints and the gap, in currency.
+
+Linear conflicts (minimums above the budget, caps below it, a retailer whose floor exceeds
+its ceiling) are found by arithmetic before any solver runs, so the report names them exactly.
+A ROAS floor is checked by solving the problem without it for the best reachable ROAS.
+Nothing is ever relaxed silently: the caller gets the report and decides.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rmnlora.schemas.optimizer import AllocationProblem, Conflict
+
+from .allocate import Arrays, solve_conic
+
+
+def _money(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+def structural_conflicts(problem: AllocationProblem, arr: Arrays) -> list[Conflict]:
+    """Conflicts among the linear constraints (budget, line and retailer bounds, share caps)."""
+    budget = problem.budget
+    tol = 1e-9 * budget
+    conflicts: list[Conflict] = []
+    line_lo = arr.groups @ arr.lo
+    line_hi = arr.groups @ np.where(np.isfinite(arr.hi), arr.hi, np.inf)
+    ceiling = np.minimum(np.minimum(arr.gmax, arr.gshare), line_hi)
+    floor = np.maximum(arr.gmin, line_lo)
+
+    for g, name in enumerate(arr.group_names):
+        if floor[g] > ceiling[g] + tol:
+            lower = (f"retailer:{name}:min" if arr.gmin[g] >= line_lo[g]
+                     else f"line minimums of {name}")
+            uppers = {f"retailer:{name}:max": arr.gmax[g], f"retailer:{name}:share_cap": arr.gshare[g],
+                      f"line maximums of {name}": line_hi[g]}
+            upper = min(uppers, key=lambda k: uppers[k])
+            conflicts.append(Conflict(
+                constraints=[lower, upper], amount=float(floor[g] - ceiling[g]),
+                description=(f"{name} must get at least {_money(floor[g])} ({lower}) but at most "
+                             f"{_money(ceiling[g])} ({upper}): {_money(floor[g] - ceiling[g])} apart")))
+    total_floor = float(floor.sum())
+    if total_floor > budget + tol:
+        parts = [f"retailer:{n}:min" if arr.gmin[g] >= line_lo[g] else f"line minimums of {n}"
+                 for g, n in enumerate(arr.group_names) if floor[g] > 0]
+        conflicts.append(Conflict(
+            constraints=["budget", *parts], amount=total_floor - budget,
+            description=(f"minimum spends total {_money(total_floor)}, above the budget {_money(budget)} "
+                         f"by {_money(total_floor - budget)}")))
+    total_ceiling = float(ceiling.sum())
+    if problem.spend_all and total_ceiling < budget - tol:
+        parts = []
+        for g, n in enumerate(arr.group_names):
+            caps = {f"retailer:{n}:max": arr.gmax[g], f"retailer:{n}:share_cap": arr.gshare[g],
+                    f"line maximums of {n}": line_hi[g]}
+            parts.append(min(caps, key=lambda k: caps[k]))
+        conflicts.append(Conflict(
+            constraints=["budget", *parts], amount=budget - total_ceiling,
+            description=(f"maximum spends and share caps allow only {_money(total_ceiling)} of the budget "
+                         f"{_money(budget)}: {_money(budget - total_ceiling)} cannot be placed")))
+    return conflicts
+
+
+def diagnose_floor(problem: AllocationProblem, arr: Arrays) -> list[Conflict]:
+    """How far the ROAS floor is out of reach, from the best sales the other constraints allow."""
+    assert problem.roas_floor is not None and arr.sa is not None and arr.sb is not None
+    best = solve_conic(problem, arr, with_floor=False, maximise_margin=True)
+    if best.x is None:
+        return [Conflict(constraints=["roas_floor"], amount=float("nan"),
+                         description=f"the solver found no allocation at all ({best.status})")]
+    x = best.x
+    spend = float(x.sum())
+    sales = float(np.sum(arr.sa * np.log1p(x / arr.sb)))
+    reach = sales / spend if spend > 0 else 0.0
+    binding = [c.name for c in best.constraints if c.binding]
+    return [Conflict(
+        constraints=["roas_floor", *binding], amount=problem.roas_floor - reach,
+        description=(f"the best reachable ROAS is {reach:.4f} (sales {_money(sales)} on spend "
+                     f"{_money(spend)}), below the floor {problem.roas_floor:.4f} by "
+                     f"{problem.roas_floor - reach:.4f}; constraints holding it down: "
+                     f"{', '.join(binding) or 'none'}"))]
