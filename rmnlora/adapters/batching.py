@@ -1,0 +1,226 @@
+"""Mixed-adapter batching: concurrent requests → one ``generate`` with one composed adapter per row.
+
+Why: one small base model serves every tenant; running requests one by one wastes the matmuls.
+A worker thread takes the first waiting request, collects more for up to ``max_wait_ms`` or until
+``max_batch_size``, composes each row's adapter (pinning the batch's adapters against LRU
+eviction) and calls PEFT ``generate(adapter_names=[...])``. Greedy rows are left-padded, so each
+row decodes the same tokens as it would alone; rows asking for fewer tokens are truncated.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from rmnlora.adapters.compose import Composer, Composition
+from rmnlora.adapters.registry import Resolution
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GeneratedText:
+    text: str
+    token_ids: list[int]
+    finish_reason: str  # "stop" (end of sequence) or "length"
+
+
+@dataclass
+class GenerationJob:
+    prompt: str
+    resolution: Resolution
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    future: Future[tuple[GeneratedText, Composition, dict[str, float]]] = field(default_factory=Future)
+    enqueued_at: float = field(default_factory=time.perf_counter)
+
+    @property
+    def sampling_key(self) -> tuple[bool, float, float]:
+        return (self.temperature > 0, self.temperature, self.top_p)
+
+
+def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
+    """Apply the model's chat template (with the assistant turn opened) to role/content dicts."""
+    if getattr(tokenizer, "chat_template", None):
+        rendered = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        return str(rendered)
+    return "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+
+
+def generate_rows(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    adapter_names: Sequence[str],
+    *,
+    max_new_tokens: int | Sequence[int] = 64,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+) -> list[GeneratedText]:
+    """One ``generate`` call over ``prompts``, row i using adapter ``adapter_names[i]``."""
+    import torch
+
+    if len(prompts) != len(adapter_names):
+        raise ValueError("generate_rows needs one adapter name per prompt")
+    limits = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+    device = next(model.parameters()).device
+    encoded = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": max(limits),
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    if temperature > 0:
+        kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    with torch.inference_mode():
+        if len(set(adapter_names)) == 1 and hasattr(model, "set_adapter") and adapter_names[0] != "__base__":
+            # One adapter for every row: the plain (faster) path, no per-row dispatch.
+            model.base_model.set_adapter(adapter_names[0])
+            output = model.generate(**encoded, **kwargs)
+        elif hasattr(model, "peft_config"):
+            output = model.generate(**encoded, adapter_names=list(adapter_names), **kwargs)
+        else:
+            output = model.generate(**encoded, **kwargs)
+    prompt_len = encoded["input_ids"].shape[1]
+    results = []
+    for row, limit in zip(output, limits, strict=True):
+        new_tokens = row[prompt_len:].tolist()[:limit]
+        finish = "length"
+        if tokenizer.eos_token_id in new_tokens:
+            new_tokens = new_tokens[: new_tokens.index(tokenizer.eos_token_id)]
+            finish = "stop"
+        results.append(
+            GeneratedText(tokenizer.decode(new_tokens, skip_special_tokens=True), new_tokens, finish)
+        )
+    return results
+
+
+class BatchingEngine:
+    """A worker thread turning queued GenerationJobs into mixed-adapter batches."""
+
+    def __init__(
+        self,
+        composer: Composer,
+        tokenizer: Any,
+        *,
+        max_batch_size: int = 8,
+        max_wait_ms: float = 10.0,
+    ) -> None:
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be at least 1")
+        self.composer = composer
+        self.model = composer.model
+        self.tokenizer = tokenizer
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000
+        self._queue: queue.Queue[GenerationJob | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.batches = 0
+        self.rows = 0
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="rmn-batching", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        with self._start_lock:
+            if self._thread is not None and self._thread.is_alive():
+                self._queue.put(None)
+                self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, job: GenerationJob) -> Future[tuple[GeneratedText, Composition, dict[str, float]]]:
+        """Queue a job (starting the worker if needed); the future gives (text, composition, timings)."""
+        self.start()
+        self._queue.put(job)
+        return job.future
+
+    def _collect(self, first: GenerationJob) -> tuple[list[GenerationJob], bool]:
+        batch = [first]
+        deadline = time.perf_counter() + self.max_wait_s
+        while len(batch) < self.max_batch_size:
+            remaining = deadline - time.perf_counter()
+            try:
+                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return batch, True
+            batch.append(job)
+        return batch, False
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch, stop = self._collect(first)
+            groups: dict[tuple[bool, float, float], list[GenerationJob]] = {}
+            for job in batch:
+                groups.setdefault(job.sampling_key, []).append(job)
+            for jobs in groups.values():
+                self.run_batch(jobs)
+            if stop:
+                return
+
+    def run_batch(self, jobs: list[GenerationJob]) -> None:
+        """Compose every row's adapter, generate once, resolve each job's future."""
+        ready: list[tuple[GenerationJob, Composition]] = []
+        with self.composer.lock:
+            pinned: set[str] = set()
+            for job in jobs:
+                if not job.future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    composition = self.composer.compose(job.resolution, pinned=pinned)
+                except Exception as exc:  # a broken adapter fails its own request, not the batch
+                    log.exception("composition failed")
+                    job.future.set_exception(exc)
+                    continue
+                pinned.add(composition.adapter_name)
+                ready.append((job, composition))
+            if not ready:
+                return
+            started = time.perf_counter()
+            try:
+                outputs = generate_rows(
+                    self.model,
+                    self.tokenizer,
+                    [job.prompt for job, _ in ready],
+                    [composition.adapter_name for _, composition in ready],
+                    max_new_tokens=[job.max_new_tokens for job, _ in ready],
+                    temperature=ready[0][0].temperature,
+                    top_p=ready[0][0].top_p,
+                )
+            except Exception as exc:
+                log.exception("generation failed")
+                for job, _ in ready:
+                    job.future.set_exception(exc)
+                return
+        generate_ms = (time.perf_counter() - started) * 1000
+        self.batches += 1
+        self.rows += len(ready)
+        for (job, composition), output in zip(ready, outputs, strict=True):
+            timings = {
+                "queue_ms": (started - job.enqueued_at) * 1000 - composition.compose_ms,
+                "compose_ms": composition.compose_ms,
+                "generate_ms": generate_ms,
+                "batch_size": float(len(ready)),
+            }
+            job.future.set_result((output, composition, timings))

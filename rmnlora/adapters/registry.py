@@ -1,0 +1,244 @@
+"""Adapter registry: PEFT adapter folders on disk plus one AdapterRecord row each.
+
+Why both: the files are what PEFT loads; the row says who may use them. Retailer and task
+adapters are shared (``owner_tenant_id`` None) unless a tenant registers its own; brand adapters
+always belong to one tenant. ``resolve`` turns a request's (retailer, brand, task) into the
+adapters a tenant may use, refusing another tenant's brand with ``AdapterAccessError``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from sqlmodel import col, select
+
+from rmnlora.storage.database import Database
+from rmnlora.storage.models import AdapterRecord, Brand
+
+AdapterKind = Literal["retailer", "brand", "task"]
+KINDS: tuple[AdapterKind, ...] = ("retailer", "brand", "task")
+SHARED_OWNER = "_shared"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class AdapterError(ValueError):
+    """Bad adapter input (unknown kind, bad name, not a PEFT folder); the message says which."""
+
+
+class AdapterAccessError(PermissionError):
+    """The tenant may not use this adapter (another tenant's brand)."""
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    id: int
+    kind: AdapterKind
+    name: str
+    owner_tenant_id: str | None
+    base_model: str
+    rank: int
+    path: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shared(self) -> bool:
+        return self.owner_tenant_id is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "owner_tenant_id": self.owner_tenant_id,
+            "shared": self.shared,
+            "base_model": self.base_model,
+            "rank": self.rank,
+            "path": self.path,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The adapters found for one request; ``missing`` names the kinds asked for but not found."""
+
+    components: dict[AdapterKind, AdapterInfo]
+    missing: tuple[AdapterKind, ...]
+    requested: dict[AdapterKind, str | None]
+
+
+def _info(record: AdapterRecord) -> AdapterInfo:
+    assert record.id is not None
+    return AdapterInfo(
+        id=record.id,
+        kind=cast(AdapterKind, record.kind),
+        name=record.name,
+        owner_tenant_id=record.owner_tenant_id,
+        base_model=record.base_model,
+        rank=record.rank,
+        path=record.path,
+        metrics=dict(record.metrics or {}),
+    )
+
+
+def check_kind(kind: str) -> AdapterKind:
+    if kind not in KINDS:
+        raise AdapterError(f"adapter kind {kind!r} is not one of {', '.join(KINDS)}")
+    return cast(AdapterKind, kind)
+
+
+def read_peft_config(folder: Path) -> dict[str, Any]:
+    """The adapter_config.json of a PEFT LoRA folder; anything else is an AdapterError."""
+    config_file = folder / "adapter_config.json"
+    if not folder.is_dir() or not config_file.is_file():
+        raise AdapterError(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
+    if not any((folder / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin")):
+        raise AdapterError(f"{folder} has adapter_config.json but no adapter_model.safetensors")
+    config: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
+    if str(config.get("peft_type", "")).upper() != "LORA":
+        raise AdapterError(f"{folder} holds a {config.get('peft_type')!r} adapter; only LoRA is supported")
+    return config
+
+
+class AdapterRegistry:
+    """List, register, delete and resolve adapters; files live under ``root/<kind>/<owner>/<name>``."""
+
+    def __init__(self, database: Database, root: Path) -> None:
+        self.database = database
+        self.root = Path(root)
+
+    def register(
+        self,
+        kind: str,
+        name: str,
+        source: Path,
+        *,
+        owner_tenant_id: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        replace: bool = False,
+    ) -> AdapterInfo:
+        """Copy a PEFT LoRA folder into the registry and record it; the rank is read from its config."""
+        adapter_kind = check_kind(kind)
+        if not _NAME.match(name):
+            raise AdapterError(f"adapter name {name!r} must be 1-128 letters, digits, '_', '-' or '.'")
+        if adapter_kind == "brand" and owner_tenant_id is None:
+            raise AdapterError("brand adapters belong to one tenant: give owner_tenant_id")
+        config = read_peft_config(Path(source))
+        rank = int(config.get("r", 0))
+        if rank < 1:
+            raise AdapterError(f"{source}: adapter_config.json has no positive rank 'r'")
+        target = self.root / adapter_kind / (owner_tenant_id or SHARED_OWNER) / name
+        with self.database.get_session() as session:
+            existing = session.exec(
+                select(AdapterRecord).where(
+                    AdapterRecord.kind == adapter_kind,
+                    AdapterRecord.name == name,
+                    AdapterRecord.owner_tenant_id == owner_tenant_id
+                    if owner_tenant_id is not None
+                    else col(AdapterRecord.owner_tenant_id).is_(None),
+                )
+            ).first()
+            if existing is not None and not replace:
+                raise AdapterError(
+                    f"a {adapter_kind} adapter {name!r} already exists for "
+                    f"{owner_tenant_id or 'all tenants (shared)'}; pass replace=True to overwrite it"
+                )
+            if Path(source).resolve() != target.resolve():
+                if target.exists():
+                    shutil.rmtree(target)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(source, target)
+            base_model = str(config.get("base_model_name_or_path") or "")
+            record = existing or AdapterRecord(
+                kind=adapter_kind,
+                name=name,
+                owner_tenant_id=owner_tenant_id,
+                base_model=base_model,
+                rank=rank,
+                path=str(target),
+            )
+            record.base_model = base_model
+            record.rank = rank
+            record.path = str(target)
+            record.metrics = dict(metrics or {})
+            session.add(record)
+            session.flush()
+            session.refresh(record)
+            return _info(record)
+
+    def list(self, *, tenant_id: str | None = None, kind: str | None = None) -> list[AdapterInfo]:
+        """All adapters (``tenant_id`` None), or the shared ones plus that tenant's own."""
+        statement = select(AdapterRecord)
+        if kind is not None:
+            statement = statement.where(AdapterRecord.kind == check_kind(kind))
+        if tenant_id is not None:
+            statement = statement.where(
+                (col(AdapterRecord.owner_tenant_id).is_(None)) | (AdapterRecord.owner_tenant_id == tenant_id)
+            )
+        with self.database.get_session() as session:
+            rows = session.exec(statement.order_by(AdapterRecord.kind, AdapterRecord.name)).all()
+            return [_info(row) for row in rows]
+
+    def delete(self, kind: str, name: str, *, owner_tenant_id: str | None = None) -> bool:
+        """Remove the row and its folder; False when there was no such adapter."""
+        adapter_kind = check_kind(kind)
+        with self.database.get_session() as session:
+            owner = (
+                AdapterRecord.owner_tenant_id == owner_tenant_id
+                if owner_tenant_id is not None
+                else col(AdapterRecord.owner_tenant_id).is_(None)
+            )
+            record = session.exec(
+                select(AdapterRecord).where(
+                    AdapterRecord.kind == adapter_kind, AdapterRecord.name == name, owner
+                )
+            ).first()
+            if record is None:
+                return False
+            path = Path(record.path)
+            session.delete(record)
+        if path.is_dir() and self.root.resolve() in path.resolve().parents:
+            shutil.rmtree(path)
+        return True
+
+    def resolve(
+        self, tenant_id: str, *, retailer: str | None, brand: str | None, task: str | None
+    ) -> Resolution:
+        """The adapters ``tenant_id`` may use for this triple: its own first, then shared ones.
+
+        A brand adapter (or Brand row) that exists only for other tenants raises AdapterAccessError:
+        naming another tenant's brand is a refusal, not a silent composition without it.
+        """
+        requested: dict[AdapterKind, str | None] = {"retailer": retailer, "brand": brand, "task": task}
+        components: dict[AdapterKind, AdapterInfo] = {}
+        missing: list[AdapterKind] = []
+        with self.database.get_session() as session:
+            for kind, name in requested.items():
+                if not name:
+                    continue
+                rows = session.exec(
+                    select(AdapterRecord).where(AdapterRecord.kind == kind, AdapterRecord.name == name)
+                ).all()
+                own = [row for row in rows if row.owner_tenant_id == tenant_id]
+                shared = [row for row in rows if row.owner_tenant_id is None and kind != "brand"]
+                chosen = (own or shared)[0] if (own or shared) else None
+                if chosen is not None:
+                    components[kind] = _info(chosen)
+                    continue
+                if kind == "brand" and (rows or self._brand_of_other_tenant(session, tenant_id, name)):
+                    raise AdapterAccessError(f"brand {name!r} does not belong to tenant {tenant_id!r}")
+                if rows:
+                    raise AdapterAccessError(f"{kind} adapter {name!r} belongs to another tenant")
+                missing.append(kind)
+        return Resolution(components=components, missing=tuple(missing), requested=requested)
+
+    @staticmethod
+    def _brand_of_other_tenant(session: Any, tenant_id: str, name: str) -> bool:
+        brands = session.exec(select(Brand).where((Brand.id == name) | (Brand.name == name))).all()
+        return bool(brands) and all(row.tenant_id != tenant_id for row in brands)

@@ -1,0 +1,106 @@
+"""The inference service: registry lookup + access check + composition + batched generation.
+
+Why one object: the HTTP runtime and the in-process chat model must apply the same tenant rules
+and the same composition, so both call ``InferenceService.infer``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rmnlora.adapters.batching import BatchingEngine, GenerationJob, render_chat
+from rmnlora.adapters.compose import Composer
+from rmnlora.adapters.registry import AdapterRegistry
+from rmnlora.config import Settings
+from rmnlora.schemas.inference import InferenceRequest, InferenceResponse
+from rmnlora.storage.database import Database
+
+
+def adapters_root(settings: Settings) -> Path:
+    """Where registered adapter folders are kept: ``<data_dir>/adapters``."""
+    return settings.data_dir / "adapters"
+
+
+class InferenceService:
+    """Serves InferenceRequests for tenants over one shared base model."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        registry: AdapterRegistry,
+        *,
+        weights: dict[str, float] | None = None,
+        cache_size: int = 16,
+        max_batch_size: int = 8,
+        max_wait_ms: float = 10.0,
+        default_max_new_tokens: int = 64,
+        model_name: str = "custom",
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.registry = registry
+        self.composer = Composer(model, weights=weights, cache_size=cache_size)
+        self.engine = BatchingEngine(
+            self.composer, tokenizer, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms
+        )
+        self.default_max_new_tokens = default_max_new_tokens
+        self.model_name = model_name
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, database: Database, *, model: Any = None, tokenizer: Any = None
+    ) -> InferenceService:
+        """Build from config; loads the configured base model unless ``model``/``tokenizer`` are given."""
+        if model is None or tokenizer is None:
+            from rmnlora.adapters.base_model import load_base_model
+
+            model, tokenizer = load_base_model(settings)
+        return cls(
+            model,
+            tokenizer,
+            AdapterRegistry(database, adapters_root(settings)),
+            weights=dict(settings.model.composition_weights),
+            cache_size=settings.model.composition_cache_size,
+            max_batch_size=settings.runtime.max_batch_size,
+            max_wait_ms=settings.runtime.max_wait_ms,
+            default_max_new_tokens=settings.model.max_new_tokens,
+            model_name=settings.model.base_model,
+        )
+
+    @property
+    def device(self) -> str:
+        return str(next(self.composer.model.parameters()).device)
+
+    def infer(
+        self, tenant_id: str, request: InferenceRequest, *, timeout: float | None = 300
+    ) -> InferenceResponse:
+        """Generate for ``tenant_id``; raises AdapterAccessError for another tenant's brand."""
+        started = time.perf_counter()
+        resolution = self.registry.resolve(
+            tenant_id, retailer=request.retailer, brand=request.brand, task=request.task
+        )
+        job = GenerationJob(
+            prompt=render_chat(self.tokenizer, request.chat()),
+            resolution=resolution,
+            max_new_tokens=request.max_new_tokens or self.default_max_new_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+        )
+        output, composition, timings = self.engine.submit(job).result(timeout=timeout)
+        return InferenceResponse(
+            text=output.text,
+            finish_reason="stop" if output.finish_reason == "stop" else "length",
+            tokens=len(output.token_ids),
+            adapter=composition.adapter_name,
+            components=dict(composition.components),
+            weights=dict(composition.weights),
+            missing=list(composition.missing),
+            note=composition.describe(),
+            cached=composition.cached,
+            timings_ms={**timings, "total_ms": (time.perf_counter() - started) * 1000},
+        )
+
+    def close(self) -> None:
+        self.engine.stop()

@@ -1,0 +1,56 @@
+"""Typed I/O of the inference runtime (POST /inference, the in-process service, the chat model)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class InferenceRequest(BaseModel):
+    """One generation for a (retailer, brand, task) composition; give ``prompt`` or ``messages``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retailer: str | None = Field(default=None, pattern=_NAME, description="Retailer adapter name.")
+    brand: str | None = Field(default=None, pattern=_NAME, description="Brand adapter name (yours only).")
+    task: str | None = Field(default=None, pattern=_NAME, description="Task adapter, e.g. 'creative'.")
+    prompt: str | None = Field(default=None, min_length=1, max_length=16000)
+    messages: list[ChatMessage] | None = Field(default=None, min_length=1, max_length=64)
+    max_new_tokens: int | None = Field(default=None, ge=1, le=2048)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0: greedy (deterministic).")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> InferenceRequest:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'prompt' (plain text) or 'messages' (chat turns)")
+        return self
+
+    def chat(self) -> list[dict[str, str]]:
+        """The request as chat turns (a plain prompt becomes one user turn)."""
+        if self.messages is not None:
+            return [m.model_dump() for m in self.messages]
+        return [{"role": "user", "content": self.prompt or ""}]
+
+
+class InferenceResponse(BaseModel):
+    text: str
+    finish_reason: Literal["stop", "length"]
+    tokens: int
+    adapter: str = Field(description="Composed adapter name ('__base__' when no component was found).")
+    components: dict[str, str] = Field(description="kind → adapter name actually used.")
+    weights: dict[str, float]
+    missing: list[str] = Field(description="Kinds requested but not found: composed from the rest.")
+    note: str = Field(description="Human-readable summary of the composition.")
+    cached: bool = Field(description="The composed adapter was already in the LRU cache.")
+    timings_ms: dict[str, float]
