@@ -16,6 +16,7 @@ from rmnlora.schemas.rmis import PolicyPack
 AdapterKind = Literal["retailer", "brand", "task"]
 TaskName = Literal["creative", "rationale", "mapping"]
 RequiredElement = Literal["brand", "product", "cta"]
+_DEFAULT_ELEMENTS: tuple[RequiredElement, ...] = ("brand", "product")
 
 
 class FormatSpec(BaseModel):
@@ -25,7 +26,7 @@ class FormatSpec(BaseModel):
 
     name: str = Field(min_length=1)
     max_chars: int = Field(ge=10, le=2000)
-    required_elements: list[RequiredElement] = Field(default_factory=lambda: ["brand", "product"])
+    required_elements: list[RequiredElement] = Field(default_factory=lambda: list(_DEFAULT_ELEMENTS))
 
 
 class RetailerFacts(BaseModel):
@@ -37,7 +38,9 @@ class RetailerFacts(BaseModel):
     policy_style: str = Field(default="plain, factual, no superlatives")
 
     @classmethod
-    def from_policy_pack(cls, pack: PolicyPack, formats: list[FormatSpec], policy_style: str = "") -> RetailerFacts:
+    def from_policy_pack(
+        cls, pack: PolicyPack, formats: list[FormatSpec], policy_style: str = ""
+    ) -> RetailerFacts:
         """Banned terms from the pack's banned_term/prohibited_phrase rules (literal patterns only)."""
         banned: list[str] = []
         for rule in pack.rules:

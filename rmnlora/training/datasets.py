@@ -83,7 +83,12 @@ _TEMPLATES = (
 
 
 def compliant_copy(
-    fmt: FormatSpec, brand: BrandFacts, retailer: RetailerFacts, product: str, message: str, rng: random.Random
+    fmt: FormatSpec,
+    brand: BrandFacts,
+    retailer: RetailerFacts,
+    product: str,
+    message: str,
+    rng: random.Random,
 ) -> str | None:
     """The richest template that passes every rule of ``fmt``; None when none fits."""
     term = rng.choice(brand.approved_terms) if brand.approved_terms else "made simply"
@@ -95,9 +100,7 @@ def compliant_copy(
     return None
 
 
-def _creative_rows(
-    brands: Sequence[BrandFacts], retailers: Sequence[RetailerFacts], seed: int
-) -> list[Row]:
+def _creative_rows(brands: Sequence[BrandFacts], retailers: Sequence[RetailerFacts], seed: int) -> list[Row]:
     rng = random.Random(seed)
     rows: list[Row] = []
     for brand, retailer in itertools.product(brands, retailers):
@@ -105,15 +108,30 @@ def _creative_rows(
             copy = compliant_copy(fmt, brand, retailer, product, message, rng)
             if copy is not None:
                 prompt = creative_prompt(retailer.name, fmt, brand, product, message)
-                rows.append({"prompt": prompt, "completion": " " + copy})
+                meta = creative_meta(fmt, brand, retailer, product)
+                rows.append({"prompt": prompt, "completion": " " + copy, "meta": meta})
     return rows
+
+
+def creative_meta(fmt: FormatSpec, brand: BrandFacts, retailer: RetailerFacts, product: str) -> Row:
+    """What the evaluation harness needs to re-check a generation for this prompt (kept beside the row)."""
+    return {
+        "task": "creative",
+        "product": product,
+        "format": fmt.model_dump(),
+        "brand": brand.model_dump(include={"name", "products", "messages", "banned_terms", "ctas"}),
+        "retailer": retailer.model_dump(include={"name", "formats", "banned_terms"}),
+    }
 
 
 def brand_sft_rows(brand: BrandFacts, retailers: Sequence[RetailerFacts], seed: int = 0) -> list[Row]:
     """A brand adapter's data: its voice, terms and products across every retailer format."""
     rows = _creative_rows([brand], retailers, seed)
     rows += [
-        {"prompt": f"Write a line of {brand.name} ad copy in the brand's voice.\nCopy:", "completion": " " + s}
+        {
+            "prompt": f"Write a line of {brand.name} ad copy in the brand's voice.\nCopy:",
+            "completion": " " + s,
+        }
         for s in brand.sample_copy
     ]
     return _require(rows, f"brand {brand.name!r}")
@@ -127,7 +145,15 @@ def retailer_sft_rows(retailer: RetailerFacts, brands: Sequence[BrandFacts], see
 def mapping_sft_rows(facts: Sequence[ColumnMappingFact]) -> list[Row]:
     """Mapping task rows: retailer column (+ sample values) → RMIS column name."""
     return _require(
-        [{"prompt": mapping_prompt(f), "completion": " " + f.rmis_column} for f in facts], "mapping facts"
+        [
+            {
+                "prompt": mapping_prompt(f),
+                "completion": " " + f.rmis_column,
+                "meta": {"task": "mapping", "target": f.rmis_column},
+            }
+            for f in facts
+        ],
+        "mapping facts",
     )
 
 
@@ -150,7 +176,9 @@ def rationale_sft_rows(retailers: Sequence[str], n: int = 60, seed: int = 0) -> 
             f" {retailer} gets {share:.0%} of the budget at a predicted ROAS of {roas:.2f}; "
             f"the next dollar returns {marginal:.2f}, and {why}."
         )
-        rows.append({"prompt": rationale_prompt(retailer, share, roas, marginal, binding), "completion": text})
+        rows.append(
+            {"prompt": rationale_prompt(retailer, share, roas, marginal, binding), "completion": text}
+        )
     return rows
 
 
@@ -201,7 +229,8 @@ def synthetic_preference_rows(
             if rejected == chosen:
                 continue
             prompt = creative_prompt(retailer.name, fmt, brand, product, message)
-            rows.append({"prompt": prompt, "chosen": " " + chosen, "rejected": " " + rejected})
+            meta = creative_meta(fmt, brand, retailer, product)
+            rows.append({"prompt": prompt, "chosen": " " + chosen, "rejected": " " + rejected, "meta": meta})
     return _require(rows, f"preference pairs for {brand.name!r}")
 
 
@@ -231,9 +260,13 @@ def feedback_to_dpo(items: Iterable[Feedback]) -> list[Row]:
     for item in items:
         if item.feedback_type == "preference" and item.chosen and item.rejected:
             rows.append({"prompt": item.prompt, "chosen": item.chosen, "rejected": item.rejected})
-        elif item.feedback_type == "correction" and item.correction and item.response:
-            if item.correction.strip() != item.response.strip():
-                rows.append({"prompt": item.prompt, "chosen": item.correction, "rejected": item.response})
+        elif (
+            item.feedback_type == "correction"
+            and item.correction
+            and item.response
+            and item.correction.strip() != item.response.strip()
+        ):
+            rows.append({"prompt": item.prompt, "chosen": item.correction, "rejected": item.response})
     liked: dict[str, list[str]] = {}
     for item in items:
         if item.response and _good(item):
@@ -261,13 +294,13 @@ def feedback_to_sft(items: Iterable[Feedback]) -> list[Row]:
 
 def load_feedback(database: Any, tenant_id: str, brand_id: str, task: str | None = None) -> list[Feedback]:
     """The brand's feedback rows, read in a tenant-scoped session (another tenant's rows are invisible)."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     with database.get_session(tenant_id=tenant_id) as session:
         query = select(Feedback).where(Feedback.brand_id == brand_id)
         if task is not None:
             query = query.where(Feedback.task == task)
-        items = list(session.exec(query.order_by(Feedback.id)).all())
+        items = list(session.exec(query.order_by(col(Feedback.id))).all())
         for item in items:
             session.expunge(item)
     return items
@@ -292,7 +325,10 @@ def _check_row(row: Any, keys: tuple[str, ...], where: str) -> Row:
         )
         if not ok:
             raise DatasetError(f"{where}: {key!r} must be a non-empty string or a list of chat messages")
-    return {k: row[k] for k in keys}
+    checked = {k: row[k] for k in keys}
+    if isinstance(row.get("meta"), dict):
+        checked["meta"] = row["meta"]
+    return checked
 
 
 SFT_KEYS = ("prompt", "completion")
@@ -300,7 +336,7 @@ DPO_KEYS = ("prompt", "chosen", "rejected")
 
 
 def read_rows(path: Path, keys: tuple[str, ...]) -> list[Row]:
-    """Rows from JSON lines, a JSON array, or a JSON object holding the array under ``rows``/``pairs``/``data``."""
+    """Rows from JSON lines, a JSON array, or a JSON object holding them under ``rows``/``pairs``/``data``."""
     if not path.is_file():
         raise DatasetError(f"data file not found: {path}")
     text = path.read_text(encoding="utf-8")
@@ -429,7 +465,9 @@ DEFAULT_RETAILERS: tuple[RetailerFacts, ...] = (
     RetailerFacts(
         name="Walmart",
         formats=[
-            FormatSpec(name="sponsored product headline", max_chars=60, required_elements=["brand", "product"]),
+            FormatSpec(
+                name="sponsored product headline", max_chars=60, required_elements=["brand", "product"]
+            ),
             FormatSpec(name="display banner", max_chars=90, required_elements=["brand", "product", "cta"]),
         ],
         banned_terms=["guaranteed", "cheapest"],
@@ -447,8 +485,20 @@ DEFAULT_RETAILERS: tuple[RetailerFacts, ...] = (
 DEFAULT_BRAND = BrandFacts(
     name="Acme",
     voice="warm, simple, confident",
-    products=["Oat Crunch", "Maple Granola", "Berry Bites", "Honey Os", "Cocoa Puffs Lite", "Fruit Loops Plus"],
-    messages=["whole grain goodness", "a breakfast kids ask for", "less sugar, same crunch", "ready in a minute"],
+    products=[
+        "Oat Crunch",
+        "Maple Granola",
+        "Berry Bites",
+        "Honey Os",
+        "Cocoa Puffs Lite",
+        "Fruit Loops Plus",
+    ],
+    messages=[
+        "whole grain goodness",
+        "a breakfast kids ask for",
+        "less sugar, same crunch",
+        "ready in a minute",
+    ],
     approved_terms=["simply made", "real oats", "family favorite"],
     banned_terms=["cure", "number one", "healthiest"],
     sample_copy=["Acme Oat Crunch: real oats, simply made. Shop now.", "Acme Honey Os, a family favorite."],
