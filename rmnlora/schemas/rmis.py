@@ -14,6 +14,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rmnlora.schemas.clean_room import CleanRoomPolicy
 from rmnlora.schemas.gtin import to_gtin14
 
 
@@ -161,6 +162,7 @@ class PolicyRule(BaseModel):
         "length_limit",
         "required_disclosure",
         "banned_term",
+        "required_element",
     ]
     severity: Severity = "warning"
     patterns: list[str] = Field(default_factory=list, description="Regular expressions, case-insensitive.")
@@ -168,11 +170,22 @@ class PolicyRule(BaseModel):
     max_length: int | None = Field(default=None, ge=1)
     message: str = ""
     suggestion: str = ""
+    allow_patterns: list[str] = Field(
+        default_factory=list,
+        description="Matches inside one of these (e.g. a claim with its citation) are not violations.",
+    )
+    trigger_patterns: list[str] = Field(
+        default_factory=list,
+        description="required_disclosure/required_element: only required when one of these matches.",
+    )
 
 
 class PolicyPack(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    owner: str = Field(description="Retailer or brand name.")
-    owner_kind: Literal["retailer", "brand"]
+    owner: str = Field(description="Retailer or brand name ('baseline' for the rules every copy obeys).")
+    owner_kind: Literal["retailer", "brand", "baseline", "format"]
     rules: list[PolicyRule] = Field(default_factory=list)
+    clean_room: CleanRoomPolicy | None = Field(
+        default=None, description="Retailer packs: what its clean room lets us query."
+    )

@@ -1,0 +1,102 @@
+"""The creative agent: K candidates per retailer format, parsed, cleaned, governed and ranked.
+
+With a chat model (any LangChain ``BaseChatModel``, normally the LoRA-composed ``RmnChatModel``)
+the candidates are model output; with none, the template generator writes them and every
+candidate says ``source="template"``. A model that fails raises :class:`CreativeError`: the
+caller decides whether template copy is acceptable, nothing here substitutes it silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+
+from rmnlora.agents.creative.formats import load_format_spec
+from rmnlora.agents.creative.parsing import clean_copy, parse_copy
+from rmnlora.agents.creative.prompts import build_messages
+from rmnlora.agents.creative.ranking import likelihood_from_metadata, rank_candidates
+from rmnlora.agents.creative.templates import template_copies
+from rmnlora.agents.governance import check_copy, format_pack, load_packs
+from rmnlora.schemas.creative import CopyCandidate, CopyRequest, CreativeResult, FormatSpec
+from rmnlora.schemas.rmis import PolicyPack
+
+
+class CreativeError(RuntimeError):
+    """The chat model failed to produce candidates; the message says how."""
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
+
+
+def generate_copy(
+    request: CopyRequest,
+    chat_model: BaseChatModel | None,
+    *,
+    spec: FormatSpec | None = None,
+    packs: list[PolicyPack] | None = None,
+    policy_dir: Path | None = None,
+    formats_dir: Path | None = None,
+) -> CreativeResult:
+    """Write ``request.k`` candidates for the request's retailer format, ranked best first.
+
+    ``packs`` default to the baseline, retailer and brand packs; the format's own limits are
+    always added as a pack, so every candidate's verdict includes length and element checks.
+    """
+    spec = spec or load_format_spec(request.retailer, request.ad_format, formats_dir)
+    policy = packs if packs is not None else load_packs(request.retailer, request.brand, policy_dir)
+    all_packs = [*policy, format_pack(spec, product=request.product)]
+    notes: list[str] = []
+    candidates: list[CopyCandidate] = []
+    if chat_model is None:
+        notes.append("no chat model configured: template copy, not model output")
+        for copy, cleaning in template_copies(request, spec):
+            candidates.append(
+                CopyCandidate(
+                    copy_text=copy,
+                    source="template",
+                    governance=check_copy(copy, all_packs),
+                    cleaning=cleaning,
+                )
+            )
+        source = "template"
+    else:
+        messages = build_messages(request, spec)
+        try:
+            replies = chat_model.batch([messages] * request.k)
+        except Exception as exc:  # the model's own error types vary by backend
+            raise CreativeError(f"chat model {type(chat_model).__name__} failed: {exc}") from exc
+        for reply in replies:
+            raw = _text(reply)
+            copy, cleaning = clean_copy(parse_copy(raw), spec)
+            candidates.append(
+                CopyCandidate(
+                    copy_text=copy,
+                    source="model",
+                    governance=check_copy(copy, all_packs),
+                    likelihood=likelihood_from_metadata(reply.response_metadata),
+                    raw=raw,
+                    cleaning=cleaning,
+                )
+            )
+        source = "model"
+        empty = sum(1 for c in candidates if not c.copy_text.headline)
+        if empty:
+            notes.append(f"{empty} of {len(candidates)} model answers had no usable headline")
+    ranked, how = rank_candidates(candidates)
+    failing = sum(1 for c in ranked if not c.governance.passed)
+    if failing:
+        notes.append(f"{failing} of {len(ranked)} candidates fail governance (critical violations)")
+    return CreativeResult(
+        retailer=request.retailer,
+        ad_format=spec.name,
+        source=source,
+        candidates=ranked,
+        ranking=how,
+        notes=notes,
+    )

@@ -1,0 +1,31 @@
+"""Prompt building: the format's limits and the brand's allowed claims go into every request.
+
+The model is small; a fixed, labelled answer layout (Headline/Body/CTA lines) is what it
+follows most reliably, and what :mod:`parsing` reads back.
+"""
+
+from __future__ import annotations
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from rmnlora.schemas.creative import CopyRequest, FormatSpec
+
+
+def build_messages(request: CopyRequest, spec: FormatSpec) -> list[BaseMessage]:
+    """System + user messages asking for one copy in the format's layout."""
+    body_line = f"Body: at most {spec.body_max} characters." if spec.body_max > 0 else "Body: leave empty."
+    ctas = f" Choose one of: {', '.join(spec.allowed_ctas)}." if spec.allowed_ctas else ""
+    system = (
+        f"You write {request.retailer} retail media ad copy for the {spec.name} format. "
+        "Answer with exactly three lines:\n"
+        f"Headline: at most {spec.headline_max} characters.\n{body_line}\n"
+        f"CTA: at most {spec.cta_max} characters.{ctas}\n"
+        "No health, cure or '#1' claims, no guarantees, no other retailers or brands, no personal data."
+    )
+    claims = "; ".join(request.claims) if request.claims else "none beyond the product description"
+    user = (
+        f"Brand: {request.brand}\nProduct: {request.product}\n"
+        f"Key message: {request.key_message or 'a tasty everyday snack'}\n"
+        f"Tone: {request.tone}\nAllowed claims: {claims}"
+    )
+    return [SystemMessage(content=system), HumanMessage(content=user)]

@@ -1,0 +1,65 @@
+"""The template generator: deterministic copy when no model is configured, labelled as such.
+
+Templates only restate the product, the brand and the brief's key message, so they make no
+claim the brief did not; they are still checked by governance like any other candidate.
+"""
+
+from __future__ import annotations
+
+from rmnlora.agents.creative.parsing import clean_copy
+from rmnlora.schemas.creative import CopyRequest, FormatSpec
+from rmnlora.schemas.governance import AdCopy
+
+_HEADLINES = (
+    "{product}",
+    "Meet {product}",
+    "{brand}: {message}",
+    "Snack time, sorted: {product}",
+    "Try {product} today",
+)
+_BODIES = (
+    "{message}. Find {product} here.",
+    "{product} from {brand}. {message}.",
+    "{message}, from {brand}.",
+    "Stock up on {product} for the week.",
+    "A {tone} pick for snack time: {product}.",
+)
+
+
+def brand_display_name(brand: str) -> str:
+    """'acme-snacks' → 'Acme Snacks'."""
+    return " ".join(part.capitalize() for part in brand.replace("_", "-").split("-") if part)
+
+
+def template_copies(request: CopyRequest, spec: FormatSpec) -> list[tuple[AdCopy, list[str]]]:
+    """``request.k`` distinct template copies fitted to the format, each with its cleaning notes.
+
+    Headlines that fit without trimming are preferred, so the copy reads as written.
+    """
+    values = {
+        "product": request.product.strip(),
+        "brand": brand_display_name(request.brand),
+        "message": (request.key_message or f"Enjoy {request.product.strip()}").strip().rstrip("."),
+        "tone": request.tone.strip() or "friendly",
+    }
+    headlines = [h.format(**values) for h in _HEADLINES]
+    fitting = [h for h in headlines if len(h) <= spec.headline_max] or headlines
+    bodies = [b.format(**values) for b in _BODIES]
+    # Templates make no offers, so CTAs that promise one (coupons) are left to people.
+    ctas = [c for c in spec.allowed_ctas if "coupon" not in c.lower()] or ["Shop now"]
+    out: list[tuple[AdCopy, list[str]]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for i in range(len(fitting) * len(bodies)):
+        if len(out) >= request.k:
+            break
+        draft = AdCopy(
+            headline=fitting[i % len(fitting)],
+            body=bodies[(i + i // len(fitting)) % len(bodies)] if spec.body_max else "",
+            cta=ctas[i % len(ctas)],
+        )
+        copy, notes = clean_copy(draft, spec)
+        key = (copy.headline, copy.body, copy.cta)
+        if key not in seen:
+            seen.add(key)
+            out.append((copy, notes))
+    return out

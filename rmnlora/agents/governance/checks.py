@@ -1,0 +1,273 @@
+"""Copy checks: apply policy packs to ad copy and report located violations with fixes.
+
+Rules are regular expressions (case-insensitive) grouped by kind. Pattern kinds report every
+match with its span; ``length_limit`` compares a field's length; ``required_disclosure`` and
+``required_element`` report what is missing, optionally only when a trigger matched (a price
+claim needs a disclosure, a plain headline does not).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+from rmnlora.schemas.creative import FormatSpec
+from rmnlora.schemas.governance import COPY_FIELDS, AdCopy, GovernanceResult, Violation
+from rmnlora.schemas.rmis import PolicyPack, PolicyRule
+
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+_REQUIRED_KINDS = {"required_disclosure", "required_element"}
+
+_DEFAULT_SUGGESTIONS = {
+    "prohibited_phrase": "Remove '{matched}'.",
+    "unsubstantiated_claim": "Remove '{matched}' or add the substantiation the policy accepts.",
+    "health_claim": "Remove the health claim '{matched}'; describe taste or ingredients instead.",
+    "competitor_mention": "Remove the competitor name '{matched}'.",
+    "pii": "Remove the personal data '{matched}'.",
+    "banned_term": "Remove or replace '{matched}'.",
+}
+
+
+@lru_cache(maxsize=2048)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def _fields(rule: PolicyRule) -> tuple[str, ...]:
+    return (rule.field,) if rule.field else COPY_FIELDS
+
+
+def _allowed_spans(rule: PolicyRule, text: str) -> list[tuple[int, int]]:
+    return [m.span() for p in rule.allow_patterns for m in _compiled(p).finditer(text)]
+
+
+def _pattern_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Iterable[Violation]:
+    for field in _fields(rule):
+        text = copy.field_text(field)
+        if not text:
+            continue
+        allowed = _allowed_spans(rule, text)
+        for pattern in rule.patterns:
+            for match in _compiled(pattern).finditer(text):
+                start, end = match.span()
+                if start == end or any(a <= start and end <= b for a, b in allowed):
+                    continue
+                matched = match.group(0)
+                suggestion = rule.suggestion or _DEFAULT_SUGGESTIONS.get(rule.kind, "")
+                yield Violation(
+                    rule_id=rule.rule_id,
+                    kind=rule.kind,
+                    severity=rule.severity,
+                    pack=pack.owner,
+                    field=field,
+                    span=(start, end),
+                    matched=matched,
+                    message=rule.message or f"{rule.kind.replace('_', ' ')}: '{matched}'",
+                    suggestion=suggestion.replace("{matched}", matched),
+                )
+
+
+def _length_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Iterable[Violation]:
+    if rule.max_length is None:
+        return
+    for field in _fields(rule):
+        text = copy.field_text(field)
+        if len(text) > rule.max_length:
+            yield Violation(
+                rule_id=rule.rule_id,
+                kind=rule.kind,
+                severity=rule.severity,
+                pack=pack.owner,
+                field=field,
+                span=(rule.max_length, len(text)),
+                matched=text[rule.max_length :],
+                message=rule.message or f"{field} is {len(text)} characters; the limit is {rule.max_length}",
+                suggestion=rule.suggestion
+                or f"Shorten the {field} to at most {rule.max_length} characters "
+                f"(remove {len(text) - rule.max_length}).",
+            )
+
+
+def _required_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Iterable[Violation]:
+    whole = "\n".join(copy.field_text(f) for f in COPY_FIELDS)
+    if rule.trigger_patterns and not any(_compiled(p).search(whole) for p in rule.trigger_patterns):
+        return
+    searched = copy.field_text(rule.field) if rule.field else whole
+    if any(_compiled(p).search(searched) for p in rule.patterns):
+        return
+    where = rule.field or "copy"
+    yield Violation(
+        rule_id=rule.rule_id,
+        kind=rule.kind,
+        severity=rule.severity,
+        pack=pack.owner,
+        field=rule.field,
+        span=None,
+        message=rule.message or f"the {where} lacks a required {rule.kind.split('_')[1]}",
+        suggestion=rule.suggestion,
+    )
+
+
+def apply_rule(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> list[Violation]:
+    """Violations of one rule; exposed for explaining single rules in the UI."""
+    if rule.kind == "length_limit":
+        return list(_length_violations(rule, pack, copy))
+    if rule.kind in _REQUIRED_KINDS:
+        return list(_required_violations(rule, pack, copy))
+    return list(_pattern_violations(rule, pack, copy))
+
+
+def _overlaps(a: Violation, b: Violation) -> bool:
+    if a.span is None or b.span is None:
+        return a.rule_id == b.rule_id
+    return a.span[0] < b.span[1] and b.span[0] < a.span[1]
+
+
+def _deduplicate(violations: list[Violation]) -> list[Violation]:
+    """One violation per kind, field and overlapping span (several packs often ban the same word).
+
+    The most severe wins; among equals, the longest match (it names the whole phrase).
+    """
+    ordered = sorted(
+        violations,
+        key=lambda v: (SEVERITY_RANK[v.severity], -(v.span[1] - v.span[0]) if v.span else 0),
+    )
+    kept: list[Violation] = []
+    for violation in ordered:
+        if any(
+            k.kind == violation.kind and k.field == violation.field and _overlaps(k, violation) for k in kept
+        ):
+            continue
+        kept.append(violation)
+    return sorted(kept, key=lambda v: (SEVERITY_RANK[v.severity], v.field or "", v.span[0] if v.span else -1))
+
+
+def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
+    """Check ``copy`` against every pack; ``passed`` is False when any violation is critical.
+
+    An empty pack list is an error: a copy checked against nothing has not been checked.
+    """
+    if not packs:
+        raise ValueError("check_copy needs at least one policy pack (see load_packs)")
+    found = [v for pack in packs for rule in pack.rules for v in apply_rule(rule, pack, copy)]
+    violations = _deduplicate(found)
+    return GovernanceResult(
+        passed=not any(v.severity == "critical" for v in violations),
+        violations=violations,
+        packs=[f"{p.owner_kind}:{p.owner}" for p in packs],
+    )
+
+
+def format_pack(spec: FormatSpec, brand: str | None = None, product: str | None = None) -> PolicyPack:
+    """A retailer ad format's limits as a pack, so one engine checks policy and format alike.
+
+    Over-length fields and forbidden elements are critical (the retailer rejects the ad); a CTA
+    outside the format's list and forbidden headline elements are warnings.
+    """
+    owner = f"{spec.retailer}/{spec.name}"
+    rules = [
+        PolicyRule(
+            rule_id=f"{owner}:headline_length",
+            kind="length_limit",
+            severity="critical",
+            field="headline",
+            max_length=spec.headline_max,
+        ),
+        PolicyRule(
+            rule_id=f"{owner}:cta_length",
+            kind="length_limit",
+            severity="critical",
+            field="cta",
+            max_length=spec.cta_max,
+        ),
+    ]
+    if spec.body_max > 0:
+        rules.append(
+            PolicyRule(
+                rule_id=f"{owner}:body_length",
+                kind="length_limit",
+                severity="critical",
+                field="body",
+                max_length=spec.body_max,
+            )
+        )
+    else:
+        rules.append(
+            PolicyRule(
+                rule_id=f"{owner}:no_body_text",
+                kind="banned_term",
+                severity="critical",
+                field="body",
+                patterns=[r"^\s*\S[\s\S]*$"],
+                message=f"the {owner} format has no body text",
+                suggestion="Move the message into the headline and leave the body empty.",
+            )
+        )
+    if spec.allowed_ctas:
+        alternatives = "|".join(re.escape(c) for c in spec.allowed_ctas)
+        rules.append(
+            PolicyRule(
+                rule_id=f"{owner}:cta_choice",
+                kind="required_element",
+                severity="warning",
+                field="cta",
+                patterns=[rf"^\s*(?:{alternatives})\s*\.?\s*$"],
+                trigger_patterns=[r"\S"],
+                message=f"the CTA is not one of the {owner} format's CTAs",
+                suggestion="Use one of: " + ", ".join(spec.allowed_ctas),
+            )
+        )
+    required = {
+        "cta": ("cta", [r"\S"], "the format requires a call to action", "Add a CTA, e.g. 'Shop now'."),
+        "body": ("body", [r"\S"], "the format requires body text", "Add a short body line."),
+        "brand_in_headline": (
+            "headline",
+            [re.escape(brand)] if brand else [],
+            "the headline must name the brand",
+            f"Put '{brand}' in the headline.",
+        ),
+        "product_in_copy": (
+            None,
+            [re.escape(product)] if product else [],
+            "the copy must name the product",
+            f"Mention '{product}'.",
+        ),
+    }
+    for element in spec.required:
+        field, patterns, message, suggestion = required[element]
+        if not patterns:
+            continue
+        rules.append(
+            PolicyRule(
+                rule_id=f"{owner}:requires_{element}",
+                kind="required_element",
+                severity="critical",
+                field=field,
+                patterns=patterns,
+                message=message,
+                suggestion=suggestion,
+            )
+        )
+    for name, pattern in spec.forbidden.items():
+        rules.append(
+            PolicyRule(
+                rule_id=f"{owner}:forbidden_{name}",
+                kind="banned_term",
+                severity="critical",
+                patterns=[pattern],
+                message=f"the {owner} format forbids {name}",
+            )
+        )
+    for name, pattern in spec.headline_forbidden.items():
+        rules.append(
+            PolicyRule(
+                rule_id=f"{owner}:headline_{name}",
+                kind="banned_term",
+                severity="warning",
+                field="headline",
+                patterns=[pattern],
+                message=f"the {owner} format forbids {name} in headlines",
+            )
+        )
+    return PolicyPack(owner=owner, owner_kind="format", rules=rules)
