@@ -1,0 +1,88 @@
+"""What every page of the Streamlit app needs: the database, the tenant, the brand, the generator.
+
+Each comes from ``st.session_state`` when a test (or an embedding app) put it there, else from
+the configuration (``RMN_CONFIG``), opened once per server process. The tenant comes from a
+signed-in API key, or from ``RMN_FEEDBACK_TENANT`` when ``rmn feedback-app --tenant`` started it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from typing import Any, NoReturn
+
+import streamlit as st
+
+from rmnlora.config import load_settings
+from rmnlora.storage.database import Database
+from rmnlora.ui.generation import GeneratorStatus, generator_from_settings
+
+DATABASE_KEY = "rmn_database"
+GENERATOR_KEY = "rmn_generator"
+TENANT_KEY = "rmn_tenant"
+BRAND_KEY = "rmn_brand"
+USER_KEY = "rmn_user"
+TENANT_ENV = "RMN_FEEDBACK_TENANT"
+
+TASKS: dict[str, str] = {"creative": "Ad copy", "plan_explanation": "Plan explanations"}
+
+
+@st.cache_resource(show_spinner="Opening the database…")
+def _configured_database() -> Database:
+    from rmnlora.storage import open_db
+
+    return open_db(load_settings())
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def _configured_generator() -> GeneratorStatus:
+    return generator_from_settings(load_settings())
+
+
+def database() -> Database:
+    injected = st.session_state.get(DATABASE_KEY)
+    return injected if injected is not None else _configured_database()
+
+
+def generator() -> GeneratorStatus:
+    injected = st.session_state.get(GENERATOR_KEY)
+    return injected if injected is not None else _configured_generator()
+
+
+def tenant() -> str | None:
+    chosen = st.session_state.get(TENANT_KEY) or os.environ.get(TENANT_ENV)
+    return str(chosen) if chosen else None
+
+
+def brand() -> str | None:
+    chosen = st.session_state.get(BRAND_KEY)
+    return str(chosen) if chosen else None
+
+
+def user() -> str | None:
+    chosen = st.session_state.get(USER_KEY)
+    return str(chosen) if chosen else None
+
+
+def stop_with(message: str) -> NoReturn:
+    st.info(message)
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop raises; this keeps type checkers honest
+
+
+def require_brand() -> tuple[str, str]:
+    """(tenant, brand) or a pointer to the Home page."""
+    tenant_id, brand_id = tenant(), brand()
+    if tenant_id is None:
+        stop_with("Sign in on the Home page first.")
+    if brand_id is None:
+        stop_with("Choose a brand on the Home page first.")
+    return tenant_id, brand_id
+
+
+def submission_key(*parts: Any) -> str:
+    """Same submission twice in one browser session → same idempotency key → one stored row."""
+    session = st.session_state.setdefault("rmn_session_id", uuid.uuid4().hex)
+    digest = hashlib.sha256("\0".join(str(p) for p in parts).encode()).hexdigest()[:32]
+    return f"app:{session}:{digest}"

@@ -1,0 +1,5 @@
+"""Streamlit page: dashboard."""
+
+from rmnlora.ui.page_dashboard import render
+
+render()

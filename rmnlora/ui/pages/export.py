@@ -1,0 +1,5 @@
+"""Streamlit page: export."""
+
+from rmnlora.ui.page_export import render
+
+render()

@@ -1,0 +1,5 @@
+"""Streamlit page: home."""
+
+from rmnlora.ui.page_home import render
+
+render()

@@ -1,0 +1,21 @@
+"""Sample prompts per task, so a brand manager can start giving feedback without writing prompts."""
+
+from __future__ import annotations
+
+SAMPLE_PROMPTS: dict[str, tuple[str, ...]] = {
+    "creative": (
+        "Write a sponsored-product headline (max 90 characters) for {brand} on Walmart Connect.",
+        "Write a 2-line Instacart shoppable ad for {brand} that highlights value without price claims.",
+        "Write an Amazon sponsored-brand tagline for {brand} in a friendly, confident tone.",
+    ),
+    "plan_explanation": (
+        "Explain to a brand manager why most of the {brand} budget goes to the retailer with the "
+        "highest marginal ROAS.",
+        "Explain in two sentences why the {brand} plan holds out 20% of stores as a control group.",
+        "Explain why the {brand} plan caps any single retailer at 50% of the budget.",
+    ),
+}
+
+
+def sample_prompts(task: str, brand_name: str) -> list[str]:
+    return [template.format(brand=brand_name) for template in SAMPLE_PROMPTS.get(task, ())]

@@ -1,0 +1,188 @@
+"""Streamlit app pages driven with streamlit.testing AppTest, writing to a real SQLite database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from feedback_support import add_tenant
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from rmnlora.adapters.tiny import build_tiny_model
+from rmnlora.schemas.feedback import ExportFilter, PreferencePairIn
+from rmnlora.storage import Database, Feedback
+from rmnlora.ui import app_state, feedback_store
+from rmnlora.ui.generation import GeneratorStatus, TransformersPairGenerator
+
+APP = str(Path(__file__).resolve().parents[1] / "rmnlora" / "ui" / "streamlit_app.py")
+UNAVAILABLE = GeneratorStatus(None, "no model configured in this test")
+
+
+@pytest.fixture(scope="module")
+def tiny_generator() -> TransformersPairGenerator:
+    model, tokenizer = build_tiny_model(seed=0)
+    return TransformersPairGenerator(model, tokenizer, label="tiny", max_new_tokens=8)
+
+
+def _app(database: Database, generator: GeneratorStatus = UNAVAILABLE, page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[app_state.DATABASE_KEY] = database
+    at.session_state[app_state.GENERATOR_KEY] = generator
+    at.session_state[app_state.TENANT_KEY] = "acme"
+    at.session_state[app_state.BRAND_KEY] = "acme-cola"
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _rows(database: Database) -> list[Feedback]:
+    with database.get_session() as session:
+        return list(session.exec(select(Feedback).order_by(Feedback.id)))
+
+
+def test_home_signs_in_with_api_key_and_lists_brands(sqlite_db: Database) -> None:
+    key = add_tenant(sqlite_db, "acme", ("acme-cola", "acme-chips"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[app_state.DATABASE_KEY] = sqlite_db
+    at.run()
+    at.text_input(key="home_api_key").set_value("rmn_wrong").run()
+    at.button(key="home_sign_in").click().run()
+    assert "not valid" in at.error[0].value
+    at.text_input(key="home_api_key").set_value(key).run()
+    at.button(key="home_sign_in").click().run()
+    assert at.session_state[app_state.TENANT_KEY] == "acme"
+    assert at.selectbox[0].options == ["Acme-Chips (acme-chips)", "Acme-Cola (acme-cola)"]
+    at.selectbox[0].set_value("acme-cola").run()
+    assert at.session_state[app_state.BRAND_KEY] == "acme-cola"
+
+
+def test_home_offers_to_add_a_brand_when_there_is_none(sqlite_db: Database) -> None:
+    add_tenant(sqlite_db, "acme", ())
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[app_state.DATABASE_KEY] = sqlite_db
+    at.session_state[app_state.TENANT_KEY] = "acme"
+    at.run()
+    assert "no brands yet" in at.info[0].value
+    at.text_input[0].set_value("new-brand")
+    at.text_input[1].set_value("New Brand")
+    at.button[0].click().run()
+    assert [b.id for b in feedback_store.list_brands(sqlite_db, "acme")] == ["new-brand"]
+
+
+def test_preference_from_two_real_generations_is_stored_with_adapters(
+    sqlite_db: Database, tiny_generator: TransformersPairGenerator
+) -> None:
+    add_tenant(sqlite_db, "acme", ("acme-cola",))
+    at = _app(sqlite_db, GeneratorStatus(tiny_generator, "tiny model"), page="pages/creative.py")
+    assert "Walmart Connect" in at.text_area(key="creative_prompt").value  # a sample prompt is preloaded
+    at.button(key="creative_generate").click().run()
+    a, b = at.text_area(key="creative_a").value, at.text_area(key="creative_b").value
+    assert a and b and a != b
+    assert at.caption[0].value == "from model: tiny#sample1"
+    at.radio(key="creative_pick").set_value("B").run()
+    at.button(key="creative_save_pair").click().run()
+    assert "Preference saved" in at.success[0].value
+    at.button(key="creative_save_pair").click().run()  # a double click stores nothing new
+    assert "already saved" in at.info[0].value
+    [row] = _rows(sqlite_db)
+    assert (row.feedback_type, row.chosen, row.rejected) == ("preference", b.strip(), a.strip())
+    assert row.adapter == "tiny#sample2>tiny#sample1"
+    assert row.prompt == at.text_area(key="creative_prompt").value
+
+
+def test_without_a_model_the_page_says_so_and_takes_manual_text(sqlite_db: Database) -> None:
+    add_tenant(sqlite_db, "acme", ("acme-cola",))
+    at = _app(sqlite_db, page="pages/plan_explanation.py")
+    assert "Model unavailable: no model configured in this test" in at.warning[0].value
+    assert all(button.key != "plan_explanation_generate" for button in at.button)
+    assert at.text_area(key="plan_explanation_a").value == ""  # nothing invented
+    at.text_area(key="plan_explanation_a").set_value("Walmart has the best marginal ROAS.")
+    at.text_area(key="plan_explanation_b").set_value("Because the model said so.")
+    at.radio(key="plan_explanation_pick").set_value("A")
+    at.button(key="plan_explanation_save_pair").click().run()
+    [row] = _rows(sqlite_db)
+    assert row.task == "plan_explanation" and row.chosen == "Walmart has the best marginal ROAS."
+    assert row.adapter is None  # hand-written text is not credited to any adapter
+
+
+def test_thumbs_stars_and_correction_are_saved(sqlite_db: Database) -> None:
+    add_tenant(sqlite_db, "acme", ("acme-cola",))
+    at = _app(sqlite_db, page="pages/creative.py")
+    at.text_area(key="creative_a").set_value("Cola. Buy it.")
+    at.feedback(key="creative_thumbs").set_value(0)
+    at.feedback(key="creative_stars").set_value(1)
+    at.text_area(key="creative_correction").set_value("Ice-cold Acme Cola, ready when you are.")
+    at.button(key="creative_save_rating").click().run()
+    assert "Feedback saved" in at.success[0].value, [e.value for e in at.error]
+    [row] = _rows(sqlite_db)
+    assert (row.thumbs_up, row.rating, row.feedback_type) == (False, 2, "correction")
+    assert (row.response, row.correction) == ("Cola. Buy it.", "Ice-cold Acme Cola, ready when you are.")
+
+
+def test_saving_nothing_is_refused_with_a_message(sqlite_db: Database) -> None:
+    add_tenant(sqlite_db, "acme", ("acme-cola",))
+    at = _app(sqlite_db, page="pages/creative.py")
+    at.button(key="creative_save_rating").click().run()
+    assert "give at least one of thumbs_up, rating or correction" in at.error[0].value
+    at.button(key="creative_save_pair").click().run()
+    assert "pick A or B" in at.error[0].value
+    assert _rows(sqlite_db) == []
+
+
+def _seed(database: Database) -> None:
+    for i, (winner, loser) in enumerate([("v2", "v1"), ("v2", "v1"), ("v1", "v2")]):
+        feedback_store.record_preference(
+            database,
+            "acme",
+            PreferencePairIn(
+                brand_id="acme-cola",
+                task="creative",
+                prompt=f"prompt {i}",
+                chosen=f"good {i}",
+                rejected=f"bad {i}",
+                chosen_adapter=winner,
+                rejected_adapter=loser,
+            ),
+        )
+
+
+def test_dashboard_shows_volume_ratings_and_win_rates(sqlite_db: Database) -> None:
+    add_tenant(sqlite_db, "acme", ("acme-cola",))
+    empty = _app(sqlite_db, page="pages/dashboard.py")
+    assert "No feedback for this brand yet" in empty.info[0].value
+    _seed(sqlite_db)
+    at = _app(sqlite_db, page="pages/dashboard.py")
+    assert at.metric[0].value == "3" and at.metric[1].value == "3"
+    assert [s.value for s in at.subheader][:3] == [
+        "Volume over time",
+        "Ratings per task",
+        "Win rate per adapter (preference pairs)",
+    ]
+    wins = at.dataframe[1].value
+    assert wins.loc["v2", "wins"] == 2 and wins.loc["v1", "wins"] == 1
+    assert len(at.get("vega_lite_chart")) >= 2  # volume line + win-rate bars
+
+
+def test_export_page_offers_the_brand_pairs_for_download(sqlite_db: Database) -> None:
+    add_tenant(sqlite_db, "acme", ("acme-cola",))
+    _seed(sqlite_db)
+    at = _app(sqlite_db, page="pages/export.py")
+    assert at.metric[0].value == "3"
+    assert at.get("download_button")[0].proto.label == "Download DPO JSONL"
+    assert '"chosen": "good 0"' in at.code[0].value
+    at.selectbox(key="export_task").set_value("plan_explanation").run()
+    assert at.metric[0].value == "0"
+    expected = feedback_store.stats(sqlite_db, "acme", ExportFilter(brand_id="acme-cola")).dpo_pairs
+    assert expected == 3
+
+
+def test_pages_ask_for_a_brand_first(sqlite_db: Database) -> None:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[app_state.DATABASE_KEY] = sqlite_db
+    at.session_state[app_state.TENANT_KEY] = "acme"
+    at.run()
+    at.switch_page("pages/export.py").run()
+    assert "Choose a brand on the Home page first." in at.info[0].value
