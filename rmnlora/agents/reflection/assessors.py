@@ -450,7 +450,7 @@ def assess_measure(
         engine.assess_risk(
             ctx,
             "simulated and analytic power disagree",
-            "medium",
+            "high" if abs(s.simulated_power - s.power) > 0.15 else "medium",
             0.5,
             "the power figure may be wrong",
             "re-run with more simulations",

@@ -120,17 +120,31 @@ def detect_availability(
 
 
 def detect_sunk_cost(
-    lines: Sequence[LineSignals], roas_floor: float | None, *, min_share: float = 0.02
+    lines: Sequence[LineSignals], roas_floor: float | None, *, min_share: float = 0.02, margin: float = 0.2
 ) -> BiasFlag | None:
-    """Lines already running keep budget although their marginal ROAS is under the floor."""
+    """Lines already running keep budget although their marginal ROAS is under the floor.
+
+    With a floor on average ROAS, an optimum equalises marginal ROAS across lines, possibly below
+    the floor; that is not a bias. A line is flagged only when its marginal ROAS is under the floor
+    AND clearly (``margin``) under the best other funded line's: money would return more elsewhere.
+    """
     floor = roas_floor if roas_floor is not None else 1.0
     budget = sum(line.planned_spend for line in lines)
     if budget <= 0:
         return None
+    funded = [line for line in lines if line.planned_spend > 0]
+
+    def reference(item: LineSignals) -> float:
+        others = [other.marginal_roas for other in funded if other is not item]
+        return max(others) if others else floor
+
     offenders = [
         line
-        for line in lines
-        if line.current_spend > 0 and line.planned_spend / budget >= min_share and line.marginal_roas < floor
+        for line in funded
+        if line.current_spend > 0
+        and line.planned_spend / budget >= min_share
+        and line.marginal_roas < floor
+        and line.marginal_roas < (1 - margin) * reference(line)
     ]
     if not offenders:
         return None
