@@ -136,3 +136,7 @@ def demo() -> None:
 
 
 # Area command modules (each does `from rmnlora.cli import app` and registers its commands):
+from rmnlora.commands import optimize  # noqa: E402,F401
+from rmnlora.commands import harmonize  # noqa: E402,F401
+from rmnlora.commands import adapters  # noqa: E402,F401
+from rmnlora.commands import feedback  # noqa: E402,F401
