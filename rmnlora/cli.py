@@ -140,4 +140,3 @@ from rmnlora.commands import optimize  # noqa: E402,F401
 from rmnlora.commands import harmonize  # noqa: E402,F401
 from rmnlora.commands import adapters  # noqa: E402,F401
 from rmnlora.commands import feedback  # noqa: E402,F401
-from rmnlora.commands import feedback  # noqa: E402,F401
