@@ -1,0 +1,353 @@
+"""Lift analysis once results exist: paired difference-in-differences and synthetic control.
+
+``paired_did`` is the estimator the geo design's power refers to, written over arrays with a
+leading batch axis so thousands of simulated experiments run in one call; ``analyze_experiment``
+is the same estimator on a real panel, returning a :class:`LiftResult`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from scipy import optimize, stats
+
+from rmnlora.agents.measurement.noise import fit_ar_noise
+from rmnlora.agents.measurement.panel import date_offset, history_from_events, history_matrix
+from rmnlora.schemas.measurement import ExperimentDesign, LiftResult, MarketHistory
+
+
+@dataclass(frozen=True)
+class PairedEstimate:
+    """Arrays (one entry per batch element) of the paired DiD estimate."""
+
+    att: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    p_value: np.ndarray
+    treated_post_mean: np.ndarray
+
+
+def paired_did(
+    pre_t: np.ndarray, post_t: np.ndarray, pre_c: np.ndarray, post_c: np.ndarray, alpha: float
+) -> PairedEstimate:
+    """Paired DiD over pairs (last axis) of per-market period means; t interval across pairs."""
+    d = (post_t - pre_t) - (post_c - pre_c)
+    n = d.shape[-1]
+    if n < 2:
+        raise ValueError(f"paired analysis needs at least 2 pairs, got {n}")
+    mean = d.mean(axis=-1)
+    se = d.std(axis=-1, ddof=1) / np.sqrt(n)
+    critical = stats.t.ppf(1 - alpha / 2, n - 1)
+    t = np.divide(mean, se, out=np.zeros_like(mean), where=se > 0)
+    p = 2 * stats.t.sf(np.abs(t), n - 1)
+    return PairedEstimate(mean, mean - critical * se, mean + critical * se, p, post_t.mean(axis=-1))
+
+
+def _as_history(data: pl.DataFrame | MarketHistory, kpi: str) -> MarketHistory:
+    return data if isinstance(data, MarketHistory) else history_from_events(data, kpi)
+
+
+def _windows(history: MarketHistory, design: ExperimentDesign, start: dt.date | None) -> tuple[int, int, int]:
+    begin = start or design.flight_start
+    if begin is None:
+        raise ValueError("experiment start unknown: the design has no flight_start; pass start=")
+    s = date_offset(history, begin)
+    if s < 1:
+        raise ValueError(f"no pre-period: data starts {history.start}, experiment starts {begin}")
+    if s >= history.days:
+        raise ValueError(f"no post-period data: data ends {history.end}, experiment starts {begin}")
+    pre = min(design.pre_days or s, s)
+    post = min(design.duration_days, history.days - s)
+    return s, pre, post
+
+
+def _result(
+    design: ExperimentDesign,
+    method: str,
+    att: float,
+    lo: float,
+    hi: float,
+    p: float,
+    baseline: float,
+    units: int,
+    n: int,
+    post: int,
+    pre: int,
+    alpha: float,
+    notes: list[str],
+) -> LiftResult:
+    scale = baseline if baseline > 0 else float("nan")
+    return LiftResult(
+        kind=design.kind,
+        method=method,  # type: ignore[arg-type]
+        kpi=design.kpi,
+        att=att,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=p,
+        relative_lift=att / scale,
+        relative_ci_low=lo / scale,
+        relative_ci_high=hi / scale,
+        incremental_total=att * units * post,
+        confidence_level=1 - alpha,
+        significant=bool(p < alpha),
+        n_units=n,
+        post_days=post,
+        pre_days=pre,
+        notes=notes,
+    )
+
+
+def analyze_geo(
+    data: pl.DataFrame | MarketHistory,
+    design: ExperimentDesign,
+    *,
+    start: dt.date | None = None,
+    method: str = "did_pairs",
+    alpha: float | None = None,
+) -> LiftResult:
+    """Lift of a geo design from a panel covering pre- and post-period."""
+    if design.kind != "geo":
+        raise ValueError(f"analyze_geo needs a geo design, got {design.kind!r}")
+    if not design.pairs:
+        raise ValueError("design has no market pairs (was it feasible?)")
+    alpha = design.alpha if alpha is None else alpha
+    history = _as_history(data, design.kpi)
+    index = {m: i for i, m in enumerate(history.markets)}
+    missing = [m for p in design.pairs for m in (p.treatment, p.control) if m not in index]
+    if missing:
+        raise ValueError(f"results lack design market(s): {sorted(missing)[:10]}")
+    matrix = history_matrix(history)
+    s, pre, post = _windows(history, design, start)
+    notes: list[str] = []
+    if post < design.duration_days:
+        notes.append(f"only {post} of {design.duration_days} planned days observed")
+    t_idx = np.array([index[p.treatment] for p in design.pairs])
+    c_idx = np.array([index[p.control] for p in design.pairs])
+    pre_means = matrix[:, s - pre : s].mean(axis=1)
+    post_means = matrix[:, s : s + post].mean(axis=1)
+    if method == "did_pairs":
+        est = paired_did(pre_means[t_idx], post_means[t_idx], pre_means[c_idx], post_means[c_idx], alpha)
+        att = float(est.att)
+        baseline = float(est.treated_post_mean) - att
+        return _result(
+            design,
+            method,
+            att,
+            float(est.ci_low),
+            float(est.ci_high),
+            float(est.p_value),
+            baseline,
+            len(t_idx),
+            len(t_idx),
+            post,
+            pre,
+            alpha,
+            notes,
+        )
+    if method == "synthetic_control":
+        return _synthetic_control(matrix, t_idx, c_idx, s, pre, post, design, alpha, notes)
+    raise ValueError(f"unknown method {method!r}; use 'did_pairs' or 'synthetic_control'")
+
+
+def synthetic_weights(treated_pre: np.ndarray, donors_pre: np.ndarray) -> np.ndarray:
+    """Non-negative donor weights summing to one that best reproduce the treated pre-period."""
+    k = donors_pre.shape[0]
+    res = optimize.minimize(
+        lambda w: float(np.sum((treated_pre - w @ donors_pre) ** 2)),
+        np.full(k, 1.0 / k),
+        jac=lambda w: -2.0 * donors_pre @ (treated_pre - w @ donors_pre),
+        bounds=[(0.0, 1.0)] * k,
+        constraints=[{"type": "eq", "fun": lambda w: float(w.sum() - 1.0)}],
+        method="SLSQP",
+    )
+    return np.asarray(res.x)
+
+
+def _synthetic_control(
+    matrix: np.ndarray,
+    t_idx: np.ndarray,
+    c_idx: np.ndarray,
+    s: int,
+    pre: int,
+    post: int,
+    design: ExperimentDesign,
+    alpha: float,
+    notes: list[str],
+) -> LiftResult:
+    """Treated total vs a weighted mix of control markets; interval from the pre-fit residuals.
+
+    The post-period gap's standard error comes from an AR model of the pre-period residuals,
+    so day-to-day persistence of the fit error widens the interval as it should.
+    """
+    treated = matrix[t_idx, s - pre : s + post].mean(axis=0)
+    donors = matrix[c_idx, s - pre : s + post]
+    scale = max(float(np.abs(treated[:pre]).mean()), 1e-12)
+    weights = synthetic_weights(treated[:pre] / scale, donors[:, :pre] / scale)
+    synthetic = weights @ donors
+    # Level offset from the pre-period, like DiD, so a perfect-shape but shifted fit is unbiased.
+    gap = treated - synthetic
+    offset = gap[:pre].mean()
+    att = float(gap[pre:].mean() - offset)
+    residual = gap[:pre] - offset
+    noise = fit_ar_noise(residual[None, :], max_lag=pre + post)
+    se = float(np.sqrt(noise.did_variance(pre, post)))
+    df = max(pre - 1, 1)
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+    p = float(2 * stats.t.sf(abs(att) / se, df)) if se > 0 else 0.0
+    fit_rmse = float(np.sqrt(np.mean(residual**2)))
+    notes.append(f"synthetic control: {np.sum(weights > 1e-3)} donors, pre-fit RMSE {fit_rmse:.4g}")
+    baseline = float(treated[pre:].mean()) - att
+    return _result(
+        design,
+        "synthetic_control",
+        att,
+        att - critical * se,
+        att + critical * se,
+        p,
+        baseline,
+        len(t_idx),
+        pre,
+        post,
+        pre,
+        alpha,
+        notes,
+    )
+
+
+def analyze_switchback(
+    data: pl.DataFrame | MarketHistory,
+    design: ExperimentDesign,
+    *,
+    start: dt.date | None = None,
+    alpha: float | None = None,
+) -> LiftResult:
+    """On-block minus off-block mean of the total KPI (buffer days dropped), pooled two-sample t."""
+    if design.kind != "switchback" or not design.blocks:
+        raise ValueError("analyze_switchback needs a switchback design with blocks")
+    alpha = design.alpha if alpha is None else alpha
+    history = _as_history(data, design.kpi)
+    markets = [m for m in design.treatment_markets if m in history.markets] or history.markets
+    index = [history.markets.index(m) for m in markets]
+    series = history_matrix(history)[index].sum(axis=0)
+    begin = start or design.flight_start
+    if begin is None:
+        raise ValueError("experiment start unknown: the design has no flight_start; pass start=")
+    s = date_offset(history, begin)
+    means, labels = [], []
+    for block in design.blocks:
+        lo, hi = s + block.start + block.buffer_days, s + block.start + block.days
+        if lo < 0 or hi > history.days:
+            continue
+        means.append(series[lo:hi].mean())
+        labels.append(block.treated)
+    on = np.array([m for m, t in zip(means, labels, strict=True) if t])
+    off = np.array([m for m, t in zip(means, labels, strict=True) if not t])
+    if len(on) < 2 or len(off) < 2:
+        raise ValueError(f"results cover {len(on)} on- and {len(off)} off-blocks; need at least 2 of each")
+    diff = float(on.mean() - off.mean())
+    df = len(on) + len(off) - 2
+    pooled = (np.sum((on - on.mean()) ** 2) + np.sum((off - off.mean()) ** 2)) / df
+    se = float(np.sqrt(pooled * (1 / len(on) + 1 / len(off))))
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+    p = float(2 * stats.t.sf(abs(diff) / se, df)) if se > 0 else 0.0
+    observed_days = int(sum(b.days - b.buffer_days for b in design.blocks if b.treated))
+    notes = (
+        []
+        if len(means) == len(design.blocks)
+        else [f"{len(design.blocks) - len(means)} block(s) not observed"]
+    )
+    result = _result(
+        design,
+        "switchback_t",
+        diff,
+        diff - critical * se,
+        diff + critical * se,
+        p,
+        float(off.mean()),
+        1,
+        len(means),
+        1,
+        0,
+        alpha,
+        notes,
+    )
+    return result.model_copy(
+        update={"incremental_total": diff * observed_days, "post_days": len(means) * design.blocks[0].days}
+    )
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """A clean-room aggregate: users in the group, mean KPI per user, its standard deviation."""
+
+    n: int
+    mean: float
+    sd: float
+
+
+def analyze_holdout(
+    exposed: GroupStats,
+    holdout: GroupStats,
+    design: ExperimentDesign,
+    *,
+    min_aggregation: int = 50,
+    alpha: float | None = None,
+) -> LiftResult:
+    """Welch t-test of exposed vs held-out users' mean KPI, from clean-room aggregates."""
+    alpha = design.alpha if alpha is None else alpha
+    for name, group in (("exposed", exposed), ("holdout", holdout)):
+        if group.n < min_aggregation:
+            raise ValueError(
+                f"{name} group has {group.n} users, below the clean room's minimum aggregation "
+                f"{min_aggregation}"
+            )
+    v1, v2 = exposed.sd**2 / exposed.n, holdout.sd**2 / holdout.n
+    se = float(np.sqrt(v1 + v2))
+    df = (
+        (v1 + v2) ** 2 / (v1**2 / (exposed.n - 1) + v2**2 / (holdout.n - 1))
+        if se > 0
+        else exposed.n + holdout.n - 2
+    )
+    diff = exposed.mean - holdout.mean
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+    p = float(2 * stats.t.sf(abs(diff) / se, df)) if se > 0 else 0.0
+    return _result(
+        design,
+        "holdout_t",
+        diff,
+        diff - critical * se,
+        diff + critical * se,
+        p,
+        holdout.mean,
+        exposed.n,
+        exposed.n + holdout.n,
+        1,
+        0,
+        alpha,
+        [f"Welch t-test, {df:.0f} degrees of freedom; per-user effect"],
+    ).model_copy(update={"post_days": design.duration_days})
+
+
+def analyze_experiment(
+    data: pl.DataFrame | MarketHistory,
+    design: ExperimentDesign,
+    *,
+    start: dt.date | None = None,
+    method: str | None = None,
+    alpha: float | None = None,
+) -> LiftResult:
+    """Measured lift of a geo or switchback design from a results panel (events or history).
+
+    Holdout results come from clean-room aggregates instead: use :func:`analyze_holdout`.
+    """
+    if design.kind == "geo":
+        return analyze_geo(data, design, start=start, method=method or "did_pairs", alpha=alpha)
+    if design.kind == "switchback":
+        return analyze_switchback(data, design, start=start, alpha=alpha)
+    raise ValueError(
+        "holdout results are clean-room aggregates: call analyze_holdout(exposed, holdout, design)"
+    )

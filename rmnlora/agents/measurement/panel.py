@@ -1,0 +1,71 @@
+"""RMIS events → a dense market × day KPI panel, the input every design and analysis reads.
+
+Events arrive many per day (one per retailer, placement, product); experiments reason about
+markets and days. Missing days inside the range count as zero activity, not as gaps, so the
+time axis is regular and autocorrelation estimates mean what they say.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from rmnlora.schemas.measurement import MarketHistory
+
+KPI_COLUMNS = ("attributed_sales", "spend", "units", "clicks", "impressions")
+
+
+def history_from_events(
+    events: pl.DataFrame,
+    kpi: str = "attributed_sales",
+    *,
+    retailers: Sequence[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> MarketHistory:
+    """Sum ``kpi`` per market and day over ``events`` (optionally only some retailers / dates)."""
+    missing = [c for c in ("event_date", "market", kpi) if c not in events.columns]
+    if missing:
+        raise ValueError(f"events frame lacks column(s) {missing}; it has {events.columns}")
+    if kpi not in KPI_COLUMNS and not events.schema[kpi].is_numeric():
+        raise ValueError(f"kpi {kpi!r} is not a numeric column")
+    frame = events.lazy()
+    if retailers:
+        if "retailer" not in events.columns:
+            raise ValueError("cannot filter by retailer: events frame has no 'retailer' column")
+        frame = frame.filter(pl.col("retailer").is_in(list(retailers)))
+    frame = frame.with_columns(pl.col("event_date").cast(pl.Date))
+    if start is not None:
+        frame = frame.filter(pl.col("event_date") >= start)
+    if end is not None:
+        frame = frame.filter(pl.col("event_date") <= end)
+    daily = (
+        frame.group_by("market", "event_date")
+        .agg(pl.col(kpi).cast(pl.Float64).fill_null(0.0).sum().alias("value"))
+        .collect()
+    )
+    if daily.height == 0:
+        raise ValueError(f"no events left to build a {kpi} history (filters: retailers={retailers})")
+    first: dt.date = daily["event_date"].min()  # type: ignore[assignment]
+    last: dt.date = daily["event_date"].max()  # type: ignore[assignment]
+    days = (last - first).days + 1
+    markets = sorted(str(m) for m in daily["market"].unique().to_list())
+    index = {m: i for i, m in enumerate(markets)}
+    matrix = np.zeros((len(markets), days))
+    rows = daily["market"].cast(pl.String).replace_strict(index, return_dtype=pl.Int64).to_numpy()
+    cols = (daily["event_date"] - pl.lit(first)).dt.total_days().to_numpy()
+    np.add.at(matrix, (rows, cols), daily["value"].to_numpy())
+    return MarketHistory(kpi=kpi, start=first, markets=markets, values=matrix.tolist())
+
+
+def history_matrix(history: MarketHistory) -> np.ndarray:
+    """The history as a float array ``[markets, days]``."""
+    return np.asarray(history.values, dtype=float).reshape(len(history.markets), history.days)
+
+
+def date_offset(history: MarketHistory, day: dt.date) -> int:
+    """Column index of ``day`` in the history (may fall outside it)."""
+    return (day - history.start).days

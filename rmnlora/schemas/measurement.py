@@ -1,0 +1,166 @@
+"""Typed input and output of the measurement agent (experiment design and lift analysis).
+
+The request carries the KPI history itself (market × day), so a design is reproducible from the
+JSON alone: the planner, the CLI and a tool call all hand over the same object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DesignKind = Literal["geo", "switchback", "holdout"]
+
+
+class MarketHistory(BaseModel):
+    """A KPI per market and day: ``values[i][t]`` is market ``markets[i]`` on ``start + t`` days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kpi: str = Field(min_length=1)
+    start: dt.date
+    markets: list[str] = Field(min_length=1)
+    values: list[list[float]] = Field(description="One row per market, one column per day, no gaps.")
+
+    @model_validator(mode="after")
+    def _rectangular(self) -> MarketHistory:
+        if len(self.values) != len(self.markets):
+            raise ValueError(f"values has {len(self.values)} rows but there are {len(self.markets)} markets")
+        lengths = {len(row) for row in self.values}
+        if len(lengths) > 1:
+            raise ValueError(f"every market needs the same number of days; got lengths {sorted(lengths)}")
+        if len(set(self.markets)) != len(self.markets):
+            raise ValueError("market names must be unique")
+        return self
+
+    @property
+    def days(self) -> int:
+        return len(self.values[0]) if self.values else 0
+
+    @property
+    def end(self) -> dt.date:
+        return self.start + dt.timedelta(days=self.days - 1)
+
+
+class ExperimentRequest(BaseModel):
+    """What to prove: a relative lift on a KPI within a flight, at a significance level and power."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    history: MarketHistory
+    design: Literal["auto", "geo", "switchback", "holdout"] = "auto"
+    expected_lift: float = Field(default=0.05, gt=0, lt=1, description="Relative lift the plan expects.")
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    power: float = Field(default=0.8, gt=0.5, lt=1, description="Target power.")
+    flight_days: int = Field(ge=1, description="Days the campaign runs; the experiment must fit in them.")
+    flight_start: dt.date | None = None
+    min_markets: int = Field(default=8, ge=4, description="Fewest markets a geo design accepts.")
+    switchback_block_days: int = Field(default=7, ge=1)
+    carryover_days: int = Field(default=1, ge=0, description="Buffer days dropped after each switch.")
+    audience_size: int | None = Field(default=None, ge=1, description="Users reachable, for a holdout.")
+    kpi_cv_per_user: float = Field(
+        default=3.0, gt=0, description="Coefficient of variation of the KPI per user (holdout power)."
+    )
+    min_aggregation: int = Field(default=50, ge=1, description="Clean room's minimum group size.")
+    allocation_total: float | None = Field(default=None, ge=0, description="Planned spend in the flight.")
+    simulations: int = Field(default=400, ge=50, le=100_000, description="Placebo experiments on history.")
+    seed: int = 0
+
+
+class MarketPair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    treatment: str
+    control: str
+    pre_correlation: float | None = Field(description="Correlation of the two pre-period series.")
+    level_ratio: float = Field(description="Treatment / control mean KPI in the pre-period.")
+
+
+class SwitchbackBlock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: int = Field(description="Day offset from the flight start.")
+    days: int
+    treated: bool
+    buffer_days: int
+
+
+class ExperimentDesign(BaseModel):
+    """A ready-to-run experiment, or an honest account of why it cannot reach the power.
+
+    ``feasible`` is False (never an exception) when the data cannot support the target power
+    within the flight; ``problems`` says why and ``suggestions`` what would fix it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DesignKind
+    kpi: str
+    feasible: bool
+    problems: list[str] = Field(default_factory=list)
+    suggestions: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    alpha: float
+    target_power: float
+    expected_lift: float
+    duration_days: int
+    pre_days: int = Field(default=0, description="Pre-period days used by the difference-in-differences.")
+    flight_start: dt.date | None = None
+    power: float | None = Field(default=None, description="Analytic power at the expected lift.")
+    mde: float | None = Field(default=None, description="Relative minimum detectable effect at target power.")
+    mde_absolute: float | None = Field(default=None, description="MDE in KPI units per treated unit-day.")
+    min_days_for_power: int | None = Field(default=None, description="Shortest duration reaching the power.")
+    simulated_power: float | None = Field(default=None, description="Rejection rate of placebo experiments.")
+    placebo_false_positive_rate: float | None = None
+    simulations: int = 0
+    noise_model: str = ""
+    baseline_per_unit_day: float | None = None
+    expected_incremental_kpi: float | None = None
+    treated_share_of_kpi: float | None = None
+    treated_spend: float | None = Field(default=None, description="Spend on treated units if spread by KPI.")
+    pairs: list[MarketPair] = Field(default_factory=list)
+    treatment_markets: list[str] = Field(default_factory=list)
+    control_markets: list[str] = Field(default_factory=list)
+    excluded_markets: list[str] = Field(default_factory=list)
+    blocks: list[SwitchbackBlock] = Field(default_factory=list)
+    holdout_share: float | None = None
+    holdout_size: int | None = None
+    alternatives: dict[str, str] = Field(default_factory=dict, description="Other design kinds, summarised.")
+    seed: int = 0
+
+
+class SegmentEffect(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment: str
+    effect: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+class LiftResult(BaseModel):
+    """The measured incremental effect with its uncertainty."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DesignKind
+    method: Literal["did_pairs", "synthetic_control", "switchback_t", "holdout_t"]
+    kpi: str
+    att: float = Field(description="Incremental KPI per treated unit-day (absolute).")
+    ci_low: float
+    ci_high: float
+    p_value: float
+    relative_lift: float
+    relative_ci_low: float
+    relative_ci_high: float
+    incremental_total: float = Field(description="att × treated unit-days.")
+    confidence_level: float
+    significant: bool
+    n_units: int = Field(description="Pairs, blocks or groups the inference rests on.")
+    post_days: int
+    pre_days: int = 0
+    notes: list[str] = Field(default_factory=list)
+    segments: list[SegmentEffect] = Field(default_factory=list)
