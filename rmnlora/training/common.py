@@ -36,6 +36,7 @@ class LoraRunConfig:
     save_steps: int = 20
     resume: bool = True
     progress: bool = True
+    chat_format: bool = True
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)

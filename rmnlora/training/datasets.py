@@ -369,6 +369,28 @@ def write_jsonl(path: Path, rows: Iterable[Row]) -> Path:
     return path
 
 
+# ---------------------------------------------------------------- chat format
+
+
+def as_chat(rows: Sequence[Row], keys: tuple[str, ...]) -> list[Row]:
+    """String rows → TRL conversational rows (user prompt, assistant answers).
+
+    Why: the runtime renders every request with the model's chat template, so adapters must be
+    trained on that same rendering; TRL applies the template to conversational rows itself.
+    """
+    converted: list[Row] = []
+    for row in rows:
+        out: Row = {}
+        for key in keys:
+            value = row[key]
+            if isinstance(value, str):
+                role = "user" if key == "prompt" else "assistant"
+                value = [{"role": role, "content": value.strip()}]
+            out[key] = value
+        converted.append(out)
+    return converted
+
+
 # ---------------------------------------------------------------- held-out splits
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from rmnlora.schemas.training import SplitManifest, TrainResult
 from rmnlora.training.common import LoraRunConfig, lora_config, run_trainer, trainer_args
-from rmnlora.training.datasets import DPO_KEYS, DatasetError, Row, assert_no_leak
+from rmnlora.training.datasets import DPO_KEYS, DatasetError, Row, as_chat, assert_no_leak
 
 
 @dataclass
@@ -67,7 +67,7 @@ def train_dpo(
     trainer = DPOTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list(rows),
+        train_dataset=Dataset.from_list(as_chat(rows, DPO_KEYS) if config.chat_format else rows),
         processing_class=tokenizer,
         peft_config=lora_config(config),
     )

@@ -129,7 +129,12 @@ def generate(
     tokenizer.padding_side = "left"
     outputs: list[str] = []
     for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True)
+        batch = tokenizer(
+            list(prompts[start : start + batch_size]),
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=False,
+        )
         batch = {k: v.to(device) for k, v in batch.items()}
         with torch.no_grad():
             generated = model.generate(
@@ -143,6 +148,19 @@ def generate(
         for text in tokenizer.batch_decode(new, skip_special_tokens=True):
             outputs.append(text.strip().split("\n", 1)[0].strip())
     return outputs
+
+
+def rendered(tokenizer: Any, row: Row, answers: tuple[str, ...], chat_format: bool) -> Row:
+    """The row as the model sees it: chat-rendered prompt and stripped answers, or unchanged."""
+    if not chat_format:
+        return dict(row)
+    from rmnlora.adapters.batching import render_chat
+
+    out = dict(row)
+    out["prompt"] = render_chat(tokenizer, [{"role": "user", "content": str(row["prompt"]).strip()}])
+    for key in answers:
+        out[key] = str(row[key]).strip()
+    return out
 
 
 def _creative_check(text: str, meta: Row) -> tuple[bool, list[str]]:
@@ -169,9 +187,15 @@ def score_model(
     max_new_tokens: int = 40,
     batch_size: int = 8,
     keep_samples: int = 3,
+    chat_format: bool = True,
 ) -> tuple[ModelScores, list[tuple[float, float]]]:
-    """Score the model as it is now (active adapters as set by the caller); also returns its pair logps."""
+    """Score the model as it is now (active adapters as set by the caller); also returns its pair logps.
+
+    ``chat_format``: render prompts with the chat template, as training and the runtime do.
+    """
     scores = ModelScores(name=name)
+    sft_rows = [rendered(tokenizer, r, ("completion",), chat_format) for r in sft_rows]
+    pairs = [rendered(tokenizer, r, ("chosen", "rejected"), chat_format) for r in pairs]
     if sft_rows:
         loss, tokens = heldout_loss(model, tokenizer, sft_rows, batch_size)
         scores.loss, scores.perplexity, scores.loss_tokens = loss, math.exp(min(loss, 50.0)), tokens
@@ -274,6 +298,7 @@ def evaluate_variants(
     beta: float = 0.1,
     max_generations: int = 24,
     max_new_tokens: int = 40,
+    chat_format: bool = True,
 ) -> list[ModelScores]:
     """Scores of the base, each named adapter, and each composition, on the same held-out data."""
     with active(model, None):
@@ -285,6 +310,7 @@ def evaluate_variants(
             pairs=pairs,
             max_generations=max_generations,
             max_new_tokens=max_new_tokens,
+            chat_format=chat_format,
         )
     results = [base_scores]
     names = list(variants) + [compose(model, combo) for combo in compositions]
@@ -300,6 +326,7 @@ def evaluate_variants(
                 beta=beta,
                 max_generations=max_generations,
                 max_new_tokens=max_new_tokens,
+                chat_format=chat_format,
             )
         results.append(scores)
     return results

@@ -42,7 +42,9 @@ def _chart(scores: Sequence[ModelScores], path: Path) -> Path | None:
     return path
 
 
-def write_report(scores: Sequence[ModelScores], out_dir: Path, context: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_report(
+    scores: Sequence[ModelScores], out_dir: Path, context: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write eval.json, report.md and eval.png into ``out_dir``; return the JSON document."""
     out_dir.mkdir(parents=True, exist_ok=True)
     base = next((s for s in scores if s.name == BASE), None)

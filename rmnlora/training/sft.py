@@ -13,7 +13,7 @@ from typing import Any
 
 from rmnlora.schemas.training import SplitManifest, TrainResult
 from rmnlora.training.common import LoraRunConfig, lora_config, run_trainer, trainer_args
-from rmnlora.training.datasets import SFT_KEYS, DatasetError, Row, assert_no_leak
+from rmnlora.training.datasets import SFT_KEYS, DatasetError, Row, as_chat, assert_no_leak
 
 
 @dataclass
@@ -52,7 +52,9 @@ def train_sft(
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list([{k: r[k] for k in SFT_KEYS} for r in rows]),
+        train_dataset=Dataset.from_list(
+            as_chat(rows, SFT_KEYS) if config.chat_format else [{k: r[k] for k in SFT_KEYS} for r in rows]
+        ),
         processing_class=tokenizer,
         peft_config=lora_config(config),
     )

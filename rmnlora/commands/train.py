@@ -1,0 +1,265 @@
+"""``rmn train sft|dpo`` and ``rmn eval``: LoRA adapters trained with TRL, scored on held-out data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from rmnlora.cli import app, console, fail, settings_from_cli
+
+train_app = typer.Typer(help="Train LoRA adapters (TRL SFT / DPO, optional QLoRA).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+Steps = Annotated[int, typer.Option(help="Optimizer steps.")]
+Rank = Annotated[int, typer.Option(help="LoRA rank.")]
+QLora = Annotated[bool, typer.Option("--qlora", help="Load the base in 4-bit NF4 (bitsandbytes).")]
+Heldout = Annotated[float, typer.Option(help="Share of prompts held out for evaluation.")]
+Tenant = Annotated[str | None, typer.Option(help="Tenant that owns brand adapters / feedback.")]
+
+
+def _facts(path: Path | None, example: bool) -> dict[str, Any]:
+    from rmnlora.schemas.training import BrandFacts, ColumnMappingFact, RetailerFacts
+    from rmnlora.training.datasets import DEFAULT_BRAND, DEFAULT_MAPPINGS, DEFAULT_RETAILERS
+
+    if path is None:
+        if not example:
+            raise fail("give --data FILE (JSONL rows), --facts FILE (YAML brand/retailers) or --example")
+        return {
+            "brand": DEFAULT_BRAND,
+            "retailers": list(DEFAULT_RETAILERS),
+            "mappings": list(DEFAULT_MAPPINGS),
+        }
+    if not path.is_file():
+        raise fail(f"facts file not found: {path}")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        return {
+            "brand": BrandFacts.model_validate(raw["brand"]) if "brand" in raw else None,
+            "retailers": [RetailerFacts.model_validate(r) for r in raw.get("retailers", [])],
+            "mappings": [ColumnMappingFact.model_validate(m) for m in raw.get("mappings", [])],
+        }
+    except Exception as exc:  # pydantic ValidationError names the field
+        raise fail(f"{path}: {exc}") from exc
+
+
+def _emit(result: Any, as_json: bool) -> None:
+    payload = result.model_dump(exclude={"losses"})
+    if as_json:
+        typer.echo(json.dumps(payload, default=str))
+        return
+    held = payload["extra"].get("heldout", {})
+    console.print(
+        f"[green]trained[/green] {payload['method']} {payload['kind']}:{payload['name']} "
+        f"steps={payload['steps']} loss {payload['first_loss']} → {payload['last_loss']} "
+        f"({payload['seconds_per_step']:.2f} s/step) registered id={payload['registered_id']}"
+    )
+    if held:
+        base, adapter = held["base"], held["adapter"]
+        console.print(
+            f"held-out ({held['rows']} rows): loss {base['loss']} → {adapter['loss']}, "
+            f"preference accuracy {base['preference_accuracy']} → {adapter['preference_accuracy']}"
+        )
+
+
+@train_app.command("sft")
+def train_sft_command(
+    kind: Annotated[str, typer.Option(help="retailer | brand | task")],
+    name: Annotated[str, typer.Option(help="Adapter name (brand id, retailer name, or task).")],
+    data: Annotated[Path | None, typer.Option(help="JSONL of {prompt, completion} rows.")] = None,
+    facts: Annotated[Path | None, typer.Option(help="YAML with brand / retailers / mappings facts.")] = None,
+    example: Annotated[bool, typer.Option("--example", help="Use the built-in Acme example facts.")] = False,
+    tenant: Tenant = None,
+    steps: Steps = 60,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 2e-4,
+    rank: Rank = 8,
+    batch_size: Annotated[int, typer.Option(help="Rows per step.")] = 8,
+    qlora: QLora = False,
+    heldout: Heldout = 0.2,
+    as_json: JsonFlag = False,
+) -> None:
+    """Supervised LoRA training for one adapter; registers it with its held-out metrics."""
+    from rmnlora.storage import open_db
+    from rmnlora.training.datasets import DatasetError, brand_sft_rows, retailer_sft_rows, task_sft_rows
+    from rmnlora.training.pipeline import rows_from_file, train_and_register
+    from rmnlora.training.sft import SFTRunConfig
+
+    if kind not in ("retailer", "brand", "task"):
+        raise fail(f"--kind must be retailer, brand or task, got {kind!r}")
+    settings = settings_from_cli()
+    try:
+        if data is not None:
+            rows = rows_from_file(data, "sft")
+        else:
+            known = _facts(facts, example)
+            if kind == "brand":
+                if known["brand"] is None:
+                    raise fail(f"{facts} has no 'brand' section")
+                rows = brand_sft_rows(known["brand"], known["retailers"])
+            elif kind == "retailer":
+                match = [r for r in known["retailers"] if r.name.lower() == name.lower()]
+                if not match:
+                    raise fail(f"no retailer named {name!r} in the facts")
+                rows = retailer_sft_rows(match[0], [known["brand"]] if known["brand"] else [])
+            else:
+                brands = [known["brand"]] if known["brand"] else []
+                rows = task_sft_rows(
+                    name, brands=brands, retailers=known["retailers"], mappings=known["mappings"]
+                )
+        config = SFTRunConfig(
+            kind=kind,
+            name=name,
+            output_dir=Path("."),
+            max_steps=steps,
+            learning_rate=lr,
+            lora_rank=rank,
+            lora_alpha=2 * rank,
+            batch_size=batch_size,
+            qlora=qlora,
+        )
+        result = train_and_register(
+            settings, open_db(settings), config, rows, tenant_id=tenant, heldout_fraction=heldout
+        )
+    except (DatasetError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    _emit(result, as_json)
+
+
+@train_app.command("dpo")
+def train_dpo_command(
+    brand: Annotated[str, typer.Option(help="Brand id the preference data belongs to.")],
+    tenant: Tenant = None,
+    from_feedback: Annotated[bool, typer.Option("--from-feedback", help="Read the Feedback table.")] = False,
+    data: Annotated[
+        Path | None, typer.Option(help="DPO export: JSONL of {prompt, chosen, rejected}.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Adapter name (default: <brand>-dpo).")] = None,
+    task: Annotated[str | None, typer.Option(help="Only feedback of this task.")] = None,
+    steps: Steps = 40,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 5e-5,
+    beta: Annotated[float, typer.Option(help="DPO beta.")] = 0.1,
+    rank: Rank = 8,
+    batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 8,
+    qlora: QLora = False,
+    heldout: Heldout = 0.2,
+    as_json: JsonFlag = False,
+) -> None:
+    """Preference (DPO) training of a brand adapter from feedback or an export file."""
+    from rmnlora.storage import open_db
+    from rmnlora.training.datasets import DatasetError
+    from rmnlora.training.dpo import DPORunConfig
+    from rmnlora.training.pipeline import feedback_dpo_rows, rows_from_file, train_and_register
+
+    if from_feedback == (data is not None):
+        raise fail("give exactly one of --from-feedback or --data FILE")
+    if not tenant:
+        raise fail("--tenant is required: brand adapters and feedback belong to a tenant")
+    settings = settings_from_cli()
+    database = open_db(settings)
+    try:
+        if data is not None:
+            rows = rows_from_file(data, "dpo")
+        else:
+            rows = feedback_dpo_rows(database, tenant, brand, task)
+            if len(rows) < 2:
+                raise fail(
+                    f"brand {brand!r} of tenant {tenant!r} has {len(rows)} usable preference pair(s); need 2+"
+                )
+        config = DPORunConfig(
+            kind="brand",
+            name=name or f"{brand}-dpo",
+            output_dir=Path("."),
+            max_steps=steps,
+            learning_rate=lr,
+            beta=beta,
+            lora_rank=rank,
+            lora_alpha=2 * rank,
+            batch_size=batch_size,
+            qlora=qlora,
+        )
+        result = train_and_register(
+            settings, database, config, rows, tenant_id=tenant, heldout_fraction=heldout
+        )
+    except (DatasetError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    _emit(result, as_json)
+
+
+@app.command("eval")
+def eval_command(
+    adapter: Annotated[list[str], typer.Option(help="kind:name of a registered adapter (repeatable).")],
+    tenant: Tenant = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Held-out SFT rows (default: the adapter's own split).")
+    ] = None,
+    pairs: Annotated[Path | None, typer.Option(help="Held-out DPO pairs (JSONL).")] = None,
+    compose: Annotated[
+        list[str] | None, typer.Option(help="Comma-separated adapter names to compose.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for eval.json, report.md, eval.png.")] = Path(
+        "eval-report"
+    ),
+    generations: Annotated[int, typer.Option(help="Held-out prompts to generate for task metrics.")] = 24,
+    as_json: JsonFlag = False,
+) -> None:
+    """Evaluate adapters (and compositions) against the base model on held-out data."""
+    from rmnlora.adapters.base_model import load_base_model
+    from rmnlora.adapters.registry import AdapterRegistry
+    from rmnlora.adapters.service import adapters_root
+    from rmnlora.storage import open_db
+    from rmnlora.training.datasets import DPO_KEYS, SFT_KEYS, DatasetError, read_rows
+    from rmnlora.training.evaluate import evaluate_variants, load_adapters
+    from rmnlora.training.pipeline import dataset_dir
+    from rmnlora.training.report import write_report
+
+    settings = settings_from_cli()
+    registry = AdapterRegistry(open_db(settings), adapters_root(settings))
+    known = {(a.kind, a.name): a for a in registry.list(tenant_id=tenant)}
+    chosen: dict[str, str] = {}
+    for spec in adapter:
+        kind, _, name = spec.partition(":")
+        if (kind, name) not in known:
+            raise fail(f"no registered adapter {spec!r} visible to tenant {tenant!r} (use kind:name)")
+        chosen[name] = known[(kind, name)].path
+    try:
+        sft_rows = read_rows(data, SFT_KEYS) if data else []
+        pair_rows = read_rows(pairs, DPO_KEYS) if pairs else []
+        if not sft_rows and not pair_rows:
+            for spec in adapter:
+                kind, _, name = spec.partition(":")
+                for method, keys, target in (("sft", SFT_KEYS, sft_rows), ("dpo", DPO_KEYS, pair_rows)):
+                    path = dataset_dir(settings, method, kind, name) / "heldout.jsonl"  # type: ignore[arg-type]
+                    if path.is_file():
+                        target.extend(read_rows(path, keys))
+        if not sft_rows and not pair_rows:
+            raise fail("no held-out data: give --data/--pairs, or train the adapters with `rmn train` first")
+    except DatasetError as exc:
+        raise fail(str(exc)) from exc
+    combos = [[n.strip() for n in c.split(",") if n.strip()] for c in (compose or [])]
+    for combo in combos:
+        unknown = [n for n in combo if n not in chosen]
+        if unknown:
+            raise fail(f"--compose names {unknown} that are not among the --adapter options")
+    base, tokenizer = load_base_model(settings)
+    model = load_adapters(base, chosen)
+    console.print(
+        f"evaluating base + {len(chosen)} adapter(s) on {len(sft_rows)} rows, {len(pair_rows)} pairs"
+    )
+    scores = evaluate_variants(
+        model,
+        tokenizer,
+        list(chosen),
+        sft_rows=sft_rows,
+        pairs=pair_rows,
+        compositions=combos,
+        max_generations=generations,
+    )
+    document = write_report(scores, out, {"adapters": adapter, "compositions": combos})
+    if as_json:
+        typer.echo(json.dumps(document, default=str))
+    else:
+        console.print(f"report written to {out / 'report.md'}")
