@@ -140,3 +140,4 @@ from rmnlora.commands import optimize  # noqa: E402,F401
 from rmnlora.commands import harmonize  # noqa: E402,F401
 from rmnlora.commands import adapters  # noqa: E402,F401
 from rmnlora.commands import feedback  # noqa: E402,F401
+from rmnlora.commands import train  # noqa: E402,F401
