@@ -1,0 +1,27 @@
+"""Helpers shared by the adapter/runtime tests: random (non-zero) PEFT LoRA folders for a model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, get_peft_model
+
+TARGETS = ["q_proj", "v_proj", "o_proj", "down_proj"]
+
+
+def make_lora(build: Callable[[], Any], path: Path, *, seed: int, rank: int, scale: float = 0.3) -> Path:
+    """Save a LoRA adapter with random non-zero A and B (a trained adapter's shape, not its content)."""
+    model = build()
+    torch.manual_seed(seed)
+    peft_model = get_peft_model(
+        model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=TARGETS, init_lora_weights=False)
+    )
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0.0, scale)
+    peft_model.save_pretrained(path)
+    return path

@@ -1,0 +1,290 @@
+"""Composition, batching, registry and the chat model on a tiny random Llama (real tokenizer)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from adapter_helpers import make_lora
+from langchain_core.messages import HumanMessage, SystemMessage
+from typer.testing import CliRunner
+
+from rmnlora.adapters.batching import BatchingEngine, GenerationJob, generate_rows, render_chat
+from rmnlora.adapters.chat_model import RmnChatModel
+from rmnlora.adapters.compose import BASE_ADAPTER, Composer
+from rmnlora.adapters.registry import AdapterAccessError, AdapterError, AdapterRegistry, Resolution
+from rmnlora.adapters.service import InferenceService
+from rmnlora.adapters.tiny import build_tiny_model, smollm2_tokenizer
+from rmnlora.storage import Brand
+from rmnlora.storage.tenants import register_tenant
+
+
+def _tiny() -> Any:
+    return build_tiny_model(0)[0]
+
+
+@pytest.fixture(scope="module")
+def lora_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("loras")
+    return {
+        "retailer": make_lora(_tiny, root / "retailer", seed=1, rank=4),
+        "brand": make_lora(_tiny, root / "brand", seed=2, rank=8),
+        "task": make_lora(_tiny, root / "task", seed=3, rank=4),
+        "brand2": make_lora(_tiny, root / "brand2", seed=4, rank=4),
+    }
+
+
+@pytest.fixture
+def registry(sqlite_db: Any, tmp_path: Path, lora_dirs: dict[str, Path]) -> AdapterRegistry:
+    with sqlite_db.get_session() as session:
+        register_tenant(session, "acme", "Acme")
+        register_tenant(session, "globex", "Globex")
+        session.add(Brand(id="oatly", name="Oatly", tenant_id="acme"))
+    reg = AdapterRegistry(sqlite_db, tmp_path / "adapters")
+    reg.register("retailer", "walmart", lora_dirs["retailer"])
+    reg.register("brand", "oatly", lora_dirs["brand"], owner_tenant_id="acme")
+    reg.register("brand", "acme-cola", lora_dirs["brand2"], owner_tenant_id="globex")
+    reg.register("task", "creative", lora_dirs["task"])
+    return reg
+
+
+def _prompts(n: int) -> list[str]:
+    tokenizer = smollm2_tokenizer()
+    texts = ["Write a headline for oat milk.", "hi", "Summarise the plan for the buyer in one line please."]
+    return [render_chat(tokenizer, [{"role": "user", "content": texts[i % 3] + " x" * i}]) for i in range(n)]
+
+
+def _logits(model: Any, tokenizer: Any, adapter: str) -> torch.Tensor:
+    encoded = tokenizer(_prompts(1), return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        return model(**encoded, adapter_names=[adapter]).logits  # type: ignore[no-any-return]
+
+
+def test_tiny_model_has_the_real_tokenizer_and_is_seeded() -> None:
+    model_a, tokenizer = build_tiny_model(seed=7)
+    model_b, _ = build_tiny_model(seed=7)
+    assert len(tokenizer) == 49152 and tokenizer.padding_side == "left"
+    assert "<|im_start|>assistant" in render_chat(tokenizer, [{"role": "user", "content": "hi"}])
+    assert model_a.config.vocab_size == len(tokenizer) and model_a.config.num_hidden_layers == 2
+    for (name, a), (_, b) in zip(model_a.state_dict().items(), model_b.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_cat_composition_is_the_exact_weighted_sum_of_deltas(registry: AdapterRegistry) -> None:
+    model, _ = build_tiny_model(0)
+    weights = {"retailer": 0.5, "brand": 2.0, "task": 1.0}
+    composer = Composer(model, weights=weights)
+    resolution = registry.resolve("acme", retailer="walmart", brand="oatly", task="creative")
+    composition = composer.compose(resolution)
+    assert composition.components == {"retailer": "walmart", "brand": "oatly", "task": "creative"}
+    checked = 0
+    for module in composer.model.modules():
+        if composition.adapter_name not in getattr(module, "lora_A", {}):
+            continue
+        expected = torch.zeros_like(module.get_delta_weight(composition.adapter_name))
+        for kind, info in resolution.components.items():
+            name = composer._components[composer._component_key(info)]
+            if name in module.lora_A:
+                expected += weights[kind] * module.get_delta_weight(name)
+        torch.testing.assert_close(module.get_delta_weight(composition.adapter_name), expected)
+        assert expected.abs().max() > 0
+        checked += 1
+    assert checked == 2 * 4  # 2 layers × 4 target modules
+
+
+def test_zero_weighted_component_changes_nothing(registry: AdapterRegistry) -> None:
+    model, tokenizer = build_tiny_model(0)
+    composer = Composer(model, weights={"brand": 0.0})
+    with_brand = composer.compose(
+        registry.resolve("acme", retailer="walmart", brand="oatly", task="creative")
+    )
+    without = composer.compose(registry.resolve("acme", retailer="walmart", brand=None, task="creative"))
+    assert with_brand.adapter_name != without.adapter_name
+    torch.testing.assert_close(
+        _logits(composer.model, tokenizer, with_brand.adapter_name),
+        _logits(composer.model, tokenizer, without.adapter_name),
+    )
+    # ... while a non-zero component does change the output.
+    assert not torch.allclose(
+        _logits(composer.model, tokenizer, without.adapter_name),
+        _logits(composer.model, tokenizer, BASE_ADAPTER),
+    )
+
+
+def test_missing_component_composes_from_the_rest_and_says_so(registry: AdapterRegistry) -> None:
+    composer = Composer(build_tiny_model(0)[0])
+    resolution = registry.resolve("globex", retailer="walmart", brand="unknown-brand", task="creative")
+    composition = composer.compose(resolution)
+    assert composition.missing == ("brand",)
+    assert set(composition.components) == {"retailer", "task"}
+    assert "missing (composed without): brand" in composition.describe()
+    nothing = composer.compose(registry.resolve("acme", retailer="nope", brand=None, task="nope"))
+    assert nothing.adapter_name == BASE_ADAPTER and nothing.missing == ("retailer", "task")
+
+
+def test_other_tenants_brand_is_refused(registry: AdapterRegistry) -> None:
+    with pytest.raises(AdapterAccessError, match="oatly"):
+        registry.resolve("globex", retailer="walmart", brand="oatly", task=None)
+    with pytest.raises(AdapterAccessError):
+        registry.resolve("acme", retailer=None, brand="acme-cola", task=None)
+    visible = {(a.kind, a.name) for a in registry.list(tenant_id="globex")}
+    assert visible == {("retailer", "walmart"), ("brand", "acme-cola"), ("task", "creative")}
+
+
+def test_lru_bound_evicts_and_recomposes(registry: AdapterRegistry) -> None:
+    composer = Composer(build_tiny_model(0)[0], cache_size=2)
+    triples = [("walmart", "oatly", "creative"), ("walmart", None, "creative"), (None, "oatly", "creative")]
+    names = [
+        composer.compose(registry.resolve("acme", retailer=r, brand=b, task=t)).adapter_name
+        for r, b, t in triples
+    ]
+    assert composer.evictions == 1 and names[0] not in composer.model.peft_config
+    assert composer.composed_names == names[1:]
+    again = composer.compose(registry.resolve("acme", retailer="walmart", brand="oatly", task="creative"))
+    assert (
+        again.adapter_name == names[0]
+        and not again.cached
+        and again.adapter_name in composer.model.peft_config
+    )
+    assert composer.compose(
+        registry.resolve("acme", retailer="walmart", brand="oatly", task="creative")
+    ).cached
+
+
+def test_mixed_batch_rows_match_running_alone(registry: AdapterRegistry) -> None:
+    model, tokenizer = build_tiny_model(0)
+    composer = Composer(model)
+    names = [
+        composer.compose(
+            registry.resolve("acme", retailer="walmart", brand="oatly", task="creative")
+        ).adapter_name,
+        composer.compose(registry.resolve("acme", retailer="walmart", brand=None, task=None)).adapter_name,
+        BASE_ADAPTER,
+        composer.compose(
+            registry.resolve("globex", retailer=None, brand="acme-cola", task="creative")
+        ).adapter_name,
+    ]
+    row_adapters = names + names[:2]
+    prompts = _prompts(len(row_adapters))
+    batch = generate_rows(composer.model, tokenizer, prompts, row_adapters, max_new_tokens=12)
+    alone = [
+        generate_rows(composer.model, tokenizer, [p], [a], max_new_tokens=12)[0]
+        for p, a in zip(prompts, row_adapters, strict=True)
+    ]
+    assert [b.token_ids for b in batch] == [a.token_ids for a in alone]
+    assert len({tuple(b.token_ids) for b in batch[:4]}) > 1  # the adapters really differ
+
+
+def test_batching_engine_groups_concurrent_requests(registry: AdapterRegistry) -> None:
+    model, tokenizer = build_tiny_model(0)
+    composer = Composer(model)
+    engine = BatchingEngine(composer, tokenizer, max_batch_size=4, max_wait_ms=500)
+    triples = [("walmart", "oatly", "creative"), ("walmart", None, "creative"), (None, None, None)]
+    jobs = [
+        GenerationJob(
+            prompt=p, resolution=registry.resolve("acme", retailer=r, brand=b, task=t), max_new_tokens=4 + i
+        )
+        for i, (p, (r, b, t)) in enumerate(zip(_prompts(6), triples * 2, strict=True))
+    ]
+    try:
+        futures = [engine.submit(job) for job in jobs]
+        results = [f.result(timeout=60) for f in futures]
+    finally:
+        engine.stop()
+    assert engine.rows == 6 and engine.batches <= 3
+    assert max(timings["batch_size"] for _, _, timings in results) >= 2
+    for job, (output, composition, _) in zip(jobs, results, strict=True):
+        alone = generate_rows(
+            composer.model,
+            tokenizer,
+            [job.prompt],
+            [composition.adapter_name],
+            max_new_tokens=job.max_new_tokens,
+        )
+        assert output.token_ids == alone[0].token_ids and len(output.token_ids) <= job.max_new_tokens
+
+
+def test_registry_rejects_bad_input(
+    registry: AdapterRegistry, tmp_path: Path, lora_dirs: dict[str, Path]
+) -> None:
+    with pytest.raises(AdapterError, match="kind"):
+        registry.register("format", "x", lora_dirs["task"])
+    with pytest.raises(AdapterError, match="owner_tenant_id"):
+        registry.register("brand", "x", lora_dirs["brand"])
+    with pytest.raises(AdapterError, match="not a PEFT adapter folder"):
+        registry.register("task", "x", tmp_path)
+    with pytest.raises(AdapterError, match="already exists"):
+        registry.register("task", "creative", lora_dirs["task"])
+    info = registry.register("task", "creative", lora_dirs["brand"], replace=True, metrics={"win_rate": 0.6})
+    assert info.rank == 8 and info.metrics == {"win_rate": 0.6}
+    assert registry.delete("task", "creative") and not Path(info.path).exists()
+    assert not registry.delete("task", "creative")
+
+
+def test_chat_model_in_process(registry: AdapterRegistry) -> None:
+    model, tokenizer = build_tiny_model(0)
+    service = InferenceService(model, tokenizer, registry, max_wait_ms=0)
+    try:
+        chat = RmnChatModel(
+            tenant="acme",
+            retailer="walmart",
+            brand="oatly",
+            task="creative",
+            service=service,
+            max_new_tokens=5,
+        )
+        reply = chat.invoke([SystemMessage("Be brief."), HumanMessage("Write a headline.")])
+        metadata = reply.response_metadata
+        assert metadata["components"] == {"retailer": "walmart", "brand": "oatly", "task": "creative"}
+        assert metadata["tokens"] <= 5 and isinstance(reply.content, str)
+        expected = generate_rows(
+            service.composer.model,
+            tokenizer,
+            [
+                render_chat(
+                    tokenizer,
+                    [
+                        {"role": "system", "content": "Be brief."},
+                        {"role": "user", "content": "Write a headline."},
+                    ],
+                )
+            ],
+            [metadata["adapter"]],
+            max_new_tokens=5,
+        )[0]
+        assert reply.content == expected.text
+        other = RmnChatModel(tenant="globex", brand="oatly", service=service)
+        with pytest.raises(AdapterAccessError):
+            other.invoke("hi")
+    finally:
+        service.close()
+    with pytest.raises(ValueError, match="exactly one"):
+        RmnChatModel(tenant="acme")
+
+
+def test_cli_register_list_delete(
+    tmp_path: Path, lora_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rmnlora.cli import app
+
+    monkeypatch.setenv("RMN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("RMN_CONFIG", raising=False)
+    runner = CliRunner()
+    done = runner.invoke(app, ["adapters", "register", "task", "creative", str(lora_dirs["task"]), "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["adapter"]["rank"] == 4
+    listed = json.loads(runner.invoke(app, ["adapters", "list", "--json"]).stdout)
+    assert [(a["kind"], a["name"], a["shared"]) for a in listed["adapters"]] == [("task", "creative", True)]
+    bad = runner.invoke(app, ["adapters", "register", "brand", "oatly", str(lora_dirs["brand"])])
+    assert bad.exit_code == 2 and "owner_tenant_id" in bad.output
+    assert runner.invoke(app, ["adapters", "delete", "task", "creative"]).exit_code == 0
+    assert runner.invoke(app, ["adapters", "delete", "task", "creative"]).exit_code == 1
+
+
+def test_resolution_without_components_uses_base(registry: AdapterRegistry) -> None:
+    composer = Composer(build_tiny_model(0)[0])
+    composition = composer.compose(Resolution(components={}, missing=(), requested={}))
+    assert composition.adapter_name == BASE_ADAPTER and composition.components == {}
