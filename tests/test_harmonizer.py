@@ -1,0 +1,309 @@
+"""Harmonizer: shipped formats → RMIS totals from ground truth, quarantine, batch = single pass, proposals."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from rmnlora.agents.harmonizer import (
+    MappingError,
+    harmonize,
+    harmonize_batch,
+    harmonize_lazy,
+    mark_duplicates,
+    read_events,
+    read_quarantine,
+    shipped_mapping,
+)
+from rmnlora.agents.harmonizer.engine import default_fx, scan_input
+from rmnlora.agents.harmonizer.mapping import parse_mapping
+from rmnlora.datagen import GroundTruth, generate_exports
+from rmnlora.schemas.gtin import is_valid_gtin
+from rmnlora.schemas.harmonize import HarmonizeRequest
+from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA
+
+RETAILERS = ("walmart", "amazon", "kroger")
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> tuple[GroundTruth, Path]:
+    folder = tmp_path_factory.mktemp("exports")
+    return generate_exports(folder, seed=7, days=21, markets=4, products=2), folder
+
+
+@pytest.fixture(scope="module")
+def harmonized(
+    exports: tuple[GroundTruth, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict]:
+    truth, _ = exports
+    out = tmp_path_factory.mktemp("harmonized")
+    summaries = {
+        name: harmonize(HarmonizeRequest(inputs=truth.retailers[name].files, retailer=name, out=out))
+        for name in RETAILERS
+    }
+    return out, summaries
+
+
+@pytest.mark.parametrize("retailer", RETAILERS)
+def test_each_format_matches_ground_truth_totals(retailer: str, exports, harmonized) -> None:
+    truth, _ = exports
+    _, summaries = harmonized
+    expected = truth.retailers[retailer]
+    summary = summaries[retailer]
+    assert summary.rows_in == expected.rows_written
+    assert summary.rows_accepted == expected.rows_accepted
+    assert summary.rows_in == summary.rows_accepted + summary.rows_quarantined
+    assert summary.quarantine_reasons == expected.quarantine
+    assert summary.totals.impressions == expected.totals_usd["impressions"]
+    assert summary.totals.clicks == expected.totals_usd["clicks"]
+    assert summary.totals.spend == pytest.approx(expected.totals_usd["spend"], rel=1e-9)
+    assert summary.totals.attributed_sales == pytest.approx(expected.totals_usd["attributed_sales"], rel=1e-9)
+
+
+@pytest.mark.parametrize("retailer", RETAILERS)
+def test_events_are_valid_rmis(retailer: str, exports, harmonized) -> None:
+    truth, _ = exports
+    out, _ = harmonized
+    events = read_events(out, retailer).collect()
+    assert dict(events.schema) == RMIS_EVENT_SCHEMA
+    assert events["gtin14"].unique().sort().to_list() == sorted(truth.products)
+    assert all(is_valid_gtin(g) for g in events["gtin14"].unique())
+    assert events["currency"].unique().to_list() == ["USD"]
+    assert events["event_id"].is_unique().all()
+    # epoch millis (Amazon) land on the right Pacific-time day, US/EU dates parse to the same days
+    days = events["event_date"].unique().sort()
+    assert days.min() == truth.start and days.len() == truth.days
+    assert (out / "events" / f"retailer={retailer}" / f"event_date={truth.start.isoformat()}").is_dir()
+    placements = {i.placement for i in truth.line_items if i.retailer == retailer}
+    assert set(events["placement"].unique()) == placements
+    assert set(events["market"].unique()) == {m.name for m in truth.markets}
+
+
+def test_planted_rows_land_in_quarantine_with_their_reason(exports, harmonized) -> None:
+    out, _ = harmonized
+    quarantine = read_quarantine(out)
+    assert set(quarantine["retailer"].unique()) == set(RETAILERS)
+
+    def raw_of(retailer: str, reason: str) -> list[dict]:
+        rows = quarantine.filter((pl.col("retailer") == retailer) & (pl.col("reason") == reason))
+        return [json.loads(r) for r in rows["raw"]]
+
+    assert all(r["Date"] == "13/45/2025" for r in raw_of("walmart", "unparseable_date"))
+    assert all(r["Ad Spend (cents)"] in ("-500",) for r in raw_of("walmart", "negative_value"))
+    assert all(r["Ad Spend (cents)"] == "12x5" for r in raw_of("walmart", "unparseable_number"))
+    assert all(len(r["Item UPC"]) == 7 for r in raw_of("walmart", "invalid_gtin"))
+    assert all(int(r["Clicks"]) > int(r["Impr."]) for r in raw_of("walmart", "clicks_exceed_impressions"))
+    assert all(r["Campaign ID"] is None for r in raw_of("walmart", "missing_required"))
+    assert all(r["asin"] == "B0NOTINXWK" for r in raw_of("amazon", "unknown_product"))
+    assert all(r["currencyCode"] == "ZZZ" for r in raw_of("amazon", "unknown_currency"))
+    assert all(r["timestamp"] == "yesterday" for r in raw_of("amazon", "unparseable_date"))
+    assert all(r["CURRENCY"] == "ZZZ" for r in raw_of("kroger", "unknown_currency"))
+    assert all(r["DAY"] == "31.02.2025" for r in raw_of("kroger", "unparseable_date"))
+    assert all(not is_valid_gtin(r["EAN"]) for r in raw_of("kroger", "invalid_gtin"))
+    # a duplicate is an exact copy of an accepted row, and the source row points back into the file
+    walmart = pl.read_csv(exports[0].retailers["walmart"].files[0], separator=";", infer_schema=False)
+    dup = quarantine.filter((pl.col("retailer") == "walmart") & (pl.col("reason") == "duplicate_event"))
+    for row_index, raw in zip(dup["source_row"], dup["raw"], strict=True):
+        assert walmart.row(row_index, named=True) == json.loads(raw)
+        assert (
+            walmart.filter(
+                pl.all_horizontal(pl.col(c).eq_missing(v) for c, v in json.loads(raw).items())
+            ).height
+            == 2
+        )
+
+
+def test_batchwise_run_equals_single_pass(exports) -> None:
+    truth, _ = exports
+    mapping = shipped_mapping("walmart")
+    assert mapping is not None
+    fx = default_fx()
+    raw = scan_input(Path(truth.retailers["walmart"].files[0]), mapping).collect()
+    single = mark_duplicates(harmonize_lazy(raw.lazy(), mapping, fx=fx)).collect()
+    cuts = [0, 101, 333, 334, raw.height]
+    parts = []
+    for i, (lo, hi) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        batch = raw.slice(lo, hi - lo)
+        parts.append(harmonize_batch(batch.to_arrow() if i % 2 else batch, mapping, fx=fx))
+    assert isinstance(raw.slice(0, 5).to_arrow(), pa.Table)
+    combined = mark_duplicates(pl.concat(parts).lazy()).collect()
+    assert combined.equals(single)
+    assert (
+        combined["_reason"]
+        .value_counts()
+        .sort("_reason")
+        .equals(single["_reason"].value_counts().sort("_reason"))
+    )
+
+
+_cell = st.one_of(
+    st.none(),
+    st.text(max_size=6),
+    st.integers(-50, 10**6).map(str),
+    st.sampled_from(["13/45/2025", "1,5", "-1"]),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), rows=st.integers(1, 25))
+def test_rows_in_equals_accepted_plus_quarantined_for_any_corruption(exports, data, rows: int) -> None:
+    truth, _ = exports
+    good = pl.read_csv(truth.retailers["walmart"].files[0], separator=";", infer_schema=False).head(rows)
+    corrupted = {}
+    for column in good.columns:
+        values = good[column].to_list()
+        for i in range(rows):
+            if data.draw(st.booleans(), label="corrupt?"):
+                values[i] = data.draw(_cell, label=column)
+        corrupted[column] = values
+    frame = pl.DataFrame(corrupted, schema=dict.fromkeys(good.columns, pl.String))
+    if data.draw(st.booleans(), label="duplicate a row"):
+        frame = pl.concat([frame, frame.head(1)])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "w.csv"
+        frame.write_csv(path, separator=";")
+        summary = harmonize(HarmonizeRequest(inputs=[path], retailer="walmart", out=Path(tmp) / "out"))
+        assert summary.rows_in == frame.height
+        assert summary.rows_accepted + summary.rows_quarantined == frame.height
+        assert sum(summary.quarantine_reasons.values()) == summary.rows_quarantined
+        assert read_events(Path(tmp) / "out").collect().height == summary.rows_accepted
+
+
+def test_proposal_recovers_renamed_walmart_mapping(exports, tmp_path: Path) -> None:
+    from rmnlora.agents.harmonizer.propose import propose_mapping
+
+    truth, _ = exports
+    renames = {
+        "Date": "Day",
+        "Campaign ID": "Campaign",
+        "Placement Type": "Ad Format",
+        "Store Region": "DMA",
+        "Item UPC": "UPC",
+        "Impr.": "Impression Count",
+        "Clicks": "Click Count",
+        "Ad Spend (cents)": "Spend in cents",
+        "14 Day Attributed Sales (cents)": "Attributed Revenue cents",
+        "Units Sold": "Quantity",
+    }
+    source = pl.read_csv(truth.retailers["walmart"].files[0], separator=";", infer_schema=False)
+    path = tmp_path / "newnet.csv"
+    source.rename(renames).write_csv(path, separator=";")
+    proposal = propose_mapping(path, "newnet")
+    shipped = shipped_mapping("walmart")
+    assert shipped is not None
+    assert proposal.columns == {renames[c]: f for c, f in shipped.columns.items()}
+    assert (proposal.delimiter, proposal.date_format, proposal.id_type, proposal.money_scale) == (
+        ";",
+        "%m/%d/%Y",
+        "upc_no_check",
+        0.01,
+    )
+    assert proposal.confidence is not None and proposal.confidence["currency"] < 0.5  # assumed, flagged
+    summary = harmonize(
+        HarmonizeRequest(inputs=[path], retailer="newnet", out=tmp_path / "o"), mapping=proposal
+    )
+    assert summary.totals.spend == pytest.approx(truth.retailers["walmart"].totals_usd["spend"], rel=1e-9)
+
+
+def test_bad_mappings_are_clear_errors(exports, tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match="unknown RMIS field 'impresions'"):
+        parse_mapping({"retailer": "x", "columns": {"Impr": "impresions"}})
+    with pytest.raises(MappingError, match="required field"):
+        parse_mapping({"retailer": "x", "currency": "USD", "columns": {"Impr": "impressions"}})
+    truth, _ = exports
+    mapping = shipped_mapping("walmart")
+    assert mapping is not None
+    wrong = mapping.model_copy(update={"delimiter": ","})
+    with pytest.raises(MappingError, match="not in the file"):
+        harmonize(
+            HarmonizeRequest(inputs=truth.retailers["walmart"].files, retailer="walmart", out=tmp_path),
+            mapping=wrong,
+        )
+
+
+def test_cli_contract_and_missing_mapping_error(
+    exports, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rmnlora.cli import app
+
+    truth, folder = exports
+    monkeypatch.setenv("RMN_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "harmonize",
+            truth.retailers["kroger"].files[0],
+            "--retailer",
+            "kroger",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert set(payload) == {
+        "retailer",
+        "rows_in",
+        "rows_accepted",
+        "rows_quarantined",
+        "quarantine_reasons",
+        "totals",
+        "output",
+    }
+    assert set(payload["totals"]) == {"impressions", "clicks", "spend", "attributed_sales"}
+    assert payload["rows_in"] == truth.retailers["kroger"].rows_written
+    assert (tmp_path / "out" / "quarantine.parquet").is_file() and (tmp_path / "out" / "events").is_dir()
+
+    unknown = runner.invoke(
+        app,
+        [
+            "harmonize",
+            truth.retailers["kroger"].files[0],
+            "--retailer",
+            "target",
+            "--out",
+            str(tmp_path / "o2"),
+        ],
+    )
+    assert unknown.exit_code == 1
+    assert "--propose" in unknown.output
+
+    proposed = runner.invoke(
+        app, ["harmonize", truth.retailers["kroger"].files[0], "--retailer", "target", "--propose"]
+    )
+    assert proposed.exit_code == 0, proposed.output
+    assert yaml.safe_load(proposed.stdout)["columns"]["EAN"] == "gtin14"
+
+
+def test_daily_aggregates_load_idempotently(db, harmonized) -> None:
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from rmnlora.agents.harmonizer.load import load_daily_aggregates
+    from rmnlora.storage import PerformanceMetric
+    from rmnlora.storage.tenants import register_tenant
+
+    out, summaries = harmonized
+    with db.get_session() as session:
+        register_tenant(session, "acme", "Acme")
+    events = read_events(out, "kroger")
+    first = load_daily_aggregates(db, "acme", events)
+    second = load_daily_aggregates(db, "acme", events)
+    assert first == second == summaries["kroger"].rows_accepted  # one event per grain in the examples
+    with db.get_session(tenant_id="acme") as session:
+        count, spend = session.exec(
+            select(func.count(), func.sum(PerformanceMetric.spend)).select_from(PerformanceMetric)
+        ).one()
+    assert count == first
+    assert spend == pytest.approx(summaries["kroger"].totals.spend, rel=1e-9)
