@@ -362,6 +362,15 @@ def assess_optimize(
     sunk = bias.detect_sunk_cost(s.lines, s.roas_floor)
     if sunk is not None:
         ctx.biases.append(sunk)
+        engine.assess_risk(
+            ctx,
+            "budget kept on lines returning less than elsewhere",
+            "medium",
+            0.6,
+            sunk.note,
+            "move that budget to lines with higher marginal ROAS",
+            triggered_by=sunk.evidence,
+        )
         engine.propose_change(ctx, "reallocate_from", str(sunk.evidence["lines"]).split(","))
     for flag in (
         bias.detect_anchoring(s.lines),
@@ -502,7 +511,13 @@ def assess_content(
         ConfidenceFactor(
             name="violations",
             value=sum(counts.values()),
-            score=_clip(1 - 0.25 * counts["high"] - 0.1 * counts["medium"] - 0.02 * counts["low"]),
+            score=_clip(
+                1
+                - 0.5 * counts["critical"]
+                - 0.25 * counts["high"]
+                - 0.1 * counts["medium"]
+                - 0.02 * counts["low"]
+            ),
             weight=2,
         )
     ]

@@ -4,9 +4,10 @@ Order matters and is deliberate:
 1. any critical risk blocks, whatever the confidence (a plan on 60% quarantined data is not saved
    by good curve fits);
 2. a high risk the agent cannot fix itself (no proposed change, or retries used up) needs a person;
-3. low confidence or a high risk with a proposed change and retries left goes back to the agent;
+3. any proposed change (assessors propose one only for something wrong) with retries left goes
+   back to the agent;
 4. low confidence with nothing to change, or retries exhausted, needs a person;
-5. otherwise proceed.
+5. otherwise proceed (noting changes left unapplied when retries ran out).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def decide(ctx: ReflectionContext) -> ReflectionDecision:
         kind = "escalate"
         why = "no automatic change applies" if not has_changes else "revisions exhausted"
         reasons.append("high risk needs a person (" + why + "): " + "; ".join(r.factor for r in high) + ".")
-    elif (below or high) and has_changes and retries_left:
+    elif has_changes and retries_left:
         kind = "revise"
         reasons.append(
             f"revision {ctx.revisions_used + 1} of {ctx.max_revisions}: "
@@ -57,6 +58,10 @@ def decide(ctx: ReflectionContext) -> ReflectionDecision:
         reasons.append(f"confidence below threshold and {why}.")
     else:
         kind = "proceed"
+        if has_changes:
+            reasons.append(
+                "revisions exhausted; proposed changes not applied: " + ", ".join(ctx.changes) + "."
+            )
 
     head = (
         f"{ctx.phase.value}: {kind}; confidence {_fmt(confidence)} "
