@@ -11,7 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from rmnlora.schemas.clean_room import CleanRoomQuery, CleanRoomResult
+from rmnlora.schemas.creative import CopyRequest, CreativeResult
+from rmnlora.schemas.governance import BudgetPlan, CheckPolicyInput, GovernanceResult
 from rmnlora.schemas.harmonize import HarmonizeRequest, HarmonizeSummary
+from rmnlora.schemas.measurement import ExperimentDesign, ExperimentRequest
+from rmnlora.schemas.optimizer import AllocationProblem, AllocationResult
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,44 @@ TOOL_SCHEMAS: dict[str, ToolSchema] = {
             "Turn a retailer's raw exports into RMIS events, quarantining bad rows with reasons.",
             HarmonizeRequest,
             HarmonizeSummary,
+        ),
+        ToolSchema(
+            "query_clean_room",
+            "Ask a retailer's clean room for aggregates; small cells are suppressed and counted, an "
+            "unconfigured clean room answers 'unavailable'.",
+            CleanRoomQuery,
+            CleanRoomResult,
+        ),
+        ToolSchema(
+            "allocate_budget",
+            "Allocate the budget across retailers and placements from fitted response curves (CVXPY).",
+            AllocationProblem,
+            AllocationResult,
+        ),
+        ToolSchema(
+            "design_experiment",
+            "Design the incrementality experiment (geo, switchback or holdout) with its power analysis.",
+            ExperimentRequest,
+            ExperimentDesign,
+        ),
+        ToolSchema(
+            "generate_copy",
+            "Write K ad-copy candidates for a retailer format, governed and ranked (template copy when "
+            "no model is configured, labelled as such).",
+            CopyRequest,
+            CreativeResult,
+        ),
+        ToolSchema(
+            "check_policy",
+            "Check ad copy against the baseline, retailer and brand policy packs (and a format's limits).",
+            CheckPolicyInput,
+            GovernanceResult,
+        ),
+        ToolSchema(
+            "check_budget",
+            "Sanity-check an allocation against the budget, caps, share limits and flight pacing.",
+            BudgetPlan,
+            GovernanceResult,
         ),
     )
 }

@@ -42,11 +42,14 @@ def generate_copy(
     packs: list[PolicyPack] | None = None,
     policy_dir: Path | None = None,
     formats_dir: Path | None = None,
+    sampling_temperature: float | None = 0.8,
 ) -> CreativeResult:
     """Write ``request.k`` candidates for the request's retailer format, ranked best first.
 
     ``packs`` default to the baseline, retailer and brand packs; the format's own limits are
     always added as a pack, so every candidate's verdict includes length and element checks.
+    ``sampling_temperature`` is passed as ``temperature`` to every call after the first (None:
+    pass nothing, for chat models that take no such argument).
     """
     spec = spec or load_format_spec(request.retailer, request.ad_format, formats_dir)
     policy = packs if packs is not None else load_packs(request.retailer, request.brand, policy_dir)
@@ -67,10 +70,18 @@ def generate_copy(
         source = "template"
     else:
         messages = build_messages(request, spec)
-        try:
-            replies = chat_model.batch([messages] * request.k)
-        except Exception as exc:  # the model's own error types vary by backend
-            raise CreativeError(f"chat model {type(chat_model).__name__} failed: {exc}") from exc
+        replies = []
+        for i in range(request.k):
+            # The first candidate is greedy; the others sample, so K candidates differ.
+            extra = (
+                {}
+                if sampling_temperature is None
+                else {"temperature": 0.0 if i == 0 else sampling_temperature}
+            )
+            try:
+                replies.append(chat_model.invoke(messages, **extra))
+            except Exception as exc:  # the model's own error types vary by backend
+                raise CreativeError(f"chat model {type(chat_model).__name__} failed: {exc}") from exc
         for reply in replies:
             raw = _text(reply)
             copy, cleaning = clean_copy(parse_copy(raw), spec)

@@ -209,11 +209,11 @@ def format_pack(spec: FormatSpec, brand: str | None = None, product: str | None 
         rules.append(
             PolicyRule(
                 rule_id=f"{owner}:cta_choice",
-                kind="required_element",
+                kind="banned_term",
                 severity="warning",
                 field="cta",
-                patterns=[rf"^\s*(?:{alternatives})\s*\.?\s*$"],
-                trigger_patterns=[r"\S"],
+                # A non-empty CTA that is not one of the format's (an empty one is a required_element).
+                patterns=[rf"^(?!\s*(?:{alternatives})\s*\.?\s*$)\s*\S.*$"],
                 message=f"the CTA is not one of the {owner} format's CTAs",
                 suggestion="Use one of: " + ", ".join(spec.allowed_ctas),
             )
