@@ -5,8 +5,8 @@ Why an app factory: tests start it on a loopback port with a tiny model and thei
 ``rmn serve`` with the configured base model; other areas (the feedback API) add their routers.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI must evaluate the endpoint annotations,
+# which name dependency aliases local to create_app.
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
