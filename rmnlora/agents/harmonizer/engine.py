@@ -84,25 +84,31 @@ def _digits(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return text.str.replace_all(r"[\s-]", "")
 
 
-def gtin14_expr(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """EAN-8 / UPC-A / EAN-13 / GTIN-14 → verified GTIN-14; null if malformed or the check digit is wrong."""
-    text = _digits(expr, dtype)
-    ok_shape = text.str.contains(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
-    padded = text.str.zfill(14)
-    number = padded.cast(pl.UInt64, strict=False)
-    ok = ok_shape & (_check_digit(number // 10) == number % 10)
-    return pl.when(ok).then(padded)
+def with_gtin14(
+    frame: pl.LazyFrame, source: pl.Expr, dtype: pl.DataType, *, upc_body: bool, out: str
+) -> pl.LazyFrame:
+    """Add column ``out``: the verified GTIN-14 of ``source``; null when malformed or the check fails.
 
-
-def upc_body_to_gtin14_expr(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """An 11-digit UPC-A body (check digit omitted) → GTIN-14 with the computed check digit."""
-    text = _digits(expr, dtype)
-    if dtype.is_integer():
-        text = text.str.zfill(11)
-    ok = text.str.contains(r"^\d{11}$")
-    body = text.str.zfill(13)
-    check = _check_digit(body.cast(pl.UInt64, strict=False))
-    return pl.when(ok).then(pl.concat_str([body, check.cast(pl.String)]))
+    ``upc_body``: the source is an 11-digit UPC-A body without its check digit, which is computed.
+    Staged through temporary columns so each string is cleaned and parsed once.
+    """
+    digits = _digits(source, dtype)
+    if upc_body:
+        if dtype.is_integer():
+            digits = digits.str.zfill(11)
+        ok, padded = digits.str.contains(r"^\d{11}$"), digits.str.zfill(13)
+    else:
+        ok, padded = digits.str.contains(r"^(\d{8}|\d{12}|\d{13}|\d{14})$"), digits.str.zfill(14)
+    staged = frame.with_columns(ok.alias("_g_ok"), padded.alias("_g_text")).with_columns(
+        pl.col("_g_text").cast(pl.UInt64, strict=False).alias("_g_num")
+    )
+    if upc_body:
+        value = pl.concat_str([pl.col("_g_text"), _check_digit(pl.col("_g_num")).cast(pl.String)])
+        valid = pl.col("_g_ok")
+    else:
+        value = pl.col("_g_text")
+        valid = pl.col("_g_ok") & (_check_digit(pl.col("_g_num") // 10) == pl.col("_g_num") % 10)
+    return staged.with_columns(pl.when(valid).then(value).alias(out)).drop("_g_ok", "_g_text", "_g_num")
 
 
 # ---------------------------------------------------------------- reading inputs
@@ -168,7 +174,8 @@ def harmonize_lazy(
     """Raw rows → RMIS columns plus ``_reason``/``_detail`` (null when clean) and the raw source columns.
 
     ``fx`` maps currency code → units of the target currency per unit; a currency missing from it
-    quarantines the row. Duplicates are not marked here (see ``mark_duplicates``).
+    quarantines the row. Duplicates are not marked here (see ``mark_duplicates``). Parsed values
+    are materialised as ``_p_*`` columns first so every rule reads them instead of re-parsing.
     """
     schema = frame.collect_schema()
     name = retailer or mapping.retailer
@@ -187,86 +194,78 @@ def harmonize_lazy(
 
     def text_field(field: str, default: str | None) -> pl.Expr:
         found = src(field)
-        if found is not None:
-            value = _as_text(found[0])
-            value = pl.when(value != "").then(value)
-            return value.fill_null(pl.lit(mapping.constants.get(field, default), dtype=pl.String))
-        return pl.lit(mapping.constants.get(field, default), dtype=pl.String)
+        constant = pl.lit(mapping.constants.get(field, default), dtype=pl.String)
+        if found is None:
+            return constant
+        value = _as_text(found[0])
+        return pl.when(value != "").then(value).otherwise(constant)
+
+    def p(field: str) -> pl.Expr:
+        return pl.col(f"_p_{field}")
+
+    date_src, gtin_src = src("event_date"), src("gtin14")
+    assert date_src is not None and gtin_src is not None  # the mapping validator guarantees both
+    numeric_fields = ("impressions", "clicks", "spend", "attributed_sales", "units")
+    parsed: dict[str, pl.Expr] = {
+        "event_date": _date(date_src[0], date_src[1], mapping.date_format, mapping.timezone),
+        "currency": text_field("currency", mapping.currency).str.to_uppercase(),
+    }
+    for field in numeric_fields:
+        found = src(field)
+        parsed[field] = _number(found[0], found[1], mapping.decimal_comma) if found else pl.lit(0.0)
+    frame = frame.with_columns(**{f"_p_{k}": v for k, v in parsed.items()})
+
+    if crosswalk is not None:
+        frame = frame.with_columns(_as_text(gtin_src[0]).alias("_xw_key")).join(
+            crosswalk, on="_xw_key", how="left", maintain_order="left"
+        )
+    if mapping.id_type == "asin":
+        frame = with_gtin14(frame, pl.col("_xw_gtin"), pl.String(), upc_body=False, out="_p_gtin14")
+    else:
+        frame = with_gtin14(frame, *gtin_src, upc_body=mapping.id_type == "upc_no_check", out="_p_gtin14")
+    rate = p("currency").replace_strict(
+        list(fx), [float(v) for v in fx.values()], default=None, return_dtype=pl.Float64
+    )
+    frame = frame.with_columns(rate.alias("_p_rate"))
 
     checks: list[validate.Check] = []
-    out: dict[str, pl.Expr] = {}
-
-    # required presence
     for field in ("event_date", "campaign_id", "gtin14", "spend", "currency"):
         found = src(field)
         if found is not None:
             checks.append(validate.missing(field, found[0]))
-
-    # event date
-    date_src = src("event_date")
-    assert date_src is not None  # the mapping validator guarantees it
-    out["event_date"] = _date(date_src[0], date_src[1], mapping.date_format, mapping.timezone)
     checks.append(
-        validate.unparseable(QuarantineReason.UNPARSEABLE_DATE, "event_date", date_src[0], out["event_date"])
+        validate.unparseable(QuarantineReason.UNPARSEABLE_DATE, "event_date", date_src[0], p("event_date"))
     )
-
-    # numbers
-    numbers: dict[str, pl.Expr] = {}
-    for field in ("impressions", "clicks", "spend", "attributed_sales", "units"):
+    for field in numeric_fields:
         found = src(field)
         if found is None:
-            numbers[field] = pl.lit(0.0)
             continue
-        value = _number(found[0], found[1], mapping.decimal_comma)
-        bad = validate.unparseable(QuarantineReason.UNPARSEABLE_NUMBER, field, found[0], value)
+        bad = validate.unparseable(QuarantineReason.UNPARSEABLE_NUMBER, field, found[0], p(field))
         if field in ("impressions", "clicks", "units"):
-            bad = validate.Check(
-                bad.reason, bad.failed | (value != value.floor()).fill_null(False), bad.detail
-            )
+            fractional = (p(field) != p(field).floor()).fill_null(False)
+            bad = validate.Check(bad.reason, bad.failed | fractional, bad.detail)
         checks.append(bad)
-        numbers[field] = value.fill_null(0.0)
-
-    # product id
-    gtin_src = src("gtin14")
-    assert gtin_src is not None
     if mapping.id_type == "asin":
-        out["gtin14"] = gtin14_expr(pl.col("_xw_gtin"), pl.String())
-        known = pl.col("_xw_gtin").is_not_null()
         present = _as_text(gtin_src[0]).fill_null("") != ""
         checks.append(
             validate.Check(
                 QuarantineReason.UNKNOWN_PRODUCT,
-                present & ~known,
+                present & pl.col("_xw_gtin").is_null(),
                 pl.format("{} not in crosswalk", _as_text(gtin_src[0])),
             )
         )
         checks.append(
             validate.unparseable(
-                QuarantineReason.INVALID_GTIN, "crosswalk gtin14", pl.col("_xw_gtin"), out["gtin14"]
+                QuarantineReason.INVALID_GTIN, "crosswalk gtin14", pl.col("_xw_gtin"), p("gtin14")
             )
         )
-    elif mapping.id_type == "upc_no_check":
-        out["gtin14"] = upc_body_to_gtin14_expr(*gtin_src)
-        checks.append(
-            validate.unparseable(QuarantineReason.INVALID_GTIN, "gtin14", gtin_src[0], out["gtin14"])
-        )
     else:
-        out["gtin14"] = gtin14_expr(*gtin_src)
-        checks.append(
-            validate.unparseable(QuarantineReason.INVALID_GTIN, "gtin14", gtin_src[0], out["gtin14"])
-        )
-
-    # currency and FX
-    currency = text_field("currency", mapping.currency).str.to_uppercase()
-    rate = currency.replace_strict(
-        list(fx), [float(v) for v in fx.values()], default=None, return_dtype=pl.Float64
-    )
-    checks.append(validate.unknown_currency(currency, rate))
-
+        checks.append(validate.unparseable(QuarantineReason.INVALID_GTIN, "gtin14", gtin_src[0], p("gtin14")))
+    checks.append(validate.unknown_currency(p("currency"), p("rate")))
+    numbers = {field: p(field).fill_null(0.0) for field in numeric_fields}
     checks.append(validate.negative(numbers))
     checks.append(validate.clicks_exceed_impressions(numbers["clicks"], numbers["impressions"]))
 
-    # event type
     type_src = src("event_type")
     if type_src is not None:
         raw_type = _as_text(type_src[0])
@@ -290,23 +289,20 @@ def harmonize_lazy(
     scale = mapping.money_scale
     columns = {
         "event_type": event_type,
-        "event_date": out["event_date"],
+        "event_date": p("event_date"),
         "retailer": pl.lit(name, dtype=pl.String),
         "campaign_id": text_field("campaign_id", None),
         "placement": text_field("placement", "unknown"),
         "market": text_field("market", "all"),
         "audience": text_field("audience", None),
-        "gtin14": out["gtin14"],
+        "gtin14": p("gtin14"),
         "impressions": numbers["impressions"].cast(pl.Int64, strict=False),
         "clicks": numbers["clicks"].cast(pl.Int64, strict=False),
-        "spend": numbers["spend"] * scale * rate,
-        "attributed_sales": numbers["attributed_sales"] * scale * rate,
+        "spend": numbers["spend"] * scale * p("rate"),
+        "attributed_sales": numbers["attributed_sales"] * scale * p("rate"),
         "units": numbers["units"].cast(pl.Int64, strict=False),
         "currency": pl.lit(target_currency, dtype=pl.String),
     }
-    if crosswalk is not None:
-        key = _as_text(gtin_src[0]).alias("_xw_key")
-        frame = frame.with_columns(key).join(crosswalk, on="_xw_key", how="left", maintain_order="left")
     key_fields = [
         "retailer",
         "event_type",
@@ -317,8 +313,11 @@ def harmonize_lazy(
         "audience",
         "gtin14",
     ]
-    return frame.with_columns(**columns, **{REASON: reason, DETAIL: detail}).with_columns(
-        pl.struct(key_fields).hash(EVENT_ID_SEED).cast(pl.String).alias("event_id")
+    helpers = [c for c in frame.collect_schema().names() if c.startswith(("_p_", "_xw_"))]
+    return (
+        frame.with_columns(**columns, **{REASON: reason, DETAIL: detail})
+        .with_columns(pl.struct(key_fields).hash(EVENT_ID_SEED).cast(pl.String).alias("event_id"))
+        .drop(helpers)
     )
 
 
