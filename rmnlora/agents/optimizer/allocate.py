@@ -12,6 +12,7 @@ same thing at 100 and 10,000 lines. Infeasible problems never reach the solver u
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import cvxpy as cp
@@ -32,7 +33,10 @@ from rmnlora.schemas.optimizer import (
 
 SALES_OBJECTIVES = ("attributed_sales", "incremental_sales")
 BINDING_TOL = 1e-7
-SOLVER_OPTIONS = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 200}
+# Tight tolerances so allocations agree with the KKT solution to 1e-6; Clarabel's defaults (1e-8)
+# are the retry when a tight solve ends "almost solved" (e.g. with a slack nonlinear ROAS floor).
+SOLVER_OPTIONS = {"tol_gap_abs": 3e-12, "tol_gap_rel": 3e-12, "tol_feas": 3e-12, "max_iter": 300}
+RETRY_OPTIONS = {"tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8, "tol_feas": 1e-8, "max_iter": 300}
 
 
 @dataclass
@@ -131,6 +135,7 @@ class Solved:
     seconds: float
     constraints: list[ConstraintReport]
     objective: float | None
+    retried: bool = False
 
 
 def solve_conic(problem: AllocationProblem, arr: Arrays, *, with_floor: bool = True,
@@ -176,8 +181,14 @@ def solve_conic(problem: AllocationProblem, arr: Arrays, *, with_floor: bool = T
     constraints = [c for _, _, c, _ in named] + ([floor_c] if floor_c is not None else [])
     prob = cp.Problem(cp.Maximize(objective), constraints)
     started = time.perf_counter()
+    retried = False
     try:
-        prob.solve(solver=cp.CLARABEL, **SOLVER_OPTIONS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "may be inaccurate": the status says so
+            prob.solve(solver=cp.CLARABEL, **SOLVER_OPTIONS)
+            if prob.status == cp.OPTIMAL_INACCURATE:
+                prob.solve(solver=cp.CLARABEL, **RETRY_OPTIONS)
+                retried = True
     except cp.error.SolverError as exc:
         return Solved(f"solver_error: {exc}", None, time.perf_counter() - started, [], None)
     seconds = time.perf_counter() - started
@@ -185,7 +196,7 @@ def solve_conic(problem: AllocationProblem, arr: Arrays, *, with_floor: bool = T
         return Solved(str(prob.status), None, seconds, [], None)
     x = np.clip(np.asarray(u.value) * unit, arr.lo, arr.hi)
     reports = _constraint_reports(problem, arr, x, named, per_unit, unit, floor_c, scale)
-    return Solved(str(prob.status), x, seconds, reports, float(prob.value) * scale)
+    return Solved(str(prob.status), x, seconds, reports, float(prob.value) * scale, retried)
 
 
 def _constraint_reports(problem: AllocationProblem, arr: Arrays, x: np.ndarray,
@@ -282,7 +293,7 @@ def _line_report(problem: AllocationProblem, arr: Arrays, x: np.ndarray, level: 
                 extrapolation = (f"chosen daily spend {daily:,.2f} is "
                                  f"{(daily / curve.spend_max - 1) * 100:.0f}% above the highest observed "
                                  f"{curve.spend_max:,.2f}")
-            elif 0 < daily < curve.spend_min * (1 - 1e-6):
+            elif BINDING_TOL * problem.budget / days < daily < curve.spend_min * (1 - 1e-6):
                 extrapolation = (f"chosen daily spend {daily:,.2f} is below the lowest observed "
                                  f"{curve.spend_min:,.2f}")
         lines.append(LineAllocation(
@@ -367,6 +378,8 @@ def allocate_budget(problem: AllocationProblem, *, seed: int = 0) -> AllocationR
     notes.extend(comparison_notes)
     if interval is None:
         notes.append("no bootstrap samples on some curves: predicted interval not computed")
+    if solved.retried:
+        notes.append("tight solver tolerances (3e-12) ended almost-solved; re-solved at Clarabel's 1e-8")
     if solved.status == cp.OPTIMAL_INACCURATE:
         notes.append("solver reports reduced accuracy (optimal_inaccurate)")
     r2s = [line.r2 for line in lines if line.r2 is not None]

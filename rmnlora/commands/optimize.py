@@ -1,0 +1,88 @@
+"""`rmn optimize PROBLEM.json`: allocate a budget from a JSON allocation problem.
+
+Exit codes: 0 optimal, 3 infeasible (the report is printed), 1 bad input or solver error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from rmnlora.cli import app, console, fail
+from rmnlora.schemas.optimizer import AllocationProblem, AllocationResult
+
+EXIT_INFEASIBLE = 3
+
+
+def _load(path: Path) -> AllocationProblem:
+    if not path.is_file():
+        raise fail(f"problem file not found: {path}")
+    try:
+        return AllocationProblem.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field '{'.'.join(str(p) for p in e['loc']) or '<root>'}': {e['msg']}" for e in exc.errors()
+        )
+        raise fail(f"invalid problem {path}: {problems}") from exc
+
+
+def _print_summary(result: AllocationResult) -> None:
+    if result.infeasibility is not None:
+        console.print(f"[red]infeasible[/red]: {result.infeasibility.summary}")
+        for conflict in result.infeasibility.conflicts:
+            console.print(f"  - {conflict.description}  [{', '.join(conflict.constraints)}]")
+        return
+    if result.predicted_outcome is None:
+        console.print(f"[red]{result.status}[/red] ({result.solver_status})")
+        return
+    interval = (f" (90% {result.predicted_interval[0]:,.0f}–{result.predicted_interval[1]:,.0f})"
+                if result.predicted_interval else "")
+    console.print(f"[green]{result.status}[/green] in {result.solve_seconds:.3f} s: predicted "
+                  f"{result.objective} {result.predicted_outcome:,.0f}{interval} on {result.total_spend:,.0f} "
+                  f"{result.currency}")
+    for line in sorted(result.lines, key=lambda x: x.spend, reverse=True)[:20]:
+        flag = " [yellow]extrapolates[/yellow]" if line.extrapolates else ""
+        mroas = f" mROAS {line.marginal_roas:.3f}" if line.marginal_roas is not None else ""
+        console.print(f"  {line.id:<30} {line.spend:>14,.2f} ({line.share:6.1%}){mroas}{flag}")
+    for comp in result.comparisons:
+        console.print(f"  lift vs {comp.name} split: {comp.lift:+.2%}")
+    if result.binding:
+        shown = ", ".join(result.binding[:10]) + (" ..." if len(result.binding) > 10 else "")
+        console.print(f"  binding: {shown}")
+    for note in result.notes:
+        console.print(f"  note: {note}")
+
+
+@app.command("optimize")
+def optimize(
+    problem_path: Annotated[Path, typer.Argument(help="AllocationProblem JSON (lines carry curve or history).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the AllocationResult as JSON.")] = False,
+    plot_dir: Annotated[Path | None, typer.Option(help="Write curves.png and allocation.png here.")] = None,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed for lines fitted from history.")] = 0,
+) -> None:
+    """Allocate a budget over response curves (CVXPY/Clarabel); report duals, lift and conflicts."""
+    from rmnlora.agents.optimizer import allocate_budget, resolve_curves
+
+    problem = _load(problem_path)
+    try:
+        problem = resolve_curves(problem, seed)
+        result = allocate_budget(problem, seed=seed)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    if plot_dir is not None and result.status in ("optimal", "optimal_inaccurate"):
+        from rmnlora.agents.optimizer.plots import plot_allocation
+
+        for path in plot_allocation(problem, result, plot_dir):
+            console.print(f"wrote {path}")
+    if as_json:
+        typer.echo(result.model_dump_json())
+    else:
+        _print_summary(result)
+    if result.status == "infeasible":
+        raise typer.Exit(EXIT_INFEASIBLE)
+    if result.status == "error":
+        raise typer.Exit(1)
