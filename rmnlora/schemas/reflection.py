@@ -251,3 +251,13 @@ class ScenarioRecord(_Model):
     plan: dict[str, Any] = Field(default_factory=dict)
     decisions: list[dict[str, Any]] = Field(default_factory=list)
     outcome: Outcome = "unknown"
+
+
+class ReflectRequest(_Model):
+    """Tool input: one phase's signals (validated against that phase's model) and the session."""
+
+    phase: Phase
+    session_id: str
+    signals: dict[str, Any]
+    memory_refs: list[MemoryRef] = Field(default_factory=list)
+    revisions_used: int = Field(default=0, ge=0)

@@ -17,6 +17,7 @@ from rmnlora.schemas.governance import BudgetPlan, CheckPolicyInput, GovernanceR
 from rmnlora.schemas.harmonize import HarmonizeRequest, HarmonizeSummary
 from rmnlora.schemas.measurement import ExperimentDesign, ExperimentRequest
 from rmnlora.schemas.optimizer import AllocationProblem, AllocationResult
+from rmnlora.schemas.reflection import ReflectionDecision, ReflectRequest
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,13 @@ TOOL_SCHEMAS: dict[str, ToolSchema] = {
             "Sanity-check an allocation against the budget, caps, share limits and flight pacing.",
             BudgetPlan,
             GovernanceResult,
+        ),
+        ToolSchema(
+            "reflect",
+            "Assess one phase's measured signals: confidence, risks, bias flags, memory, and a decision "
+            "(proceed, revise with changes, escalate, block).",
+            ReflectRequest,
+            ReflectionDecision,
         ),
     )
 }
