@@ -345,9 +345,10 @@ def read_rows(path: Path, keys: tuple[str, ...]) -> list[Row]:
     except json.JSONDecodeError:
         loaded = None
     if isinstance(loaded, dict):
-        loaded = next((loaded[k] for k in ("rows", "pairs", "data") if isinstance(loaded.get(k), list)), None)
-        if loaded is None:
-            raise DatasetError(f"{path}: a JSON object must hold the rows under 'rows', 'pairs' or 'data'")
+        wrapped = next(
+            (loaded[k] for k in ("rows", "pairs", "data") if isinstance(loaded.get(k), list)), None
+        )
+        loaded = wrapped if wrapped is not None else [loaded]  # a wrapper object, or a one-line JSONL file
     if loaded is None:
         loaded = []
         for number, line in enumerate(text.splitlines(), start=1):
