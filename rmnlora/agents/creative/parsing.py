@@ -65,7 +65,9 @@ def parse_copy(text: str) -> AdCopy:
 
 
 def _scrub(value: str) -> str:
-    value = re.sub(r"[*_`#]+", "", value)
+    # Markdown emphasis and heading marks only: '#1' or '50%' are claims governance must still see.
+    value = re.sub(r"\*\*|__|`+", "", value)
+    value = re.sub(r"^\s*(?:#{1,6}\s+|[-*]\s+)", "", value)
     value = re.sub(r"\s+", " ", value).strip()
     return value.strip("\"'“”‘’ ").strip()
 

@@ -1,0 +1,195 @@
+"""Creative agent: template copy, parsing/cleaning/ranking of model output, and the real SmolLM2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from rmnlora.agents.creative import (
+    CreativeError,
+    clean_copy,
+    generate_copy,
+    load_format_spec,
+    load_format_specs,
+    parse_copy,
+)
+from rmnlora.agents.creative.formats import FormatSpecError
+from rmnlora.schemas.creative import CopyRequest
+from rmnlora.schemas.governance import AdCopy
+
+FORMATS = [(r, f) for r in ("walmart", "amazon", "kroger") for f in load_format_specs(r)]
+
+
+class RecordingFakeChat(GenericFakeChatModel):
+    """langchain-core's fake chat model, recording the keyword arguments of each call."""
+
+    calls: list[dict[str, Any]] = []
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[no-untyped-def]
+        self.calls.append({"messages": messages, **kwargs})
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+def _request(**overrides: Any) -> CopyRequest:
+    values: dict[str, Any] = {
+        "retailer": "walmart", "brand": "acme-snacks", "ad_format": "sponsored_brands",
+        "product": "Acme Crunch granola bars", "key_message": "Made with whole grain oats", "k": 3,
+    }
+    return CopyRequest(**{**values, **overrides})
+
+
+def _fits(copy: AdCopy, retailer: str, ad_format: str) -> bool:
+    spec = load_format_spec(retailer, ad_format)
+    return (
+        len(copy.headline) <= spec.headline_max
+        and len(copy.body) <= spec.body_max
+        and len(copy.cta) <= spec.cta_max
+    )
+
+
+@pytest.mark.parametrize(("retailer", "ad_format"), FORMATS)
+def test_template_copy_is_labelled_fits_and_passes(retailer: str, ad_format: str) -> None:
+    result = generate_copy(_request(retailer=retailer, ad_format=ad_format, k=3), None)
+    assert result.source == "template" and len(result.candidates) == 3
+    assert any("template" in note for note in result.notes)
+    assert len({c.copy_text.model_dump_json() for c in result.candidates}) == 3
+    for candidate in result.candidates:
+        assert candidate.source == "template" and candidate.raw is None
+        assert candidate.governance.passed, candidate.governance.violations
+        assert _fits(candidate.copy_text, retailer, ad_format)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Headline: Crunchy oats\nBody: Acme Crunch bars.\nCTA: Shop now",
+        '{"headline": "Crunchy oats", "body": "Acme Crunch bars.", "cta": "Shop now"}',
+        "**Headline:** Crunchy oats\n- **Body:** Acme Crunch bars.\n- **CTA:** Shop now",
+        'Sure! Here it is:\n```json\n{"Title": "Crunchy oats", "Text": "Acme Crunch bars.", "Button": "Shop now"}\n```',
+    ],
+)
+def test_parse_accepts_the_shapes_small_models_answer_in(text: str) -> None:
+    copy = parse_copy(text)
+    cleaned, _ = clean_copy(copy, load_format_spec("walmart", "sponsored_brands"))
+    assert (cleaned.headline, cleaned.body, cleaned.cta) == ("Crunchy oats", "Acme Crunch bars.", "Shop now")
+
+
+def test_unlabelled_prose_becomes_headline_and_body() -> None:
+    copy = parse_copy("Crunchy oats for busy days\nAcme Crunch bars in every lunchbox.")
+    assert copy.headline == "Crunchy oats for busy days"
+    assert copy.body == "Acme Crunch bars in every lunchbox."
+
+
+def test_cleaner_fits_the_format_and_says_what_it_changed() -> None:
+    spec = load_format_spec("amazon", "sponsored_brands")
+    long = AdCopy(headline="Acme Crunch granola bars with whole grain oats and golden honey", body="x y", cta="")
+    cleaned, notes = clean_copy(long, spec)
+    assert len(cleaned.headline) <= spec.headline_max and not cleaned.headline.endswith(" ")
+    assert cleaned.headline == "Acme Crunch granola bars with whole grain oats and"
+    assert cleaned.body == "" and cleaned.cta == spec.allowed_ctas[0]
+    assert any("trimmed the headline" in n for n in notes)
+    assert any("dropped the body" in n for n in notes) and any("no CTA" in n for n in notes)
+
+
+def test_model_candidates_are_governed_and_ranked_by_likelihood() -> None:
+    replies = iter(
+        [
+            AIMessage("Headline: The #1 granola bar\nBody: Cures hunger.\nCTA: Shop now",
+                      response_metadata={"mean_logprob": -0.2}),
+            AIMessage("Headline: Crunchy oat bars\nBody: Acme Crunch, baked golden.\nCTA: Shop now",
+                      response_metadata={"mean_logprob": -1.5}),
+            AIMessage("Headline: Acme Crunch granola bars\nBody: Made with whole grain oats.\nCTA: Add to cart",
+                      response_metadata={"logprobs": [-0.4, -0.6, -0.5]}),
+        ]
+    )
+    chat = RecordingFakeChat(messages=replies)
+    chat.calls = []
+    result = generate_copy(_request(k=3), chat)
+    assert result.source == "model"
+    headlines = [c.copy_text.headline for c in result.candidates]
+    assert headlines == ["Acme Crunch granola bars", "Crunchy oat bars", "The #1 granola bar"]
+    assert [c.governance.passed for c in result.candidates] == [True, True, False]
+    assert result.candidates[0].likelihood == pytest.approx(-0.5)
+    assert "adapter likelihood" in result.ranking and "not used" not in result.ranking
+    assert all(c.source == "model" and c.raw for c in result.candidates)
+    assert any("1 of 3 candidates fail governance" in note for note in result.notes)
+    # the prompt carries the format's limits; the first call is greedy, the rest sample
+    system = chat.calls[0]["messages"][0].content
+    assert "at most 45 characters" in system and "Shop now" in system
+    assert [call["temperature"] for call in chat.calls] == [0.0, 0.8, 0.8]
+
+
+def test_ranking_says_when_the_model_reports_no_likelihood() -> None:
+    chat = GenericFakeChatModel(messages=iter(["Headline: Oat bars\nCTA: Shop now", "Headline: Acme Crunch"]))
+    result = generate_copy(_request(k=2), chat)
+    assert result.candidates[0].likelihood is None
+    assert "adapter likelihood not used" in result.ranking
+
+
+def test_model_failure_is_an_error_not_a_silent_template() -> None:
+    chat = GenericFakeChatModel(messages=iter([]))  # exhausted: raises on the first call
+    with pytest.raises(CreativeError, match="GenericFakeChatModel failed"):
+        generate_copy(_request(k=1), chat)
+
+
+def test_unknown_format_names_the_known_ones() -> None:
+    with pytest.raises(FormatSpecError, match="display, sponsored_brands"):
+        generate_copy(_request(ad_format="video"), None)
+
+
+# ---- the real SmolLM2 through composed (retailer + brand + task) adapters ------------------------
+
+
+@pytest.fixture(scope="module")
+def smollm2_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from adapter_helpers import make_lora
+
+    from rmnlora.adapters.base_model import load_base_model
+    from rmnlora.adapters.chat_model import RmnChatModel
+    from rmnlora.adapters.registry import AdapterRegistry
+    from rmnlora.adapters.service import InferenceService
+    from rmnlora.config import load_settings
+    from rmnlora.storage import init_db
+    from rmnlora.storage.tenants import register_tenant
+
+    root: Path = tmp_path_factory.mktemp("smollm2")
+    settings = load_settings(data_dir=root, model={"device": "cpu"})
+    database = init_db(f"sqlite:///{root / 'rmn.db'}", secret_key="creative-test-secret")
+    with database.get_session() as session:
+        register_tenant(session, "acme", "Acme Snacks")
+    registry = AdapterRegistry(database, root / "adapters")
+
+    def build() -> Any:
+        return load_base_model(settings)[0]
+
+    registry.register("retailer", "walmart", make_lora(build, root / "l1", seed=1, rank=4, scale=0.01))
+    registry.register("brand", "acme-snacks", make_lora(build, root / "l2", seed=2, rank=4, scale=0.01),
+                      owner_tenant_id="acme")
+    registry.register("task", "creative", make_lora(build, root / "l3", seed=3, rank=4, scale=0.01))
+    model, tokenizer = load_base_model(settings)
+    service = InferenceService(model, tokenizer, registry, max_wait_ms=0, default_max_new_tokens=48)
+    chat = RmnChatModel(tenant="acme", retailer="walmart", brand="acme-snacks", task="creative",
+                        service=service, max_new_tokens=48)
+    yield chat
+    service.close()
+    database.dispose()
+
+
+@pytest.mark.slow
+def test_real_smollm2_copy_respects_format_limits_after_governance(smollm2_chat: Any) -> None:
+    request = _request(ad_format="display", k=3)
+    result = generate_copy(request, smollm2_chat)
+    assert result.source == "model" and len(result.candidates) == 3
+    reply_components = smollm2_chat.invoke("Say hi.").response_metadata["components"]
+    assert reply_components == {"retailer": "walmart", "brand": "acme-snacks", "task": "creative"}
+    for candidate in result.candidates:
+        assert candidate.raw is not None
+        print(repr(candidate.raw), "->", candidate.copy_text.model_dump(), candidate.governance.passed)
+    for candidate in result.passing:
+        assert _fits(candidate.copy_text, "walmart", "display")
+        assert not any(v.kind == "length_limit" for v in candidate.governance.violations)
