@@ -5,7 +5,6 @@ Exit codes: 0 optimal, 3 infeasible (the report is printed), 1 bad input or solv
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -39,11 +38,16 @@ def _print_summary(result: AllocationResult) -> None:
     if result.predicted_outcome is None:
         console.print(f"[red]{result.status}[/red] ({result.solver_status})")
         return
-    interval = (f" (90% {result.predicted_interval[0]:,.0f}–{result.predicted_interval[1]:,.0f})"
-                if result.predicted_interval else "")
-    console.print(f"[green]{result.status}[/green] in {result.solve_seconds:.3f} s: predicted "
-                  f"{result.objective} {result.predicted_outcome:,.0f}{interval} on {result.total_spend:,.0f} "
-                  f"{result.currency}")
+    interval = (
+        f" (90% {result.predicted_interval[0]:,.0f}–{result.predicted_interval[1]:,.0f})"
+        if result.predicted_interval
+        else ""
+    )
+    console.print(
+        f"[green]{result.status}[/green] in {result.solve_seconds:.3f} s: predicted "
+        f"{result.objective} {result.predicted_outcome:,.0f}{interval} on {result.total_spend:,.0f} "
+        f"{result.currency}"
+    )
     for line in sorted(result.lines, key=lambda x: x.spend, reverse=True)[:20]:
         flag = " [yellow]extrapolates[/yellow]" if line.extrapolates else ""
         mroas = f" mROAS {line.marginal_roas:.3f}" if line.marginal_roas is not None else ""
@@ -59,7 +63,9 @@ def _print_summary(result: AllocationResult) -> None:
 
 @app.command("optimize")
 def optimize(
-    problem_path: Annotated[Path, typer.Argument(help="AllocationProblem JSON (lines carry curve or history).")],
+    problem_path: Annotated[
+        Path, typer.Argument(help="AllocationProblem JSON (lines carry curve or history).")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the AllocationResult as JSON.")] = False,
     plot_dir: Annotated[Path | None, typer.Option(help="Write curves.png and allocation.png here.")] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed for lines fitted from history.")] = 0,

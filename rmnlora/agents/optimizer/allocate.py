@@ -70,8 +70,9 @@ def resolve_curves(problem: AllocationProblem, seed: int = 0) -> AllocationProbl
                 curve = fit_log_curve(spend, [p.outcome for p in line.history], seed=seed + index)
                 sales_curve = line.sales_curve
                 if sales_curve is None and all(p.sales is not None for p in line.history):
-                    sales_curve = fit_log_curve(spend, [float(p.sales or 0.0) for p in line.history],
-                                                seed=seed + index)
+                    sales_curve = fit_log_curve(
+                        spend, [float(p.sales or 0.0) for p in line.history], seed=seed + index
+                    )
             except CurveFitError as exc:
                 raise ValueError(f"line '{line.id}': cannot fit a curve from its history: {exc}") from exc
             line = line.model_copy(update={"curve": curve, "history": None, "sales_curve": sales_curve})
@@ -109,8 +110,9 @@ def problem_arrays(problem: AllocationProblem) -> Arrays:
     group_names = sorted(set(retailers))
     index = {name: i for i, name in enumerate(group_names)}
     rows = [index[r] for r in retailers]
-    groups = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))),
-                           shape=(len(group_names), len(rows)))
+    groups = sp.csr_matrix(
+        (np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(group_names), len(rows))
+    )
     limits = {r.name: r for r in problem.retailers}
     gmin = np.zeros(len(group_names))
     gmax = np.full(len(group_names), np.inf)
@@ -124,8 +126,23 @@ def problem_arrays(problem: AllocationProblem) -> Arrays:
             gmax[i] = limit.max_spend
         if limit.max_share is not None:
             gshare[i] = limit.max_share * problem.budget
-    return Arrays([line.id for line in problem.lines], retailers, a, b, sa, sb, lo, hi, group_names, groups,
-                  gmin, gmax, gshare, curves, sales_curves)
+    return Arrays(
+        [line.id for line in problem.lines],
+        retailers,
+        a,
+        b,
+        sa,
+        sb,
+        lo,
+        hi,
+        group_names,
+        groups,
+        gmin,
+        gmax,
+        gshare,
+        curves,
+        sales_curves,
+    )
 
 
 @dataclass
@@ -138,8 +155,9 @@ class Solved:
     retried: bool = False
 
 
-def solve_conic(problem: AllocationProblem, arr: Arrays, *, with_floor: bool = True,
-                maximise_margin: bool = False) -> Solved:
+def solve_conic(
+    problem: AllocationProblem, arr: Arrays, *, with_floor: bool = True, maximise_margin: bool = False
+) -> Solved:
     """Build and solve the CVXPY problem; duals come back in outcome per currency unit.
 
     ``maximise_margin`` swaps the objective for Σ sales − floor·Σ spend (used to measure how
@@ -151,8 +169,9 @@ def solve_conic(problem: AllocationProblem, arr: Arrays, *, with_floor: bool = T
     if maximise_margin:
         assert arr.sa is not None and arr.sb is not None and problem.roas_floor is not None
         scale = float(np.sum(arr.sa * np.log1p(unit / arr.sb))) or 1.0
-        objective = (cp.sum(cp.multiply(arr.sa / scale, cp.log1p(cp.multiply(unit / arr.sb, u))))
-                     - problem.roas_floor * unit / scale * cp.sum(u))
+        objective = cp.sum(
+            cp.multiply(arr.sa / scale, cp.log1p(cp.multiply(unit / arr.sb, u)))
+        ) - problem.roas_floor * unit / scale * cp.sum(u)
     else:
         scale = float(np.sum(arr.a * np.log1p(unit / arr.b))) or 1.0
         objective = cp.sum(cp.multiply(arr.a / scale, cp.log1p(cp.multiply(unit / arr.b, u))))
@@ -165,8 +184,11 @@ def solve_conic(problem: AllocationProblem, arr: Arrays, *, with_floor: bool = T
     finite_hi = np.flatnonzero(np.isfinite(arr.hi))
     if finite_hi.size:
         named.append(("line_max", "line_max", u[finite_hi] <= arr.hi[finite_hi] / unit, finite_hi))
-    for kind, bounds, is_min in (("retailer_min", arr.gmin, True), ("retailer_max", arr.gmax, False),
-                                 ("share_cap", arr.gshare, False)):
+    for kind, bounds, is_min in (
+        ("retailer_min", arr.gmin, True),
+        ("retailer_max", arr.gmax, False),
+        ("share_cap", arr.gshare, False),
+    ):
         rows = np.flatnonzero(bounds > 0) if is_min else np.flatnonzero(np.isfinite(bounds))
         if rows.size:
             expr = arr.groups[rows] @ u
@@ -176,8 +198,9 @@ def solve_conic(problem: AllocationProblem, arr: Arrays, *, with_floor: bool = T
     if with_floor and problem.roas_floor is not None and not maximise_margin:
         assert arr.sa is not None and arr.sb is not None
         sscale = float(np.sum(arr.sa * np.log1p(unit / arr.sb))) or 1.0
-        floor_c = (cp.sum(cp.multiply(arr.sa / sscale, cp.log1p(cp.multiply(unit / arr.sb, u))))
-                   >= problem.roas_floor * unit / sscale * cp.sum(u))
+        floor_c = cp.sum(
+            cp.multiply(arr.sa / sscale, cp.log1p(cp.multiply(unit / arr.sb, u)))
+        ) >= problem.roas_floor * unit / sscale * cp.sum(u)
     constraints = [c for _, _, c, _ in named] + ([floor_c] if floor_c is not None else [])
     prob = cp.Problem(cp.Maximize(objective), constraints)
     started = time.perf_counter()
@@ -199,9 +222,16 @@ def solve_conic(problem: AllocationProblem, arr: Arrays, *, with_floor: bool = T
     return Solved(str(prob.status), x, seconds, reports, float(prob.value) * scale, retried)
 
 
-def _constraint_reports(problem: AllocationProblem, arr: Arrays, x: np.ndarray,
-                        named: list[tuple[str, str, cp.Constraint, np.ndarray | None]], per_unit: float,
-                        unit: float, floor_c: cp.Constraint | None, scale: float) -> list[ConstraintReport]:
+def _constraint_reports(
+    problem: AllocationProblem,
+    arr: Arrays,
+    x: np.ndarray,
+    named: list[tuple[str, str, cp.Constraint, np.ndarray | None]],
+    per_unit: float,
+    unit: float,
+    floor_c: cp.Constraint | None,
+    scale: float,
+) -> list[ConstraintReport]:
     tol = BINDING_TOL * problem.budget
     reports: list[ConstraintReport] = []
     group_spend = arr.groups @ x
@@ -210,8 +240,16 @@ def _constraint_reports(problem: AllocationProblem, arr: Arrays, x: np.ndarray,
         if kind == "budget":
             value = float(x.sum())
             gain = abs(float(dual[0]))
-            reports.append(ConstraintReport(name="budget", kind="budget", bound=problem.budget, value=value,
-                                            dual=gain, binding=abs(value - problem.budget) <= tol))
+            reports.append(
+                ConstraintReport(
+                    name="budget",
+                    kind="budget",
+                    bound=problem.budget,
+                    value=value,
+                    dual=gain,
+                    binding=abs(value - problem.budget) <= tol,
+                )
+            )
         elif kind in ("line_min", "line_max"):
             idx = np.arange(len(x)) if rows is None else rows
             bounds = arr.lo if kind == "line_min" else arr.hi
@@ -219,27 +257,47 @@ def _constraint_reports(problem: AllocationProblem, arr: Arrays, x: np.ndarray,
                 if kind == "line_min" and bounds[i] <= 0 and x[i] > tol:
                     continue  # an inactive non-negativity bound says nothing worth listing
                 suffix = "min" if kind == "line_min" else "max"
-                reports.append(ConstraintReport(
-                    name=f"line:{arr.ids[i]}:{suffix}", kind=kind, bound=float(bounds[i]), value=float(x[i]),
-                    dual=max(float(dual[j]), 0.0), binding=abs(x[i] - bounds[i]) <= tol))
+                reports.append(
+                    ConstraintReport(
+                        name=f"line:{arr.ids[i]}:{suffix}",
+                        kind=kind,
+                        bound=float(bounds[i]),
+                        value=float(x[i]),
+                        dual=max(float(dual[j]), 0.0),
+                        binding=abs(x[i] - bounds[i]) <= tol,
+                    )
+                )
         else:
             assert rows is not None
             bounds = {"retailer_min": arr.gmin, "retailer_max": arr.gmax, "share_cap": arr.gshare}[kind]
             suffix = {"retailer_min": "min", "retailer_max": "max", "share_cap": "share_cap"}[kind]
             for j, g in enumerate(rows):
-                reports.append(ConstraintReport(
-                    name=f"retailer:{arr.group_names[g]}:{suffix}", kind=kind,  # type: ignore[arg-type]
-                    bound=float(bounds[g]), value=float(group_spend[g]), dual=max(float(dual[j]), 0.0),
-                    binding=abs(group_spend[g] - bounds[g]) <= tol))
+                reports.append(
+                    ConstraintReport(
+                        name=f"retailer:{arr.group_names[g]}:{suffix}",
+                        kind=kind,  # type: ignore[arg-type]
+                        bound=float(bounds[g]),
+                        value=float(group_spend[g]),
+                        dual=max(float(dual[j]), 0.0),
+                        binding=abs(group_spend[g] - bounds[g]) <= tol,
+                    )
+                )
     if floor_c is not None and problem.roas_floor is not None:
         assert arr.sa is not None and arr.sb is not None
         sales = float(np.sum(arr.sa * np.log1p(x / arr.sb)))
         roas = sales / max(float(x.sum()), 1e-12)
         sscale = float(np.sum(arr.sa * np.log1p(unit / arr.sb))) or 1.0
-        dual = max(float(np.asarray(floor_c.dual_value)), 0.0) * scale * float(x.sum()) / sscale
-        reports.append(ConstraintReport(name="roas_floor", kind="roas_floor", bound=problem.roas_floor,
-                                        value=roas, dual=dual,
-                                        binding=abs(roas - problem.roas_floor) <= 1e-6 * max(roas, 1.0)))
+        floor_dual = max(float(np.asarray(floor_c.dual_value)), 0.0) * scale * float(x.sum()) / sscale
+        reports.append(
+            ConstraintReport(
+                name="roas_floor",
+                kind="roas_floor",
+                bound=problem.roas_floor,
+                value=roas,
+                dual=floor_dual,
+                binding=abs(roas - problem.roas_floor) <= 1e-6 * max(roas, 1.0),
+            )
+        )
     return reports
 
 
@@ -252,8 +310,11 @@ def split_violations(problem: AllocationProblem, arr: Arrays, x: np.ndarray) -> 
     for i in np.flatnonzero(x > arr.hi + tol):
         out.append(f"line:{arr.ids[i]}:max")
     spend = arr.groups @ x
-    for bounds, suffix, below in ((arr.gmin, "min", True), (arr.gmax, "max", False),
-                                  (arr.gshare, "share_cap", False)):
+    for bounds, suffix, below in (
+        (arr.gmin, "min", True),
+        (arr.gmax, "max", False),
+        (arr.gshare, "share_cap", False),
+    ):
         bad = spend < bounds - tol if below else spend > bounds + tol
         out.extend(f"retailer:{arr.group_names[g]}:{suffix}" for g in np.flatnonzero(bad))
     if problem.roas_floor is not None and arr.sa is not None and arr.sb is not None and x.sum() > 0:
@@ -263,8 +324,9 @@ def split_violations(problem: AllocationProblem, arr: Arrays, x: np.ndarray) -> 
     return out
 
 
-def _line_report(problem: AllocationProblem, arr: Arrays, x: np.ndarray, level: float
-                 ) -> tuple[list[LineAllocation], tuple[float, float] | None]:
+def _line_report(
+    problem: AllocationProblem, arr: Arrays, x: np.ndarray, level: float
+) -> tuple[list[LineAllocation], tuple[float, float] | None]:
     days = problem.days
     tail = (1 - level) / 2
     lines: list[LineAllocation] = []
@@ -290,18 +352,35 @@ def _line_report(problem: AllocationProblem, arr: Arrays, x: np.ndarray, level: 
         if curve.spend_min is not None and curve.spend_max is not None:
             observed = (curve.spend_min, curve.spend_max)
             if daily > curve.spend_max * (1 + 1e-6):
-                extrapolation = (f"chosen daily spend {daily:,.2f} is "
-                                 f"{(daily / curve.spend_max - 1) * 100:.0f}% above the highest observed "
-                                 f"{curve.spend_max:,.2f}")
+                extrapolation = (
+                    f"chosen daily spend {daily:,.2f} is "
+                    f"{(daily / curve.spend_max - 1) * 100:.0f}% above the highest observed "
+                    f"{curve.spend_max:,.2f}"
+                )
             elif BINDING_TOL * problem.budget / days < daily < curve.spend_min * (1 - 1e-6):
-                extrapolation = (f"chosen daily spend {daily:,.2f} is below the lowest observed "
-                                 f"{curve.spend_min:,.2f}")
-        lines.append(LineAllocation(
-            id=line.id, retailer=line.retailer, placement=line.placement, spend=spend,
-            share=spend / problem.budget, daily_spend=daily, predicted_outcome=outcome,
-            outcome_interval=interval, predicted_sales=sales, roas=roas,
-            marginal_return=float(arr.a[i] / (arr.b[i] + spend)), marginal_roas=mroas, r2=curve.r2,
-            observed_daily_range=observed, extrapolates=extrapolation is not None, extrapolation=extrapolation))
+                extrapolation = (
+                    f"chosen daily spend {daily:,.2f} is below the lowest observed {curve.spend_min:,.2f}"
+                )
+        lines.append(
+            LineAllocation(
+                id=line.id,
+                retailer=line.retailer,
+                placement=line.placement,
+                spend=spend,
+                share=spend / problem.budget,
+                daily_spend=daily,
+                predicted_outcome=outcome,
+                outcome_interval=interval,
+                predicted_sales=sales,
+                roas=roas,
+                marginal_return=float(arr.a[i] / (arr.b[i] + spend)),
+                marginal_roas=mroas,
+                r2=curve.r2,
+                observed_daily_range=observed,
+                extrapolates=extrapolation is not None,
+                extrapolation=extrapolation,
+            )
+        )
     total_interval = None
     if draws_by_line and len(draws_by_line) == len(problem.lines):
         k = min(len(d) for d in draws_by_line)
@@ -310,8 +389,9 @@ def _line_report(problem: AllocationProblem, arr: Arrays, x: np.ndarray, level: 
     return lines, total_interval
 
 
-def _comparisons(problem: AllocationProblem, arr: Arrays, optimum: float
-                 ) -> tuple[list[SplitComparison], list[str]]:
+def _comparisons(
+    problem: AllocationProblem, arr: Arrays, optimum: float
+) -> tuple[list[SplitComparison], list[str]]:
     notes: list[str] = []
     splits: list[tuple[str, np.ndarray]] = []
     current = [line.current_spend for line in problem.lines]
@@ -331,11 +411,16 @@ def _comparisons(problem: AllocationProblem, arr: Arrays, optimum: float
     for name, vec in splits:
         value = float(np.sum(arr.a * np.log1p(vec / arr.b)))
         violations = split_violations(problem, arr, vec)
-        out.append(SplitComparison(
-            name=name,  # type: ignore[arg-type]
-            spends={i: float(v) for i, v in zip(arr.ids, vec, strict=True)}, predicted_outcome=value,
-            lift=(optimum - value) / value if value > 0 else float("inf"),
-            feasible=not violations, violations=violations))
+        out.append(
+            SplitComparison(
+                name=name,  # type: ignore[arg-type]
+                spends={i: float(v) for i, v in zip(arr.ids, vec, strict=True)},
+                predicted_outcome=value,
+                lift=(optimum - value) / value if value > 0 else float("inf"),
+                feasible=not violations,
+                violations=violations,
+            )
+        )
     return out, notes
 
 
@@ -348,32 +433,54 @@ def allocate_budget(problem: AllocationProblem, *, seed: int = 0) -> AllocationR
 
     problem = resolve_curves(problem, seed)
     arr = problem_arrays(problem)
-    base = dict(problem=problem.name, objective=problem.objective, currency=problem.currency,
-                budget=problem.budget, interval_level=problem.interval_level,
-                unmodelled_retailers=problem.unmodelled_retailers)
+    base = dict(
+        problem=problem.name,
+        objective=problem.objective,
+        currency=problem.currency,
+        budget=problem.budget,
+        interval_level=problem.interval_level,
+        unmodelled_retailers=problem.unmodelled_retailers,
+    )
     notes = list(problem.notes)
     conflicts = structural_conflicts(problem, arr)
     if conflicts:
         summary = f"{len(conflicts)} conflicting constraint set(s); nothing was relaxed"
-        return AllocationResult(**base, status="infeasible", solver_status="not solved (pre-check)",  # type: ignore[arg-type]
-                                solve_seconds=0.0, notes=notes,
-                                infeasibility=InfeasibilityReport(summary=summary, conflicts=conflicts))
+        return AllocationResult(
+            **base,
+            status="infeasible",
+            solver_status="not solved (pre-check)",  # type: ignore[arg-type]
+            solve_seconds=0.0,
+            notes=notes,
+            infeasibility=InfeasibilityReport(summary=summary, conflicts=conflicts),
+        )
     solved = solve_conic(problem, arr)
     if solved.x is None:
         if solved.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE) and problem.roas_floor is not None:
             conflicts = diagnose_floor(problem, arr)
-            return AllocationResult(**base, status="infeasible", solver_status=solved.status,  # type: ignore[arg-type]
-                                    solve_seconds=solved.seconds, notes=notes,
-                                    infeasibility=InfeasibilityReport(
-                                        summary="the ROAS floor is out of reach; nothing was relaxed",
-                                        conflicts=conflicts))
+            return AllocationResult(
+                **base,
+                status="infeasible",
+                solver_status=solved.status,  # type: ignore[arg-type]
+                solve_seconds=solved.seconds,
+                notes=notes,
+                infeasibility=InfeasibilityReport(
+                    summary="the ROAS floor is out of reach; nothing was relaxed", conflicts=conflicts
+                ),
+            )
         status = "infeasible" if solved.status.startswith("infeasible") else "error"
-        return AllocationResult(**base, status=status, solver_status=solved.status,  # type: ignore[arg-type]
-                                solve_seconds=solved.seconds, notes=[*notes, f"solver: {solved.status}"])
+        return AllocationResult(
+            **base,
+            status=status,
+            solver_status=solved.status,  # type: ignore[arg-type]
+            solve_seconds=solved.seconds,
+            notes=[*notes, f"solver: {solved.status}"],
+        )
     x = solved.x
     lines, interval = _line_report(problem, arr, x, problem.interval_level)
     outcome = float(np.sum(arr.a * np.log1p(x / arr.b)))
-    sales = float(np.sum(arr.sa * np.log1p(x / arr.sb))) if arr.sa is not None and arr.sb is not None else None
+    sales = (
+        float(np.sum(arr.sa * np.log1p(x / arr.sb))) if arr.sa is not None and arr.sb is not None else None
+    )
     comparisons, comparison_notes = _comparisons(problem, arr, outcome)
     notes.extend(comparison_notes)
     if interval is None:
@@ -386,9 +493,18 @@ def allocate_budget(problem: AllocationProblem, *, seed: int = 0) -> AllocationR
     return AllocationResult(
         **base,  # type: ignore[arg-type]
         status="optimal" if solved.status == cp.OPTIMAL else "optimal_inaccurate",
-        solver_status=solved.status, solve_seconds=solved.seconds, total_spend=float(x.sum()), lines=lines,
-        predicted_outcome=outcome, predicted_interval=interval, predicted_sales=sales,
+        solver_status=solved.status,
+        solve_seconds=solved.seconds,
+        total_spend=float(x.sum()),
+        lines=lines,
+        predicted_outcome=outcome,
+        predicted_interval=interval,
+        predicted_sales=sales,
         roas=sales / float(x.sum()) if sales is not None and x.sum() > 0 else None,
-        constraints=solved.constraints, binding=[c.name for c in solved.constraints if c.binding],
-        comparisons=comparisons, min_r2=min(r2s) if r2s else None,
-        extrapolating_lines=[line.id for line in lines if line.extrapolates], notes=notes)
+        constraints=solved.constraints,
+        binding=[c.name for c in solved.constraints if c.binding],
+        comparisons=comparisons,
+        min_r2=min(r2s) if r2s else None,
+        extrapolating_lines=[line.id for line in lines if line.extrapolates],
+        notes=notes,
+    )

@@ -41,7 +41,9 @@ class ContextEncoder:
 class BayesLinearTS:
     """Gaussian prior N(m0, s0²·I) on weights, known noise σ; conjugate updates, Thompson draws."""
 
-    def __init__(self, n_features: int, *, prior_mean: np.ndarray, prior_std: float, noise_std: float) -> None:
+    def __init__(
+        self, n_features: int, *, prior_mean: np.ndarray, prior_std: float, noise_std: float
+    ) -> None:
         if prior_std <= 0 or noise_std <= 0:
             raise ValueError("prior_std and noise_std must be positive")
         self.noise_var = noise_std**2
@@ -73,7 +75,12 @@ class BayesLinearTS:
 
 
 def _context(arm: BanditArm) -> dict[str, str]:
-    return {"retailer": arm.retailer, "placement": arm.placement, "audience": arm.audience, "season": arm.season}
+    return {
+        "retailer": arm.retailer,
+        "placement": arm.placement,
+        "audience": arm.audience,
+        "season": arm.season,
+    }
 
 
 def thompson_split(
@@ -107,8 +114,10 @@ def thompson_split(
     observed = np.asarray(ys)
     if prior_mean_return is None:
         prior_mean_return = float(observed.mean()) if observed.size else 1.0
-        notes.append(f"prior mean return {prior_mean_return:.4f} "
-                     f"({'pooled observed' if observed.size else 'no history: assumed 1.0'})")
+        notes.append(
+            f"prior mean return {prior_mean_return:.4f} "
+            f"({'pooled observed' if observed.size else 'no history: assumed 1.0'})"
+        )
     if prior_std_return is None:
         prior_std_return = max(abs(prior_mean_return), 1e-6)
     if noise_std is None:
@@ -118,8 +127,9 @@ def thompson_split(
     prior[0] = prior_mean_return
     # Spread the prior variance of one arm's return over its active features (intercept + fields).
     active = 1 + len(encoder.fields)
-    model = BayesLinearTS(encoder.size, prior_mean=prior, prior_std=prior_std_return / np.sqrt(active),
-                          noise_std=noise_std)
+    model = BayesLinearTS(
+        encoder.size, prior_mean=prior, prior_std=prior_std_return / np.sqrt(active), noise_std=noise_std
+    )
     if xs:
         model.update_batch(np.asarray(xs), observed)
     rng = np.random.default_rng(seed)
@@ -129,24 +139,43 @@ def thompson_split(
     means = features @ mean
     stds = np.sqrt(np.einsum("ij,jk,ik->i", features, cov, features))
     splits = [
-        ArmSplit(id=arm.id, share=float(w), spend=float(w * budget), posterior_mean_return=float(m),
-                 posterior_std_return=float(s), days_of_history=len(arm.history))
+        ArmSplit(
+            id=arm.id,
+            share=float(w),
+            spend=float(w * budget),
+            posterior_mean_return=float(m),
+            posterior_std_return=float(s),
+            days_of_history=len(arm.history),
+        )
         for arm, w, m, s in zip(arms, wins, means, stds, strict=True)
     ]
-    return ExplorationSplit(budget=budget, draws=draws, prior_mean_return=prior_mean_return,
-                            prior_std_return=prior_std_return, noise_std=noise_std, arms=splits, notes=notes)
+    return ExplorationSplit(
+        budget=budget,
+        draws=draws,
+        prior_mean_return=prior_mean_return,
+        prior_std_return=prior_std_return,
+        noise_std=noise_std,
+        arms=splits,
+        notes=notes,
+    )
 
 
 Policy = Literal["thompson", "uniform", "epsilon_greedy"]
 
 
-def simulate_regret(policy: Policy, *, rounds: int = 2000, seed: int = 0, noise_std: float = 1.0,
-                    epsilon: float = 0.1) -> np.ndarray:
+def simulate_regret(
+    policy: Policy, *, rounds: int = 2000, seed: int = 0, noise_std: float = 1.0, epsilon: float = 0.1
+) -> np.ndarray:
     """Cumulative regret of a policy on a simulated linear-return world (4 retailers × 3 placements
     × 3 audiences × 2 seasons = 72 arms); every policy sees the same world and reward noise."""
     world = np.random.default_rng(seed)
-    contexts = [{"retailer": f"r{r}", "placement": f"p{p}", "audience": f"a{a}", "season": f"s{s}"}
-                for r in range(4) for p in range(3) for a in range(3) for s in range(2)]
+    contexts = [
+        {"retailer": f"r{r}", "placement": f"p{p}", "audience": f"a{a}", "season": f"s{s}"}
+        for r in range(4)
+        for p in range(3)
+        for a in range(3)
+        for s in range(2)
+    ]
     encoder = ContextEncoder(contexts)
     arms = np.array([encoder.encode(c) for c in contexts])
     theta = world.normal(0.0, 0.5, encoder.size)
@@ -155,8 +184,9 @@ def simulate_regret(policy: Policy, *, rounds: int = 2000, seed: int = 0, noise_
     best = float(true_means.max())
     noise = world.normal(0.0, noise_std, rounds)
     rng = np.random.default_rng(seed + 1)
-    model = BayesLinearTS(encoder.size, prior_mean=np.eye(encoder.size)[0] * 2.0, prior_std=1.0,
-                          noise_std=noise_std)
+    model = BayesLinearTS(
+        encoder.size, prior_mean=np.eye(encoder.size)[0] * 2.0, prior_std=1.0, noise_std=noise_std
+    )
     regret = np.empty(rounds)
     for t in range(rounds):
         if policy == "uniform":

@@ -11,6 +11,7 @@ over days.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
@@ -165,14 +166,21 @@ def daily_history(
     frames = []
     for _, group in daily.group_by(keys, maintain_order=True):
         start, end = group["event_date"].min(), group["event_date"].max()
+        assert isinstance(start, dt.date) and isinstance(end, dt.date)
         calendar = pl.DataFrame({"event_date": pl.date_range(start, end, "1d", eager=True)})
         filled = calendar.join(group.drop(keys), on="event_date", how="left").fill_null(0.0)
         for key in keys:
             filled = filled.with_columns(pl.lit(group[key][0]).alias(key))
         frames.append(filled)
     if not frames:
-        return pl.DataFrame(schema={**{k: pl.String for k in keys}, "event_date": pl.Date,
-                                    "spend": pl.Float64, "outcome": pl.Float64})
+        return pl.DataFrame(
+            schema={
+                **{k: pl.String for k in keys},
+                "event_date": pl.Date,
+                "spend": pl.Float64,
+                "outcome": pl.Float64,
+            }
+        )
     return pl.concat(frames, how="diagonal").sort([*keys, "event_date"])
 
 
@@ -203,12 +211,28 @@ def fit_response_curves(
         try:
             params = fit_log_curve(spend, group["outcome"].to_numpy(), seed=seed + index, bootstrap=bootstrap)
             fits.append(
-                CurveFit(line_id=line_id, retailer=retailer, placement=placement, outcome=outcome, ok=True,
-                         params=params, mean_daily_spend=float(spend.mean()), days=len(spend))
+                CurveFit(
+                    line_id=line_id,
+                    retailer=retailer,
+                    placement=placement,
+                    outcome=outcome,
+                    ok=True,
+                    params=params,
+                    mean_daily_spend=float(spend.mean()),
+                    days=len(spend),
+                )
             )
         except CurveFitError as exc:
             fits.append(
-                CurveFit(line_id=line_id, retailer=retailer, placement=placement, outcome=outcome, ok=False,
-                         issue=str(exc), mean_daily_spend=float(spend.mean()), days=len(spend))
+                CurveFit(
+                    line_id=line_id,
+                    retailer=retailer,
+                    placement=placement,
+                    outcome=outcome,
+                    ok=False,
+                    issue=str(exc),
+                    mean_daily_spend=float(spend.mean()),
+                    days=len(spend),
+                )
             )
     return fits

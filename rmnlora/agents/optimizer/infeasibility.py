@@ -31,34 +31,60 @@ def structural_conflicts(problem: AllocationProblem, arr: Arrays) -> list[Confli
 
     for g, name in enumerate(arr.group_names):
         if floor[g] > ceiling[g] + tol:
-            lower = (f"retailer:{name}:min" if arr.gmin[g] >= line_lo[g]
-                     else f"line minimums of {name}")
-            uppers = {f"retailer:{name}:max": arr.gmax[g], f"retailer:{name}:share_cap": arr.gshare[g],
-                      f"line maximums of {name}": line_hi[g]}
+            lower = f"retailer:{name}:min" if arr.gmin[g] >= line_lo[g] else f"line minimums of {name}"
+            uppers = {
+                f"retailer:{name}:max": arr.gmax[g],
+                f"retailer:{name}:share_cap": arr.gshare[g],
+                f"line maximums of {name}": line_hi[g],
+            }
             upper = min(uppers, key=lambda k: uppers[k])
-            conflicts.append(Conflict(
-                constraints=[lower, upper], amount=float(floor[g] - ceiling[g]),
-                description=(f"{name} must get at least {_money(floor[g])} ({lower}) but at most "
-                             f"{_money(ceiling[g])} ({upper}): {_money(floor[g] - ceiling[g])} apart")))
+            conflicts.append(
+                Conflict(
+                    constraints=[lower, upper],
+                    amount=float(floor[g] - ceiling[g]),
+                    description=(
+                        f"{name} must get at least {_money(floor[g])} ({lower}) but at most "
+                        f"{_money(ceiling[g])} ({upper}): {_money(floor[g] - ceiling[g])} apart"
+                    ),
+                )
+            )
     total_floor = float(floor.sum())
     if total_floor > budget + tol:
-        parts = [f"retailer:{n}:min" if arr.gmin[g] >= line_lo[g] else f"line minimums of {n}"
-                 for g, n in enumerate(arr.group_names) if floor[g] > 0]
-        conflicts.append(Conflict(
-            constraints=["budget", *parts], amount=total_floor - budget,
-            description=(f"minimum spends total {_money(total_floor)}, above the budget {_money(budget)} "
-                         f"by {_money(total_floor - budget)}")))
+        parts = [
+            f"retailer:{n}:min" if arr.gmin[g] >= line_lo[g] else f"line minimums of {n}"
+            for g, n in enumerate(arr.group_names)
+            if floor[g] > 0
+        ]
+        conflicts.append(
+            Conflict(
+                constraints=["budget", *parts],
+                amount=total_floor - budget,
+                description=(
+                    f"minimum spends total {_money(total_floor)}, above the budget {_money(budget)} "
+                    f"by {_money(total_floor - budget)}"
+                ),
+            )
+        )
     total_ceiling = float(ceiling.sum())
     if problem.spend_all and total_ceiling < budget - tol:
         parts = []
         for g, n in enumerate(arr.group_names):
-            caps = {f"retailer:{n}:max": arr.gmax[g], f"retailer:{n}:share_cap": arr.gshare[g],
-                    f"line maximums of {n}": line_hi[g]}
+            caps = {
+                f"retailer:{n}:max": arr.gmax[g],
+                f"retailer:{n}:share_cap": arr.gshare[g],
+                f"line maximums of {n}": line_hi[g],
+            }
             parts.append(min(caps, key=lambda k: caps[k]))
-        conflicts.append(Conflict(
-            constraints=["budget", *parts], amount=budget - total_ceiling,
-            description=(f"maximum spends and share caps allow only {_money(total_ceiling)} of the budget "
-                         f"{_money(budget)}: {_money(budget - total_ceiling)} cannot be placed")))
+        conflicts.append(
+            Conflict(
+                constraints=["budget", *parts],
+                amount=budget - total_ceiling,
+                description=(
+                    f"maximum spends and share caps allow only {_money(total_ceiling)} of the budget "
+                    f"{_money(budget)}: {_money(budget - total_ceiling)} cannot be placed"
+                ),
+            )
+        )
     return conflicts
 
 
@@ -67,16 +93,27 @@ def diagnose_floor(problem: AllocationProblem, arr: Arrays) -> list[Conflict]:
     assert problem.roas_floor is not None and arr.sa is not None and arr.sb is not None
     best = solve_conic(problem, arr, with_floor=False, maximise_margin=True)
     if best.x is None:
-        return [Conflict(constraints=["roas_floor"], amount=float("nan"),
-                         description=f"the solver found no allocation at all ({best.status})")]
+        return [
+            Conflict(
+                constraints=["roas_floor"],
+                amount=float("nan"),
+                description=f"the solver found no allocation at all ({best.status})",
+            )
+        ]
     x = best.x
     spend = float(x.sum())
     sales = float(np.sum(arr.sa * np.log1p(x / arr.sb)))
     reach = sales / spend if spend > 0 else 0.0
     binding = [c.name for c in best.constraints if c.binding]
-    return [Conflict(
-        constraints=["roas_floor", *binding], amount=problem.roas_floor - reach,
-        description=(f"the best reachable ROAS is {reach:.4f} (sales {_money(sales)} on spend "
-                     f"{_money(spend)}), below the floor {problem.roas_floor:.4f} by "
-                     f"{problem.roas_floor - reach:.4f}; constraints holding it down: "
-                     f"{', '.join(binding) or 'none'}"))]
+    return [
+        Conflict(
+            constraints=["roas_floor", *binding],
+            amount=problem.roas_floor - reach,
+            description=(
+                f"the best reachable ROAS is {reach:.4f} (sales {_money(sales)} on spend "
+                f"{_money(spend)}), below the floor {problem.roas_floor:.4f} by "
+                f"{problem.roas_floor - reach:.4f}; constraints holding it down: "
+                f"{', '.join(binding) or 'none'}"
+            ),
+        )
+    ]

@@ -18,8 +18,13 @@ class KKTInfeasible(ValueError):
 
 
 def kkt_allocation(
-    a: np.ndarray, b: np.ndarray, budget: float, lo: np.ndarray | None = None, hi: np.ndarray | None = None,
-    *, iterations: int = 200,
+    a: np.ndarray,
+    b: np.ndarray,
+    budget: float,
+    lo: np.ndarray | None = None,
+    hi: np.ndarray | None = None,
+    *,
+    iterations: int = 200,
 ) -> tuple[np.ndarray, float]:
     """(x, λ): the optimal spends and the budget multiplier (marginal outcome per currency unit)."""
     a = np.asarray(a, dtype=float)

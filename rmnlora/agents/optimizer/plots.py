@@ -51,10 +51,11 @@ def plot_allocation(problem: AllocationProblem, result: AllocationResult, out_di
         r2 = f"R²={alloc.r2:.2f}" if alloc.r2 is not None else "R² n/a"
         ax.set_title(f"{alloc.id} ({r2})", fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(chosen):]:
+    for ax in list(axes.flat)[len(chosen) :]:
         ax.axis("off")
-    fig.suptitle(f"{problem.name}: flight response curves (grey: observed range, red: extrapolated)",
-                 fontsize=10)
+    fig.suptitle(
+        f"{problem.name}: flight response curves (grey: observed range, red: extrapolated)", fontsize=10
+    )
     fig.tight_layout()
     curves_path = out_dir / "curves.png"
     fig.savefig(curves_path, dpi=100)
