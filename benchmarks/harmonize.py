@@ -35,7 +35,8 @@ def main(rows: int = 5_000_000) -> dict[str, float]:
         trimmed = work / "walmart.csv"
         pl.scan_csv(source, separator=";", infer_schema=False).head(rows).sink_csv(trimmed, separator=";")
         print(
-            f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s ({trimmed.stat().st_size / 1e6:.0f} MB)",
+            f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s "
+            f"({trimmed.stat().st_size / 1e6:.0f} MB)",
             file=sys.stderr,
         )
 
