@@ -19,6 +19,9 @@ from rmnlora.agents.measurement.panel import date_offset, history_from_events, h
 from rmnlora.schemas.measurement import ExperimentDesign, LiftResult, MarketHistory
 
 
+SYNTHETIC_FIT_DAYS = 365
+
+
 @dataclass(frozen=True)
 class PairedEstimate:
     """Arrays (one entry per batch element) of the paired DiD estimate."""
@@ -149,7 +152,9 @@ def analyze_geo(
             notes,
         )
     if method == "synthetic_control":
-        return _synthetic_control(matrix, t_idx, c_idx, s, pre, post, design, alpha, notes)
+        # Weights fitted on a short pre-period overfit (many donors, few days): use up to a year.
+        fit_days = min(s, SYNTHETIC_FIT_DAYS)
+        return _synthetic_control(matrix, t_idx, c_idx, s, fit_days, post, design, alpha, notes)
     raise ValueError(f"unknown method {method!r}; use 'did_pairs' or 'synthetic_control'")
 
 

@@ -26,6 +26,7 @@ from rmnlora.schemas.measurement import ExperimentDesign, ExperimentRequest, Mar
 
 MIN_HISTORY_DAYS = 28
 MIN_POST_DAYS = 7
+LEVEL_WINDOW_DAYS = 91
 
 
 def pre_period_days(history_days: int, post: int) -> int:
@@ -78,11 +79,15 @@ def design_geo(request: ExperimentRequest) -> ExperimentDesign:
         "seed": request.seed,
     }
 
-    levels_all = matrix[:, days - pre :].mean(axis=1)
+    # Levels for matching and for the lift come from a fixed recent window, not the pre-period,
+    # so the same history gives the same pairs whatever flight length is asked about.
+    levels_all = matrix[:, days - min(days, LEVEL_WINDOW_DAYS) :].mean(axis=1)
     active = np.flatnonzero(levels_all > 0)
     inactive = [history.markets[i] for i in np.flatnonzero(levels_all <= 0)]
     if inactive:
-        warnings.append(f"{len(inactive)} market(s) with no {history.kpi} in the pre-period left out")
+        warnings.append(
+            f"{len(inactive)} market(s) with no {history.kpi} in the last {LEVEL_WINDOW_DAYS} days left out"
+        )
     if len(active) < request.min_markets:
         problems.append(
             f"too few markets: {len(active)} with {history.kpi} > 0, a geo test needs at least "
@@ -116,7 +121,7 @@ def design_geo(request: ExperimentRequest) -> ExperimentDesign:
         [active[a] if f else active[b] for (a, b), f in zip(pairs_local, flips, strict=True)]
     )
 
-    search = {p: pre_period_days(days, p) for p in range(MIN_POST_DAYS, max(post, min(365, 4 * post)) + 1)}
+    search = {p: pre_period_days(days, p) for p in range(MIN_POST_DAYS, max(post, 365) + 1)}
     max_lag = max(p + q for p, q in search.items())
     noise = fit_ar_noise(matrix[treat_idx] - matrix[control_idx], max_lag=max_lag)
     # Power conditional on this assignment: the lift scales the treated markets' own levels,

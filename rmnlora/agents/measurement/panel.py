@@ -56,7 +56,7 @@ def history_from_events(
     index = {m: i for i, m in enumerate(markets)}
     matrix = np.zeros((len(markets), days))
     rows = daily["market"].cast(pl.String).replace_strict(index, return_dtype=pl.Int64).to_numpy()
-    cols = (daily["event_date"] - pl.lit(first)).dt.total_days().to_numpy()
+    cols = daily["event_date"].cast(pl.Int32).to_numpy() - (first - dt.date(1970, 1, 1)).days
     np.add.at(matrix, (rows, cols), daily["value"].to_numpy())
     return MarketHistory(kpi=kpi, start=first, markets=markets, values=matrix.tolist())
 

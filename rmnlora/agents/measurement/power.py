@@ -104,8 +104,9 @@ def placebo_pair_power(
 ) -> PlaceboResult | None:
     """Replay the paired DiD test on random historical windows; ``None`` if no window fits.
 
-    Each simulation draws a window (``pre`` + ``post`` days), flips which market of each pair is
-    treated, multiplies the treated market's post period by ``1 + lift`` and runs the test.
+    Each simulation draws a window (``pre`` + ``post`` days), flips the sign of each pair's
+    historical difference (the sides are exchangeable under no effect), adds the lift on the
+    design's treated markets' post period and runs the test: the power of *this* assignment.
     """
     days = matrix.shape[1]
     windows = days - pre - post + 1
@@ -119,7 +120,7 @@ def placebo_pair_power(
     pick = rng.integers(0, windows, size=simulations)
     signs = rng.choice(np.array([-1.0, 1.0]), size=(simulations, len(treat_idx)))
     base = signs * diff[:, pick].T  # [sims, pairs]
-    treated_post = np.where(signs > 0, post_mean[treat_idx][:, pick].T, post_mean[control_idx][:, pick].T)
+    treated_post = post_mean[treat_idx][:, pick].T
     n = len(treat_idx)
     critical = stats.t.ppf(1 - alpha / 2, n - 1)
 

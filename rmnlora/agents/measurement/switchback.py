@@ -37,6 +37,12 @@ def assign_blocks(
     ]
 
 
+def _weekday_means(series: np.ndarray) -> np.ndarray:
+    position = np.arange(len(series)) % 7
+    means = np.array([series[position == k].mean() for k in range(7)])
+    return means[position] - series.mean()
+
+
 def _power(level: float, block_var: float, n_blocks: int, lift: float, alpha: float) -> float:
     n_on = n_blocks // 2
     if block_var <= 0:
@@ -124,7 +130,10 @@ def design_switchback(request: ExperimentRequest) -> ExperimentDesign:
 
     rng = np.random.default_rng(request.seed)
     observed = block - buffer
-    noise = fit_ar_noise(series[None, :], max_lag=observed + 1)
+    # With whole-week blocks every block has the same weekday mix, so weekday effects cancel
+    # between on and off blocks: take them out of the noise model rather than count them as noise.
+    centred = series - _weekday_means(series) if block % 7 == 0 else series
+    noise = fit_ar_noise(centred[None, :], max_lag=observed + 1)
     block_var = noise.mean_variance(observed)
     power = _power(level, block_var, n_blocks, lift, alpha)
     n_on = n_blocks // 2

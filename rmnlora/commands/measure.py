@@ -1,0 +1,181 @@
+"""``rmn measure design|analyze|segments``: incrementality experiments from the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import polars as pl
+import typer
+
+from rmnlora.cli import app, console, fail
+
+measure_app = typer.Typer(help="Incrementality experiments: design (power, assignment) and lift analysis.")
+app.add_typer(measure_app, name="measure")
+
+DesignChoice = Literal["auto", "geo", "switchback", "holdout"]
+
+
+def read_frame(path: Path) -> pl.DataFrame:
+    """Events from a Parquet/CSV file or a harmonized output folder."""
+    if path.is_dir():
+        from rmnlora.agents.harmonizer.engine import read_events
+
+        frame = read_events(path).collect()
+        if frame.height == 0:
+            raise fail(f"no harmonized events under {path}")
+        return frame
+    if not path.is_file():
+        raise fail(f"{path} does not exist")
+    if path.suffix.lower() == ".parquet":
+        return pl.read_parquet(path)
+    if path.suffix.lower() == ".csv":
+        return pl.read_csv(path, try_parse_dates=True)
+    raise fail(f"{path}: expected a .parquet or .csv file, or a harmonized folder")
+
+
+def _emit(model_json: str, as_json: bool, human: str) -> None:
+    if as_json:
+        typer.echo(model_json)
+    else:
+        console.print(human)
+
+
+@measure_app.command("design")
+def design_command(
+    history: Annotated[Path, typer.Argument(help="Events: Parquet/CSV file or harmonized folder.")],
+    flight_days: Annotated[int, typer.Option("--flight-days", help="Days the campaign runs.")],
+    kpi: Annotated[str, typer.Option(help="KPI column.")] = "attributed_sales",
+    design: Annotated[str, typer.Option(help="auto, geo, switchback or holdout.")] = "auto",
+    lift: Annotated[float, typer.Option(help="Expected relative lift.")] = 0.05,
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    power: Annotated[float, typer.Option(help="Target power.")] = 0.8,
+    flight_start: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+    retailer: Annotated[list[str] | None, typer.Option(help="Only these retailers (repeatable).")] = None,
+    audience_size: Annotated[int | None, typer.Option(help="Audience size, for a holdout.")] = None,
+    simulations: Annotated[int, typer.Option(help="Placebo experiments on history.")] = 400,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Path | None, typer.Option(help="Also write the design JSON here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the design as JSON.")] = False,
+) -> None:
+    """Design an experiment: power, MDE, duration, assignment; exits 3 when infeasible."""
+    from pydantic import ValidationError
+
+    from rmnlora.agents.measurement import design_experiment, history_from_events
+    from rmnlora.schemas.measurement import ExperimentRequest
+
+    if design not in ("auto", "geo", "switchback", "holdout"):
+        raise fail(f"--design must be auto, geo, switchback or holdout, not {design!r}")
+    settings_min_aggregation = _min_aggregation()
+    try:
+        frame = read_frame(history)
+        market_history = history_from_events(frame, kpi, retailers=retailer or None)
+        request = ExperimentRequest(
+            history=market_history,
+            design=design,  # type: ignore[arg-type]
+            expected_lift=lift,
+            alpha=alpha,
+            power=power,
+            flight_days=flight_days,
+            flight_start=flight_start.date() if flight_start else market_history.end + dt.timedelta(days=1),
+            audience_size=audience_size,
+            min_aggregation=settings_min_aggregation,
+            simulations=simulations,
+            seed=seed,
+        )
+        result = design_experiment(request)
+    except (ValueError, ValidationError) as exc:
+        raise fail(str(exc)) from exc
+    text = result.model_dump_json()
+    if out:
+        out.write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    status = "[green]feasible[/green]" if result.feasible else "[red]infeasible[/red]"
+    lines = [
+        f"{result.kind} design {status}: power {_fmt(result.power)} "
+        f"(placebo {_fmt(result.simulated_power)}), "
+        f"MDE {_pct(result.mde)}, {result.duration_days} days",
+        *(f"  problem: {p}" for p in result.problems),
+        *(f"  suggestion: {s}" for s in result.suggestions),
+        *(f"  warning: {w}" for w in result.warnings),
+    ]
+    if result.pairs:
+        lines.append(f"  treatment: {', '.join(result.treatment_markets)}")
+        lines.append(f"  control:   {', '.join(result.control_markets)}")
+    _emit(text, as_json, "\n".join(lines))
+    if not result.feasible:
+        raise typer.Exit(3)
+
+
+@measure_app.command("analyze")
+def analyze_command(
+    results: Annotated[Path, typer.Argument(help="Events covering pre- and post-period.")],
+    design_file: Annotated[
+        Path, typer.Option("--design", help="Design JSON from `rmn measure design --out`.")
+    ],
+    start: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Test start date.")] = None,
+    method: Annotated[str | None, typer.Option(help="did_pairs or synthetic_control (geo).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Measure the lift of a run experiment with a confidence interval."""
+    from pydantic import ValidationError
+
+    from rmnlora.agents.measurement import analyze_experiment
+    from rmnlora.schemas.measurement import ExperimentDesign
+
+    if not design_file.is_file():
+        raise fail(f"design file {design_file} does not exist")
+    try:
+        design = ExperimentDesign.model_validate_json(design_file.read_text(encoding="utf-8"))
+        lift = analyze_experiment(
+            read_frame(results), design, start=start.date() if start else None, method=method
+        )
+    except (ValueError, ValidationError) as exc:
+        raise fail(str(exc)) from exc
+    human = (
+        f"{lift.method}: lift {lift.relative_lift:.2%} "
+        f"[{lift.relative_ci_low:.2%}, {lift.relative_ci_high:.2%}] "
+        f"p={lift.p_value:.3g}; {lift.att:.4g} {lift.kpi} per treated unit-day, "
+        f"{lift.incremental_total:.4g} in total"
+    )
+    _emit(lift.model_dump_json(), as_json, human)
+
+
+@measure_app.command("segments")
+def segments_command(
+    data: Annotated[Path, typer.Argument(help="Rows with outcome, 0/1 treatment and segment columns.")],
+    outcome: Annotated[str, typer.Option()],
+    treatment: Annotated[str, typer.Option()],
+    segment: Annotated[str, typer.Option()],
+    control: Annotated[list[str] | None, typer.Option(help="Control columns (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Heterogeneous effects per segment (econML LinearDML)."""
+    from rmnlora.agents.measurement import segment_effects
+
+    try:
+        effects = segment_effects(
+            read_frame(data), outcome=outcome, treatment=treatment, segment=segment, controls=control or ()
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    payload = {"segments": [e.model_dump() for e in effects]}
+    human = "\n".join(
+        f"{e.segment}: {e.effect:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}] n={e.n}" for e in effects
+    )
+    _emit(json.dumps(payload), as_json, human)
+
+
+def _min_aggregation() -> int:
+    from rmnlora.cli import settings_from_cli
+
+    return settings_from_cli().clean_room.min_aggregation
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
