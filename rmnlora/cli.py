@@ -142,3 +142,4 @@ from rmnlora.commands import adapters  # noqa: E402,F401
 from rmnlora.commands import feedback  # noqa: E402,F401
 from rmnlora.commands import train  # noqa: E402,F401
 from rmnlora.commands import reflection  # noqa: E402,F401
+from rmnlora.commands import measure  # noqa: E402,F401
