@@ -8,19 +8,23 @@ body), GET /feedback/stats and GET /feedback/export-dpo (streamed JSON lines).
 
 # No `from __future__ import annotations`: the route signatures use aliases local to the factory.
 
+import asyncio
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from rmnlora.adapters.auth import tenant_dependency
 from rmnlora.config import Settings
 from rmnlora.schemas.feedback import ExportFilter, FeedbackIn, FeedbackRecord, FeedbackStats, PreferencePairIn
 from rmnlora.storage.database import Database
+from rmnlora.storage.models import Feedback
 from rmnlora.ui import feedback_store as store
+from rmnlora.ui.auth_cache import cached_tenant_dependency
+from rmnlora.ui.feedback_writer import close_writer, writer_for
 
 IdempotencyHeader = Annotated[
     str | None,
@@ -38,9 +42,10 @@ def _answer(result: store.RecordResult, response: Response) -> FeedbackRecord:
     return result.record
 
 
-def _http_errors(call: Callable[[], store.RecordResult]) -> store.RecordResult:
+async def _write(database: Database, tenant_id: str, row: Feedback, key: str | None) -> store.RecordResult:
+    """Through the group-commit writer: answered once the row's transaction has committed."""
     try:
-        return call()
+        return await asyncio.wrap_future(writer_for(database).submit(tenant_id, row, key))
     except store.UnknownBrandError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except store.IdempotencyConflictError as exc:
@@ -62,23 +67,26 @@ def _export_filter(
         ) from exc
 
 
-def create_feedback_router(get_database: Callable[[], Database]) -> APIRouter:
-    """The /feedback routes; ``get_database`` is a FastAPI dependency returning the Database."""
+def create_feedback_router(get_database: Callable[[], Database], *, auth_cache_s: float = 5.0) -> APIRouter:
+    """The /feedback routes; ``get_database`` is a FastAPI dependency returning the Database.
+
+    ``auth_cache_s``: seconds an accepted API key is remembered (0: check the database every time).
+    """
     router = APIRouter(prefix="/feedback", tags=["feedback"])
-    require_tenant = tenant_dependency(get_database)
+    require_tenant = cached_tenant_dependency(get_database, auth_cache_s)
     Tenant = Annotated[str, Depends(require_tenant)]
     DB = Annotated[Database, Depends(get_database)]
 
     @router.post("/", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED)
-    def post_feedback(
+    async def post_feedback(
         item: FeedbackIn, response: Response, tenant_id: Tenant, database: DB, key: IdempotencyHeader = None
     ) -> FeedbackRecord:
         """Thumbs up/down, a 1-5 rating and/or a correction of one response."""
-        result = _http_errors(lambda: store.record_feedback(database, tenant_id, item, idempotency_key=key))
+        result = await _write(database, tenant_id, store.feedback_row(tenant_id, item), key)
         return _answer(result, response)
 
     @router.post("/preference-pair", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED)
-    def post_preference(
+    async def post_preference(
         item: PreferencePairIn,
         response: Response,
         tenant_id: Tenant,
@@ -86,7 +94,7 @@ def create_feedback_router(get_database: Callable[[], Database]) -> APIRouter:
         key: IdempotencyHeader = None,
     ) -> FeedbackRecord:
         """Which of two responses to one prompt a person preferred."""
-        result = _http_errors(lambda: store.record_preference(database, tenant_id, item, idempotency_key=key))
+        result = await _write(database, tenant_id, store.preference_row(tenant_id, item), key)
         return _answer(result, response)
 
     @router.get("/stats", response_model=FeedbackStats)
@@ -124,7 +132,13 @@ def create_feedback_router(get_database: Callable[[], Database]) -> APIRouter:
 
 def create_feedback_app(settings: Settings | None, database: Database) -> FastAPI:
     """A FastAPI app serving only the feedback routes (tests, or a feedback-only deployment)."""
-    app = FastAPI(title="rmnlora feedback API", version="1")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        close_writer(database)  # commit what is queued before the process ends
+
+    app = FastAPI(title="rmnlora feedback API", version="1", lifespan=lifespan)
 
     def get_database() -> Database:
         return database

@@ -95,7 +95,7 @@ class _BrandCache:
             self._seen.add(key)
 
 
-_brands = _BrandCache()
+brand_cache = _BrandCache()
 
 
 def scoped_idempotency_key(tenant_id: str, key: str) -> str:
@@ -117,14 +117,14 @@ def to_record(row: Feedback) -> FeedbackRecord:
     return record
 
 
-def _check_brand(session: Session, database: Database, tenant_id: str, brand_id: str) -> None:
+def check_brand(session: Session, database: Database, tenant_id: str, brand_id: str) -> None:
     cache_key = (database.url, tenant_id, brand_id)
-    if _brands.known(cache_key):
+    if brand_cache.known(cache_key):
         return
     found = session.exec(select(Brand.id).where(Brand.id == brand_id, Brand.tenant_id == tenant_id)).first()
     if found is None:
         raise UnknownBrandError(f"brand {brand_id!r} not found for tenant {tenant_id!r}")
-    _brands.add(cache_key)
+    brand_cache.add(cache_key)
 
 
 def _find_by_key(session: Session, tenant_id: str, stored_key: str) -> Feedback | None:
@@ -137,7 +137,8 @@ def _same_request(stored: Feedback, new: Feedback) -> bool:
     return all(getattr(stored, name) == getattr(new, name) for name in _COMPARED)
 
 
-def _store(database: Database, tenant_id: str, row: Feedback, idempotency_key: str | None) -> RecordResult:
+def store_row(database: Database, tenant_id: str, row: Feedback, idempotency_key: str | None) -> RecordResult:
+    """Store one row in its own transaction (the path the app, the CLI and the batch fallback use)."""
     stored_key = scoped_idempotency_key(tenant_id, idempotency_key) if idempotency_key is not None else None
     row.tenant_id = tenant_id
     row.idempotency_key = stored_key
@@ -146,8 +147,8 @@ def _store(database: Database, tenant_id: str, row: Feedback, idempotency_key: s
             if stored_key is not None:
                 existing = _find_by_key(session, tenant_id, stored_key)
                 if existing is not None:
-                    return _replay(existing, row)
-            _check_brand(session, database, tenant_id, row.brand_id)
+                    return replay(existing, row)
+            check_brand(session, database, tenant_id, row.brand_id)
             session.add(row)
             session.flush()
             record = to_record(row)
@@ -160,10 +161,10 @@ def _store(database: Database, tenant_id: str, row: Feedback, idempotency_key: s
             existing = _find_by_key(session, tenant_id, stored_key)
         if existing is None:
             raise
-        return _replay(existing, row)
+        return replay(existing, row)
 
 
-def _replay(existing: Feedback, new: Feedback) -> RecordResult:
+def replay(existing: Feedback, new: Feedback) -> RecordResult:
     if not _same_request(existing, new):
         raise IdempotencyConflictError(
             f"Idempotency-Key was already used for a different request (stored feedback id {existing.id})"
@@ -171,11 +172,9 @@ def _replay(existing: Feedback, new: Feedback) -> RecordResult:
     return RecordResult(to_record(existing), created=False)
 
 
-def record_feedback(
-    database: Database, tenant_id: str, item: FeedbackIn, *, idempotency_key: str | None = None
-) -> RecordResult:
-    """Store thumbs / rating / correction on one response; a repeated idempotency key stores nothing new."""
-    row = Feedback(
+def feedback_row(tenant_id: str, item: FeedbackIn) -> Feedback:
+    """The table row for thumbs / rating / correction (not yet stored)."""
+    return Feedback(
         tenant_id=tenant_id,
         brand_id=item.brand_id,
         task=item.task,
@@ -188,7 +187,13 @@ def record_feedback(
         adapter=item.adapter,
         user=item.user,
     )
-    return _store(database, tenant_id, row, idempotency_key)
+
+
+def record_feedback(
+    database: Database, tenant_id: str, item: FeedbackIn, *, idempotency_key: str | None = None
+) -> RecordResult:
+    """Store thumbs / rating / correction on one response; a repeated idempotency key stores nothing new."""
+    return store_row(database, tenant_id, feedback_row(tenant_id, item), idempotency_key)
 
 
 def pair_adapter_label(chosen_adapter: str | None, rejected_adapter: str | None) -> str | None:
@@ -197,11 +202,9 @@ def pair_adapter_label(chosen_adapter: str | None, rejected_adapter: str | None)
     return f"{chosen_adapter or ''}>{rejected_adapter or ''}"
 
 
-def record_preference(
-    database: Database, tenant_id: str, item: PreferencePairIn, *, idempotency_key: str | None = None
-) -> RecordResult:
-    """Store a preference pair (prompt, chosen, rejected) with the adapters that produced each side."""
-    row = Feedback(
+def preference_row(tenant_id: str, item: PreferencePairIn) -> Feedback:
+    """The table row for a preference pair; both adapters go in ``adapter`` as ``chosen>rejected``."""
+    return Feedback(
         tenant_id=tenant_id,
         brand_id=item.brand_id,
         task=item.task,
@@ -212,7 +215,13 @@ def record_preference(
         adapter=pair_adapter_label(item.chosen_adapter, item.rejected_adapter),
         user=item.user,
     )
-    return _store(database, tenant_id, row, idempotency_key)
+
+
+def record_preference(
+    database: Database, tenant_id: str, item: PreferencePairIn, *, idempotency_key: str | None = None
+) -> RecordResult:
+    """Store a preference pair (prompt, chosen, rejected) with the adapters that produced each side."""
+    return store_row(database, tenant_id, preference_row(tenant_id, item), idempotency_key)
 
 
 def list_brands(database: Database, tenant_id: str) -> list[Brand]:
