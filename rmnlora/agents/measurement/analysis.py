@@ -18,7 +18,6 @@ from rmnlora.agents.measurement.noise import fit_ar_noise
 from rmnlora.agents.measurement.panel import date_offset, history_from_events, history_matrix
 from rmnlora.schemas.measurement import ExperimentDesign, LiftResult, MarketHistory
 
-
 SYNTHETIC_FIT_DAYS = 365
 
 

@@ -7,6 +7,8 @@ summarised in ``alternatives`` so a reviewer sees what was weighed.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from rmnlora.agents.measurement.geo import design_geo
@@ -46,7 +48,8 @@ def request_from_brief(
             )
     else:
         chosen = []
-    history = history_from_events(events, kpi, retailers=chosen or None, end=brief.flight.start)
+    before = brief.flight.start - dt.timedelta(days=1)
+    history = history_from_events(events, kpi, retailers=chosen or None, end=before)
     return ExperimentRequest(
         history=history,
         design=brief.measurement.design,
