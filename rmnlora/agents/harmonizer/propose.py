@@ -109,7 +109,7 @@ def _best_date_format(values: list[str]) -> tuple[str, float]:
     best = ("%Y-%m-%d", 0.0)
     for fmt in DATE_FORMATS:
         parsed = series.str.strptime(pl.Date, fmt, strict=False)
-        share = parsed.is_not_null().sum() / max(len(parsed), 1)
+        share = float(parsed.is_not_null().sum()) / max(len(parsed), 1)
         if share > best[1]:
             best = (fmt, share)
     epoch = _ratio(values, lambda v: v.isdigit() and 1_000_000_000_000 <= int(v) < 3_000_000_000_000)
