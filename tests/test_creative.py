@@ -37,8 +37,12 @@ class RecordingFakeChat(GenericFakeChatModel):
 
 def _request(**overrides: Any) -> CopyRequest:
     values: dict[str, Any] = {
-        "retailer": "walmart", "brand": "acme-snacks", "ad_format": "sponsored_brands",
-        "product": "Acme Crunch granola bars", "key_message": "Made with whole grain oats", "k": 3,
+        "retailer": "walmart",
+        "brand": "acme-snacks",
+        "ad_format": "sponsored_brands",
+        "product": "Acme Crunch granola bars",
+        "key_message": "Made with whole grain oats",
+        "k": 3,
     }
     return CopyRequest(**{**values, **overrides})
 
@@ -70,7 +74,8 @@ def test_template_copy_is_labelled_fits_and_passes(retailer: str, ad_format: str
         "Headline: Crunchy oats\nBody: Acme Crunch bars.\nCTA: Shop now",
         '{"headline": "Crunchy oats", "body": "Acme Crunch bars.", "cta": "Shop now"}',
         "**Headline:** Crunchy oats\n- **Body:** Acme Crunch bars.\n- **CTA:** Shop now",
-        'Sure! Here it is:\n```json\n{"Title": "Crunchy oats", "Text": "Acme Crunch bars.", "Button": "Shop now"}\n```',
+        'Sure! Here it is:\n```json\n{"Title": "Crunchy oats", "Text": "Acme Crunch bars.", '
+        '"Button": "Shop now"}\n```',
     ],
 )
 def test_parse_accepts_the_shapes_small_models_answer_in(text: str) -> None:
@@ -85,9 +90,18 @@ def test_unlabelled_prose_becomes_headline_and_body() -> None:
     assert copy.body == "Acme Crunch bars in every lunchbox."
 
 
+def test_echoed_request_lines_are_not_copy() -> None:
+    copy = parse_copy(
+        "Brand: Acme-Snacks\nProduct: Acme Crunch granola bars\nCrunchy oats, honey sweet\nTone: friendly"
+    )
+    assert copy.headline == "Crunchy oats, honey sweet" and copy.body == ""
+
+
 def test_cleaner_fits_the_format_and_says_what_it_changed() -> None:
     spec = load_format_spec("amazon", "sponsored_brands")
-    long = AdCopy(headline="Acme Crunch granola bars with whole grain oats and golden honey", body="x y", cta="")
+    long = AdCopy(
+        headline="Acme Crunch granola bars with whole grain oats and golden honey", body="x y", cta=""
+    )
     cleaned, notes = clean_copy(long, spec)
     assert len(cleaned.headline) <= spec.headline_max and not cleaned.headline.endswith(" ")
     assert cleaned.headline == "Acme Crunch granola bars with whole grain oats and"
@@ -99,12 +113,18 @@ def test_cleaner_fits_the_format_and_says_what_it_changed() -> None:
 def test_model_candidates_are_governed_and_ranked_by_likelihood() -> None:
     replies = iter(
         [
-            AIMessage("Headline: The #1 granola bar\nBody: Cures hunger.\nCTA: Shop now",
-                      response_metadata={"mean_logprob": -0.2}),
-            AIMessage("Headline: Crunchy oat bars\nBody: Acme Crunch, baked golden.\nCTA: Shop now",
-                      response_metadata={"mean_logprob": -1.5}),
-            AIMessage("Headline: Acme Crunch granola bars\nBody: Made with whole grain oats.\nCTA: Add to cart",
-                      response_metadata={"logprobs": [-0.4, -0.6, -0.5]}),
+            AIMessage(
+                "Headline: The #1 granola bar\nBody: Cures hunger.\nCTA: Shop now",
+                response_metadata={"mean_logprob": -0.2},
+            ),
+            AIMessage(
+                "Headline: Crunchy oat bars\nBody: Acme Crunch, baked golden.\nCTA: Shop now",
+                response_metadata={"mean_logprob": -1.5},
+            ),
+            AIMessage(
+                "Headline: Acme Crunch granola bars\nBody: Made with whole grain oats.\nCTA: Add to cart",
+                response_metadata={"logprobs": [-0.4, -0.6, -0.5]},
+            ),
         ]
     )
     chat = RecordingFakeChat(messages=replies)
@@ -168,13 +188,23 @@ def smollm2_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         return load_base_model(settings)[0]
 
     registry.register("retailer", "walmart", make_lora(build, root / "l1", seed=1, rank=4, scale=0.01))
-    registry.register("brand", "acme-snacks", make_lora(build, root / "l2", seed=2, rank=4, scale=0.01),
-                      owner_tenant_id="acme")
+    registry.register(
+        "brand",
+        "acme-snacks",
+        make_lora(build, root / "l2", seed=2, rank=4, scale=0.01),
+        owner_tenant_id="acme",
+    )
     registry.register("task", "creative", make_lora(build, root / "l3", seed=3, rank=4, scale=0.01))
     model, tokenizer = load_base_model(settings)
     service = InferenceService(model, tokenizer, registry, max_wait_ms=0, default_max_new_tokens=48)
-    chat = RmnChatModel(tenant="acme", retailer="walmart", brand="acme-snacks", task="creative",
-                        service=service, max_new_tokens=48)
+    chat = RmnChatModel(
+        tenant="acme",
+        retailer="walmart",
+        brand="acme-snacks",
+        task="creative",
+        service=service,
+        max_new_tokens=48,
+    )
     yield chat
     service.close()
     database.dispose()

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rmnlora.schemas.governance import AdCopy, GovernanceResult
 
-
 RequiredElement = Literal["brand_in_headline", "product_in_copy", "cta", "body"]
 
 

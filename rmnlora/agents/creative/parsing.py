@@ -32,6 +32,10 @@ _FIELD_OF = {
 }
 
 
+# Small models often echo the request's own labelled lines back; those are not copy.
+_ECHO = re.compile(r"^\s*(brand|product|key message|tone|allowed claims|format)\s*:", re.IGNORECASE)
+
+
 def parse_copy(text: str) -> AdCopy:
     """Best-effort parse of one model answer; unlabelled prose becomes headline + body."""
     stripped = text.strip()
@@ -48,6 +52,9 @@ def parse_copy(text: str) -> AdCopy:
     loose: list[str] = []
     current: str | None = None
     for line in stripped.splitlines():
+        if _ECHO.match(line):
+            current = None
+            continue
         labelled = _LABEL.match(line)
         if labelled:
             current = _FIELD_OF[labelled.group(1).lower()]
