@@ -9,6 +9,7 @@ caller decides whether template copy is acceptable, nothing here substitutes it 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -73,7 +74,7 @@ def generate_copy(
         replies = []
         for i in range(request.k):
             # The first candidate is greedy; the others sample, so K candidates differ.
-            extra = (
+            extra: dict[str, Any] = (
                 {}
                 if sampling_temperature is None
                 else {"temperature": 0.0 if i == 0 else sampling_temperature}
