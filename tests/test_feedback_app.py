@@ -4,25 +4,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from adapter_helpers import make_lora
 from feedback_support import add_tenant
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from rmnlora.adapters.registry import AdapterRegistry
+from rmnlora.adapters.service import InferenceService
 from rmnlora.adapters.tiny import build_tiny_model
+from rmnlora.config import load_settings
 from rmnlora.schemas.feedback import ExportFilter, PreferencePairIn
 from rmnlora.storage import Database, Feedback
 from rmnlora.ui import app_state, feedback_store
-from rmnlora.ui.generation import GeneratorStatus, TransformersPairGenerator
+from rmnlora.ui.generation import GeneratorStatus, runtime_generator
 
 APP = str(Path(__file__).resolve().parents[1] / "rmnlora" / "ui" / "streamlit_app.py")
 UNAVAILABLE = GeneratorStatus(None, "no model configured in this test")
 
 
-@pytest.fixture(scope="module")
-def tiny_generator() -> TransformersPairGenerator:
-    model, tokenizer = build_tiny_model(seed=0)
-    return TransformersPairGenerator(model, tokenizer, label="tiny", max_new_tokens=8)
+def _tiny_runtime(database: Database, root: Path) -> GeneratorStatus:
+    """The real runtime code path (RmnChatModel → InferenceService) over the tiny model and two LoRAs."""
+    registry = AdapterRegistry(database, root / "adapters")
+
+    def build() -> object:
+        return build_tiny_model(0)[0]
+
+    registry.register("task", "creative", make_lora(build, root / "task", seed=2, rank=4))
+    registry.register(
+        "brand", "acme-cola", make_lora(build, root / "brand", seed=3, rank=4), owner_tenant_id="acme"
+    )
+    model, tokenizer = build_tiny_model(0)
+    service = InferenceService(model, tokenizer, registry, max_wait_ms=0, default_max_new_tokens=8)
+    settings = load_settings(data_dir=root, model={"max_new_tokens": 8})
+    return runtime_generator(settings, "acme", service=service)
 
 
 def _app(database: Database, generator: GeneratorStatus = UNAVAILABLE, page: str | None = None) -> AppTest:
@@ -73,15 +87,17 @@ def test_home_offers_to_add_a_brand_when_there_is_none(sqlite_db: Database) -> N
 
 
 def test_preference_from_two_real_generations_is_stored_with_adapters(
-    sqlite_db: Database, tiny_generator: TransformersPairGenerator
+    sqlite_db: Database, tmp_path: Path
 ) -> None:
     add_tenant(sqlite_db, "acme", ("acme-cola",))
-    at = _app(sqlite_db, GeneratorStatus(tiny_generator, "tiny model"), page="pages/creative.py")
+    at = _app(sqlite_db, _tiny_runtime(sqlite_db, tmp_path), page="pages/creative.py")
     assert "Walmart Connect" in at.text_area(key="creative_prompt").value  # a sample prompt is preloaded
     at.button(key="creative_generate").click().run()
     a, b = at.text_area(key="creative_a").value, at.text_area(key="creative_b").value
     assert a and b and a != b
-    assert at.caption[0].value == "from model: tiny#sample1"
+    source_a, source_b = at.caption[0].value, at.caption[1].value
+    assert source_a.startswith("from model: ") and "acme-cola" in source_a  # brand + task composition
+    assert source_b.startswith("from model: ") and "acme-cola" not in source_b  # task only
     at.radio(key="creative_pick").set_value("B").run()
     at.button(key="creative_save_pair").click().run()
     assert "Preference saved" in at.success[0].value
@@ -89,7 +105,7 @@ def test_preference_from_two_real_generations_is_stored_with_adapters(
     assert "already saved" in at.info[0].value
     [row] = _rows(sqlite_db)
     assert (row.feedback_type, row.chosen, row.rejected) == ("preference", b.strip(), a.strip())
-    assert row.adapter == "tiny#sample2>tiny#sample1"
+    assert row.adapter == f"{source_b.removeprefix('from model: ')}>{source_a.removeprefix('from model: ')}"
     assert row.prompt == at.text_area(key="creative_prompt").value
 
 

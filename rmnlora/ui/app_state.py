@@ -14,30 +14,42 @@ from typing import Any, NoReturn
 
 import streamlit as st
 
-from rmnlora.config import load_settings
+from rmnlora.config import Settings, load_settings
 from rmnlora.storage.database import Database
-from rmnlora.ui.generation import GeneratorStatus, generator_from_settings
+from rmnlora.ui.generation import GeneratorStatus, runtime_generator
 
 DATABASE_KEY = "rmn_database"
 GENERATOR_KEY = "rmn_generator"
 TENANT_KEY = "rmn_tenant"
 BRAND_KEY = "rmn_brand"
 USER_KEY = "rmn_user"
+API_KEY = "rmn_api_key"
 TENANT_ENV = "RMN_FEEDBACK_TENANT"
 
 TASKS: dict[str, str] = {"creative": "Ad copy", "plan_explanation": "Plan explanations"}
+
+
+@st.cache_resource
+def _settings() -> Settings:
+    return load_settings()
 
 
 @st.cache_resource(show_spinner="Opening the database…")
 def _configured_database() -> Database:
     from rmnlora.storage import open_db
 
-    return open_db(load_settings())
+    return open_db(_settings())
 
 
-@st.cache_resource(show_spinner="Loading the model…")
-def _configured_generator() -> GeneratorStatus:
-    return generator_from_settings(load_settings())
+@st.cache_resource(show_spinner="Loading the model (once per server)…")
+def _inference_service() -> tuple[Any, str]:
+    """The in-process runtime service, or None and why it could not start (cached either way)."""
+    from rmnlora.adapters.service import InferenceService
+
+    try:
+        return InferenceService.from_settings(_settings(), _configured_database()), ""
+    except Exception as exc:  # shown on the page; hand-written A/B still works
+        return None, f"the model could not be loaded: {exc}"
 
 
 def database() -> Database:
@@ -46,8 +58,21 @@ def database() -> Database:
 
 
 def generator() -> GeneratorStatus:
+    """Two-response generator for this tenant: the runtime at ``runtime.url``, else in-process."""
     injected = st.session_state.get(GENERATOR_KEY)
-    return injected if injected is not None else _configured_generator()
+    if injected is not None:
+        return injected  # type: ignore[no-any-return]
+    tenant_id, settings = tenant(), _settings()
+    if tenant_id is None:
+        return GeneratorStatus(None, "not signed in")
+    if not settings.model.enabled:
+        return GeneratorStatus(None, "the model is disabled in the configuration (model.enabled: false)")
+    if settings.runtime.url:
+        return runtime_generator(settings, tenant_id, api_key=st.session_state.get(API_KEY))
+    service, problem = _inference_service()
+    if service is None:
+        return GeneratorStatus(None, problem)
+    return runtime_generator(settings, tenant_id, service=service)
 
 
 def tenant() -> str | None:

@@ -23,6 +23,7 @@ def _sign_in() -> None:
             st.error("That API key is not valid.")
         else:
             st.session_state[app_state.TENANT_KEY] = found.id
+            st.session_state[app_state.API_KEY] = api_key.strip()  # for the runtime, when it is remote
             st.rerun()
 
 
