@@ -1,0 +1,245 @@
+"""Runtime benchmark on the real SmolLM2-135M base with random rank-8 LoRA adapters.
+
+Prints, in one run:
+1. single-adapter vs mixed-adapter batch throughput (ROWS rows × NEW_TOKENS new tokens, 4 compositions);
+2. compose + first-token latency for an unseen (retailer, brand, task) triple;
+3. requests/s under concurrent load against the runtime on a loopback socket.
+
+Usage: .venv/bin/python benchmarks/runtime.py [ROWS] [NEW_TOKENS] [REQUESTS] [CLIENTS]
+Writes benchmarks/results/runtime.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import httpx  # noqa: E402
+import torch  # noqa: E402
+import uvicorn  # noqa: E402
+from peft import LoraConfig, get_peft_model  # noqa: E402
+
+from rmnlora.adapters.base_model import load_base_model  # noqa: E402
+from rmnlora.adapters.batching import generate_rows, render_chat  # noqa: E402
+from rmnlora.adapters.registry import AdapterRegistry  # noqa: E402
+from rmnlora.adapters.runtime import create_app  # noqa: E402
+from rmnlora.adapters.service import InferenceService  # noqa: E402
+from rmnlora.config import load_settings  # noqa: E402
+from rmnlora.storage import init_db  # noqa: E402
+from rmnlora.storage.tenants import register_tenant  # noqa: E402
+
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+RANK = 8
+PROMPTS = [
+    "Write a short headline for oat milk on a retailer homepage.",
+    "Explain in one sentence why the budget shifts to sponsored search.",
+    "Suggest a call to action for a protein bar.",
+    "Map the column 'ad_spend_usd' to a field name.",
+]
+
+
+def make_adapter(settings: Any, path: Path, seed: int) -> Path:
+    model, _ = load_base_model(settings)
+    torch.manual_seed(seed)
+    peft_model = get_peft_model(
+        model, LoraConfig(r=RANK, lora_alpha=2 * RANK, target_modules=TARGETS, init_lora_weights=False)
+    )
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0.0, 0.02)
+    peft_model.save_pretrained(path)
+    return path
+
+
+def timed(fn: Any, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def main(rows: int = 8, new_tokens: int = 32, requests: int = 32, clients: int = 8) -> dict[str, Any]:
+    data_dir = Path(os.environ.get("RMN_DATA_DIR", ".rmn"))
+    settings = load_settings(data_dir=data_dir)
+    work = Path(tempfile.mkdtemp(prefix="rmn-bench-"))
+    database = init_db(f"sqlite:///{work / 'rmn.db'}", secret_key="bench")
+    with database.get_session() as session:
+        api_key = register_tenant(session, "acme", "Acme")
+    registry = AdapterRegistry(database, work / "adapters")
+    seed = 0
+    for kind, names in (
+        ("retailer", ["walmart", "target", "kroger"]),
+        ("brand", ["oatly", "quest", "novel"]),
+        ("task", ["creative", "rationale", "mapping"]),
+    ):
+        for name in names:
+            seed += 1
+            registry.register(
+                kind,
+                name,
+                make_adapter(settings, work / f"src-{kind}-{name}", seed),
+                owner_tenant_id="acme" if kind == "brand" else None,
+            )
+    print(
+        f"9 random rank-{RANK} adapters on {TARGETS}; torch threads={torch.get_num_threads()}",
+        file=sys.stderr,
+    )
+
+    model, tokenizer = load_base_model(settings)
+    service = InferenceService(
+        model, tokenizer, registry, max_batch_size=rows, max_wait_ms=20, default_max_new_tokens=16
+    )
+    triples = [
+        ("walmart", "oatly", "creative"),
+        ("target", "oatly", "rationale"),
+        ("kroger", "quest", "creative"),
+        ("walmart", "quest", "mapping"),
+    ]
+    names = [
+        service.composer.compose(registry.resolve("acme", retailer=r, brand=b, task=t)).adapter_name
+        for r, b, t in triples
+    ]
+    prompts = [render_chat(tokenizer, [{"role": "user", "content": PROMPTS[i % 4]}]) for i in range(rows)]
+    single = [names[0]] * rows
+    mixed = [names[i % len(names)] for i in range(rows)]
+
+    def run(adapters: list[str]) -> None:
+        out = generate_rows(service.composer.model, tokenizer, prompts, adapters, max_new_tokens=new_tokens)
+        assert all(len(o.token_ids) <= new_tokens for o in out)
+
+    def run_forced(adapters: list[str]) -> None:
+        # Forces exactly new_tokens tokens so both runs do the same work.
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        peft_model = service.composer.model
+        extra: dict[str, Any] = {"adapter_names": adapters}
+        if len(set(adapters)) == 1 and adapters[0] != "__base__":
+            peft_model.base_model.set_adapter(adapters[0])  # the plain single-adapter path
+            extra = {}
+        with torch.inference_mode():
+            peft_model.generate(
+                **encoded,
+                **extra,
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+
+    run_forced(single)
+    run_forced(mixed)
+    single_t = timed(lambda: run_forced(single), 3)
+    mixed_t = timed(lambda: run_forced(mixed), 3)
+    base_t = timed(lambda: run_forced(["__base__"] * rows), 3)
+    tokens = rows * new_tokens
+    single_tps = tokens / statistics.median(single_t)
+    mixed_tps = tokens / statistics.median(mixed_t)
+    base_tps = tokens / statistics.median(base_t)
+    run(mixed)
+    print(
+        f"[1] batch {rows}x{new_tokens}: base {base_tps:.0f} tok/s, single-adapter {single_tps:.0f} tok/s, "
+        f"mixed ({len(names)} adapters) {mixed_tps:.0f} tok/s -> mixed/single = {mixed_tps / single_tps:.2f}x"
+    )
+
+    # [2] Unseen triple: components not loaded yet, composition not cached.
+    unseen = registry.resolve("acme", retailer="target", brand="novel", task="mapping")
+    started = time.perf_counter()
+    composition = service.composer.compose(unseen)
+    composed_at = time.perf_counter()
+    generate_rows(
+        service.composer.model, tokenizer, prompts[:1], [composition.adapter_name], max_new_tokens=1
+    )
+    first_token = time.perf_counter()
+    compose_ms = (composed_at - started) * 1000
+    ttft_ms = (first_token - started) * 1000
+    print(f"[2] unseen triple: compose {compose_ms:.0f} ms, compose + first token {ttft_ms:.0f} ms")
+
+    # [3] Concurrent load on loopback.
+    app = create_app(settings, database=database, engine=service)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    url = f"http://127.0.0.1:{port}/inference"
+    load_tokens = 16
+    bodies = [
+        {
+            "retailer": triples[i % 4][0],
+            "brand": triples[i % 4][1],
+            "task": triples[i % 4][2],
+            "prompt": PROMPTS[i % 4],
+            "max_new_tokens": load_tokens,
+        }
+        for i in range(requests)
+    ]
+    latencies: list[float] = []
+    batch_sizes: list[float] = []
+    with httpx.Client(timeout=300, limits=httpx.Limits(max_connections=clients)) as client:
+        client.post(url, json=bodies[0], headers={"X-API-Key": api_key}).raise_for_status()
+
+        def call(body: dict[str, Any]) -> None:
+            started = time.perf_counter()
+            reply = client.post(url, json=body, headers={"X-API-Key": api_key})
+            reply.raise_for_status()
+            latencies.append(time.perf_counter() - started)
+            batch_sizes.append(reply.json()["timings_ms"]["batch_size"])
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(call, bodies))
+        elapsed = time.perf_counter() - started
+    server.should_exit = True
+    thread.join(timeout=30)
+    service.close()
+    rps = requests / elapsed
+    print(
+        f"[3] loopback load: {requests} requests x {load_tokens} tokens, {clients} clients: {rps:.2f} req/s, "
+        f"p50 {statistics.median(latencies) * 1000:.0f} ms, mean batch {statistics.mean(batch_sizes):.1f}"
+    )
+    result = {
+        "device": str(next(service.composer.model.parameters()).device),
+        "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(),
+        "rows": rows,
+        "new_tokens": new_tokens,
+        "base_tokens_per_s": base_tps,
+        "single_adapter_tokens_per_s": single_tps,
+        "mixed_adapter_tokens_per_s": mixed_tps,
+        "mixed_over_single": mixed_tps / single_tps,
+        "unseen_compose_ms": compose_ms,
+        "unseen_compose_plus_first_token_ms": ttft_ms,
+        "load_requests": requests,
+        "load_clients": clients,
+        "load_new_tokens": load_tokens,
+        "requests_per_s": rps,
+        "p50_latency_ms": statistics.median(latencies) * 1000,
+        "mean_batch_size": statistics.mean(batch_sizes),
+    }
+    out = Path(__file__).parent / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "runtime.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:]]
+    main(*args)
