@@ -15,6 +15,7 @@ from rmnlora.schemas.clean_room import CleanRoomQuery, CleanRoomResult
 from rmnlora.schemas.creative import CopyRequest, CreativeResult
 from rmnlora.schemas.governance import BudgetPlan, CheckPolicyInput, GovernanceResult
 from rmnlora.schemas.harmonize import HarmonizeRequest, HarmonizeSummary
+from rmnlora.schemas.inference import InferenceRequest, InferenceResponse
 from rmnlora.schemas.measurement import ExperimentDesign, ExperimentRequest
 from rmnlora.schemas.optimizer import AllocationProblem, AllocationResult
 from rmnlora.schemas.reflection import ReflectionDecision, ReflectRequest
@@ -81,6 +82,12 @@ TOOL_SCHEMAS: dict[str, ToolSchema] = {
             "(proceed, revise with changes, escalate, block).",
             ReflectRequest,
             ReflectionDecision,
+        ),
+        ToolSchema(
+            "inference",
+            "Generate text with the LoRA composition of a retailer, brand and task adapter.",
+            InferenceRequest,
+            InferenceResponse,
         ),
     )
 }
