@@ -47,7 +47,9 @@ def test_labelled_corpus_recall_and_precision() -> None:
     true_pos = false_pos = critical_total = critical_found = 0
     for entry in entries:
         copy = AdCopy(
-            headline=entry["headline"], body=entry["body"], cta=entry["cta"],
+            headline=entry["headline"],
+            body=entry["body"],
+            cta=entry["cta"],
             disclosure=entry.get("disclosure", ""),
         )
         result = check_copy(copy, _packs(RETAILERS[entry["r"]], FORMATS[entry["f"]]))
@@ -164,10 +166,22 @@ def test_a_sane_plan_passes() -> None:
 @pytest.mark.parametrize(
     ("overrides", "kind", "severity"),
     [
-        ({"allocation": {"walmart": 20_000, "amazon": 10_000, "kroger": 8_000}}, "budget_over_budget", "critical"),
-        ({"allocation": {"walmart": 10_000, "amazon": 5_000, "kroger": 5_000}}, "budget_under_budget", "warning"),
+        (
+            {"allocation": {"walmart": 20_000, "amazon": 10_000, "kroger": 8_000}},
+            "budget_over_budget",
+            "critical",
+        ),
+        (
+            {"allocation": {"walmart": 10_000, "amazon": 5_000, "kroger": 5_000}},
+            "budget_under_budget",
+            "warning",
+        ),
         ({"daily_cap": 500}, "budget_daily_cap", "critical"),
-        ({"allocation": {"walmart": 20_000, "amazon": 5_000, "kroger": 5_000}}, "budget_share_cap", "critical"),
+        (
+            {"allocation": {"walmart": 20_000, "amazon": 5_000, "kroger": 5_000}},
+            "budget_share_cap",
+            "critical",
+        ),
         ({"allocation": {"walmart": 31_000, "amazon": -1_000, "kroger": 0}}, "budget_negative", "critical"),
         ({"spent_to_date": 20_000, "as_of": dt.date(2026, 3, 10)}, "budget_overpacing", "warning"),
         ({"spent_to_date": 2_000, "as_of": dt.date(2026, 3, 15)}, "budget_underpacing", "warning"),
@@ -178,13 +192,17 @@ def test_budget_problems_are_flagged(overrides: dict[str, object], kind: str, se
     result = check_budget(_plan(**overrides))
     found = {(v.kind, v.severity) for v in result.violations}
     assert (kind, severity) in found
-    assert result.passed == (severity != "critical" and all(v.severity != "critical" for v in result.violations))
+    assert result.passed == (
+        severity != "critical" and all(v.severity != "critical" for v in result.violations)
+    )
 
 
 def test_budget_plan_from_brief_applies_retailer_limits() -> None:
     brief = parse_brief(
         {
-            "name": "spring", "brand": "acme-snacks", "budget": 30_000,
+            "name": "spring",
+            "brand": "acme-snacks",
+            "budget": 30_000,
             "flight": {"start": "2026-03-01", "end": "2026-03-30"},
             "retailers": [
                 {"name": "walmart", "min_spend": 5_000, "max_spend": 12_000},
@@ -205,8 +223,11 @@ def test_budget_plan_from_brief_applies_retailer_limits() -> None:
 
 def _query(**overrides: object) -> CleanRoomQuery:
     base: dict[str, object] = {
-        "retailer": "amazon", "dimensions": ["market", "week"], "metrics": ["spend", "attributed_sales"],
-        "date_from": "2026-01-01", "date_to": "2026-03-31",
+        "retailer": "amazon",
+        "dimensions": ["market", "week"],
+        "metrics": ["spend", "attributed_sales"],
+        "date_from": "2026-01-01",
+        "date_to": "2026-03-31",
     }
     return CleanRoomQuery.model_validate({**base, **overrides})
 
@@ -221,7 +242,10 @@ def test_clean_room_query_policy() -> None:
     assert [v.kind for v in small.critical] == ["clean_room_min_aggregation"]
     wide = check_clean_room_query(_query(dimensions=["market", "week", "placement", "flavor"]), policy)
     assert wide.passed
-    assert {v.kind for v in wide.violations} == {"clean_room_unknown_dimension", "clean_room_too_many_dimensions"}
+    assert {v.kind for v in wide.violations} == {
+        "clean_room_unknown_dimension",
+        "clean_room_too_many_dimensions",
+    }
     assert not check_clean_room_query(_query(metrics=["spend", "email_hash"]), policy).passed
 
 
@@ -230,3 +254,21 @@ def test_configured_threshold_only_tightens_the_policy() -> None:
     assert clean_room_policy(packs, min_aggregation=200).min_aggregation == 200
     assert clean_room_policy(packs, min_aggregation=10).min_aggregation == 50
     assert clean_room_policy([], None) == CleanRoomPolicy()
+
+
+def test_cli_check_copy_exit_codes_and_json() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from rmnlora.cli import app
+
+    runner = CliRunner()
+    args = ["check-copy", "--retailer", "walmart", "--brand", "acme-snacks", "--format", "sponsored_brands"]
+    bad = runner.invoke(app, [*args, "--headline", "The #1 bar", "--cta", "Shop now", "--json"])
+    assert bad.exit_code == 1
+    assert json.loads(bad.stdout)["violations"][0]["rule_id"] == "baseline:number_one"
+    good = runner.invoke(app, [*args, "--headline", "Acme Crunch", "--cta", "Shop now", "--json"])
+    assert good.exit_code == 0 and json.loads(good.stdout)["passed"] is True
+    unknown = runner.invoke(app, ["check-copy", "--retailer", "target", "--headline", "x"])
+    assert unknown.exit_code == 2 and "available: amazon, kroger, walmart" in unknown.output

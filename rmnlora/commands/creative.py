@@ -1,0 +1,98 @@
+"""``rmn check-copy`` and ``rmn write-copy``: the governance and creative agents from the shell."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from rmnlora.cli import app, console, fail, settings_from_cli
+
+
+@app.command("check-copy")
+def check_copy_command(
+    retailer: Annotated[str, typer.Option(help="Retailer whose policy pack applies.")],
+    headline: Annotated[str, typer.Option()] = "",
+    body: Annotated[str, typer.Option()] = "",
+    cta: Annotated[str, typer.Option()] = "",
+    disclosure: Annotated[str, typer.Option()] = "",
+    brand: Annotated[str | None, typer.Option(help="Brand whose pack applies too.")] = None,
+    ad_format: Annotated[str | None, typer.Option("--format", help="Add this ad format's limits.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the GovernanceResult as JSON.")] = False,
+) -> None:
+    """Check ad copy against the policy packs; exits 1 when a critical violation is found."""
+    from rmnlora.agents.creative import FormatSpecError, load_format_spec
+    from rmnlora.agents.governance import PolicyPackError, check_copy, format_pack, load_packs
+    from rmnlora.schemas.governance import AdCopy
+
+    try:
+        packs = load_packs(retailer, brand)
+        if ad_format:
+            packs.append(format_pack(load_format_spec(retailer, ad_format)))
+    except (PolicyPackError, FormatSpecError) as exc:
+        raise fail(str(exc), 2) from exc
+    result = check_copy(AdCopy(headline=headline, body=body, cta=cta, disclosure=disclosure), packs)
+    if as_json:
+        typer.echo(result.model_dump_json())
+    else:
+        for v in result.violations:
+            where = f"{v.field}[{v.span[0]}:{v.span[1]}]" if v.span else (v.field or "copy")
+            console.print(f"{v.severity:8} {where:18} {v.message} → {v.suggestion}")
+        console.print("[green]passed[/green]" if result.passed else "[red]blocked[/red]")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command("write-copy")
+def write_copy_command(
+    retailer: Annotated[str, typer.Option()],
+    brand: Annotated[str, typer.Option()],
+    ad_format: Annotated[str, typer.Option("--format", help="Ad format, e.g. sponsored_brands.")],
+    product: Annotated[str, typer.Option()],
+    message: Annotated[str, typer.Option(help="Key message.")] = "",
+    k: Annotated[int, typer.Option("-k", min=1, max=10, help="Candidates.")] = 3,
+    tenant: Annotated[str, typer.Option(help="Tenant whose brand adapter is used.")] = "default",
+    template: Annotated[bool, typer.Option("--template", help="Template copy, no model.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the CreativeResult as JSON.")] = False,
+) -> None:
+    """Write ad-copy candidates (LoRA-composed model, or labelled template copy), governed and ranked."""
+    from rmnlora.agents.creative import CreativeError, FormatSpecError, generate_copy
+    from rmnlora.agents.governance import PolicyPackError
+    from rmnlora.schemas.creative import CopyRequest
+
+    settings = settings_from_cli()
+    request = CopyRequest(
+        retailer=retailer,
+        brand=brand,
+        ad_format=ad_format,
+        product=product,
+        key_message=message,
+        k=k,
+        tenant=tenant,
+    )
+    chat = None
+    if template or not settings.model.enabled:
+        console.print("template copy: " + ("--template given" if template else "model.enabled is false"))
+    else:
+        from rmnlora.adapters.chat_model import RmnChatModel
+
+        console.print("loading the LoRA-composed model …")
+        chat = RmnChatModel.from_settings(
+            settings, tenant=tenant, retailer=retailer, brand=brand, task="creative"
+        )
+    try:
+        result = generate_copy(request, chat)
+    except (PolicyPackError, FormatSpecError, CreativeError) as exc:
+        raise fail(str(exc), 2) from exc
+    if as_json:
+        typer.echo(json.dumps(result.model_dump(mode="json")))
+        return
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    for i, c in enumerate(result.candidates, 1):
+        verdict = "pass" if c.governance.passed else "FAIL"
+        console.print(
+            f"{i}. [{c.source}/{verdict}] {c.copy_text.headline} | {c.copy_text.body} | {c.copy_text.cta}"
+        )
+    console.print(result.ranking)
