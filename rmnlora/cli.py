@@ -126,20 +126,13 @@ def schemas(
 # Area commands register below, one import each (kept last so the app above exists first).
 
 
-@app.command()
-def demo() -> None:
-    """Run the main job on the embedded defaults (what `make demo` runs)."""
-    console.print(
-        "rmn demo will: generate the example retailer exports, harmonize them, and plan "
-        "examples/brief.yaml on the embedded defaults. The planner graph has not landed yet."
-    )
-
-
 # Area command modules (each does `from rmnlora.cli import app` and registers its commands):
 from rmnlora.commands import optimize  # noqa: E402,F401
 from rmnlora.commands import harmonize  # noqa: E402,F401
 from rmnlora.commands import adapters  # noqa: E402,F401
 from rmnlora.commands import feedback  # noqa: E402,F401
 from rmnlora.commands import train  # noqa: E402,F401
-from rmnlora.commands import reflection  # noqa: E402,F401
 from rmnlora.commands import measure  # noqa: E402,F401
+from rmnlora.commands import plan  # noqa: E402,F401
+from rmnlora.commands import reflection  # noqa: E402,F401
+from rmnlora.commands import creative  # noqa: E402,F401
