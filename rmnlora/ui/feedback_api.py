@@ -35,11 +35,14 @@ IdempotencyHeader = Annotated[
 ]
 
 
-def _answer(result: store.RecordResult, response: Response) -> FeedbackRecord:
-    response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-    if not result.created:
-        response.headers["Idempotent-Replayed"] = "true"
-    return result.record
+def _answer(result: store.RecordResult) -> Response:
+    """201 with the new row, or 200 with the stored one on a replay (serialised once, not re-validated)."""
+    return Response(
+        content=result.record.model_dump_json(),
+        media_type="application/json",
+        status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        headers=None if result.created else {"Idempotent-Replayed": "true"},
+    )
 
 
 async def _write(database: Database, tenant_id: str, row: Feedback, key: str | None) -> store.RecordResult:
@@ -79,23 +82,22 @@ def create_feedback_router(get_database: Callable[[], Database], *, auth_cache_s
 
     @router.post("/", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED)
     async def post_feedback(
-        item: FeedbackIn, response: Response, tenant_id: Tenant, database: DB, key: IdempotencyHeader = None
-    ) -> FeedbackRecord:
+        item: FeedbackIn, tenant_id: Tenant, database: DB, key: IdempotencyHeader = None
+    ) -> Response:
         """Thumbs up/down, a 1-5 rating and/or a correction of one response."""
         result = await _write(database, tenant_id, store.feedback_row(tenant_id, item), key)
-        return _answer(result, response)
+        return _answer(result)
 
     @router.post("/preference-pair", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED)
     async def post_preference(
         item: PreferencePairIn,
-        response: Response,
         tenant_id: Tenant,
         database: DB,
         key: IdempotencyHeader = None,
-    ) -> FeedbackRecord:
+    ) -> Response:
         """Which of two responses to one prompt a person preferred."""
         result = await _write(database, tenant_id, store.preference_row(tenant_id, item), key)
-        return _answer(result, response)
+        return _answer(result)
 
     @router.get("/stats", response_model=FeedbackStats)
     def get_stats(
