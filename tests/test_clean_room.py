@@ -87,8 +87,13 @@ def script(server: tuple[str, ServerScript]) -> ServerScript:
 
 def _config(endpoint: str, **overrides: Any) -> CleanRoomConfig:
     values: dict[str, Any] = {
-        "retailer": "walmart", "endpoint": endpoint, "api_key": API_KEY, "timeout_s": 0.5,
-        "max_retries": 2, "min_aggregation": 50, "backoff_s": 0.01,
+        "retailer": "walmart",
+        "endpoint": endpoint,
+        "api_key": API_KEY,
+        "timeout_s": 0.5,
+        "max_retries": 2,
+        "min_aggregation": 50,
+        "backoff_s": 0.01,
     }
     return CleanRoomConfig(**{**values, **overrides})
 
@@ -206,7 +211,9 @@ def test_config_reads_the_encrypted_key_stored_for_the_retailer(tmp_path, server
     database = init_db(f"sqlite:///{tmp_path / 'rmn.db'}", secret_key="clean-room-test-secret")
     try:
         with database.get_session() as session:
-            session.add(Retailer(id="walmart", name="Walmart", api_endpoint=server[0], clean_room_api_key=API_KEY))
+            session.add(
+                Retailer(id="walmart", name="Walmart", api_endpoint=server[0], clean_room_api_key=API_KEY)
+            )
         with database.engine.connect() as connection:
             stored = connection.exec_driver_sql("SELECT clean_room_api_key FROM retailer").scalar_one()
         assert API_KEY not in stored  # encrypted at rest
