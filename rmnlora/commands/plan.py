@@ -1,0 +1,261 @@
+"""`rmn plan`, `rmn runs`, `rmn graph`, `rmn demo`: run the planner graph from the command line.
+
+Exit codes tell scripts how a plan ended: 0 finished, 2 bad input, 3 paused for a person's
+review (resume with --resume RUN_ID --approve|--reject), 4 blocked by a critical risk.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from langchain_core.runnables import RunnableConfig
+from rich.console import Console
+from rich.table import Table
+
+from rmnlora.cli import app, console, fail, settings_from_cli
+
+EXIT_PAUSED = 3
+EXIT_BLOCKED = 4
+
+runs_app = typer.Typer(help="Past and paused planner runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+def _decision_style(decision: str) -> str:
+    return {"proceed": "green", "revise": "yellow", "escalate": "magenta", "block": "red"}.get(
+        decision, "white"
+    )
+
+
+def _print_update(node: str, update: dict[str, Any]) -> None:
+    seconds = (update.get("timings") or {}).get(node)
+    took = f" ({seconds:.1f}s)" if seconds is not None else ""
+    if node.startswith("reflect_"):
+        verdict = (update.get("reflections") or [{}])[-1]
+        decision = verdict.get("decision", "?")
+        style = _decision_style(decision)
+        console.print(
+            f"  [bold]{verdict.get('phase', node)}[/bold] gate: [{style}]{decision}[/{style}] "
+            f"confidence {verdict.get('confidence', 0):.2f} "
+            f"(threshold {verdict.get('threshold', 0):.2f}){took}"
+        )
+        rationale = verdict.get("rationale")
+        if rationale:
+            console.print(f"    {rationale}")
+        for risk in verdict.get("risks", [])[:4]:
+            console.print(f"    risk [{risk.get('severity')}] {risk.get('factor')}")
+    elif node == "human_review":
+        answer = update.get("human") or {}
+        console.print(f"  review: {answer.get('action', '?')} {answer.get('note') or ''}")
+    else:
+        console.print(f"[cyan]✓ {node}[/cyan]{took}")
+
+
+def _stream(graph: Any, graph_input: Any, config: RunnableConfig, as_json: bool) -> dict[str, Any]:
+    interrupted: list[Any] = []
+    for chunk in graph.stream(graph_input, config, stream_mode="updates"):
+        for node, update in chunk.items():
+            if node == "__interrupt__":
+                interrupted.extend(update)
+            elif not as_json and isinstance(update, dict):
+                _print_update(node, update)
+    snapshot = graph.get_state(config)
+    values: dict[str, Any] = dict(snapshot.values)
+    if interrupted or snapshot.next:
+        values["status"] = "awaiting_review"
+        values["interrupt"] = [getattr(item, "value", item) for item in interrupted]
+    return values
+
+
+def _finish(values: dict[str, Any], as_json: bool) -> None:
+    status = values.get("status", "unknown")
+    run_id = values.get("run_id", "?")
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "run_id": run_id,
+                    "status": status,
+                    "report": values.get("report", {}),
+                    "blocked_reasons": values.get("blocked_reasons", []),
+                    "results": values.get("results", {}),
+                    "reflections": values.get("reflections", []),
+                    "interrupt": values.get("interrupt", []),
+                },
+                default=str,
+            )
+        )
+    if status == "awaiting_review":
+        if not as_json:
+            for item in values.get("interrupt", []):
+                console.print(
+                    f"[magenta]paused for review at {item.get('phase')}:[/magenta] {item.get('rationale')}"
+                )
+            console.print(f"resume with: rmn plan --resume {run_id} --approve|--reject [--note TEXT]")
+        raise typer.Exit(EXIT_PAUSED)
+    if status == "blocked":
+        if not as_json:
+            console.print("[red]plan blocked:[/red] " + "; ".join(values.get("blocked_reasons", [])))
+            if values.get("report"):
+                console.print(f"report: {values['report'].get('markdown')}")
+        raise typer.Exit(EXIT_BLOCKED)
+    if not as_json:
+        report = values.get("report", {})
+        console.print(f"[green]plan {status}[/green] run {run_id}")
+        for kind, path in report.items():
+            console.print(f"  {kind}: {path}")
+
+
+@app.command()
+def plan(
+    brief: Annotated[Path | None, typer.Argument(help="Campaign brief YAML.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the outcome.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Report folder (default: <data_dir>/runs/ID).")
+    ] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="RUN_ID of a run paused for review.")] = None,
+    approve: Annotated[bool, typer.Option("--approve", help="With --resume: continue the plan.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="With --resume: stop the plan.")] = False,
+    note: Annotated[
+        str | None, typer.Option("--note", help="Reviewer's note, kept in the audit trail.")
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="Id for a new run (default: random).")
+    ] = None,
+) -> None:
+    """Plan a campaign brief: harmonize → optimize → measure → create → govern, gated by reflection."""
+    from langgraph.types import Command
+
+    from rmnlora.graphs.planner import build_planner_graph
+    from rmnlora.schemas.brief import BriefError, load_brief
+
+    settings = settings_from_cli()
+    if resume:
+        if approve == reject:
+            raise fail("--resume needs exactly one of --approve or --reject", 2)
+        graph = build_planner_graph(settings)
+        config: RunnableConfig = {"configurable": {"thread_id": resume}}
+        snapshot = graph.get_state(config)
+        if not snapshot.values:
+            raise fail(f"no run {resume!r} in the checkpoint store ({settings.data_dir})", 2)
+        if not snapshot.next:
+            raise fail(f"run {resume!r} is not paused for review (status {snapshot.values.get('status')})", 2)
+        answer = {"action": "approve" if approve else "reject", "note": note or ""}
+        _finish(_stream(graph, Command(resume=answer), config, as_json), as_json)
+        return
+    if brief is None:
+        raise fail("give a brief file, or --resume RUN_ID", 2)
+    if approve or reject:
+        raise fail("--approve/--reject only make sense with --resume RUN_ID", 2)
+    try:
+        campaign = load_brief(brief)
+    except BriefError as exc:
+        raise fail(str(exc), 2) from exc
+    run = run_id or f"run-{uuid.uuid4().hex[:12]}"
+    graph = build_planner_graph(settings)
+    if not as_json:
+        console.print(f"planning [bold]{campaign.name}[/bold] for {campaign.brand} (run {run})")
+    state = {
+        "run_id": run,
+        "tenant_id": campaign.tenant,
+        "brief": campaign.model_dump(mode="json"),
+        "out_dir": str(out or settings.data_dir / "runs" / run),
+    }
+    new_config: RunnableConfig = {"configurable": {"thread_id": run}}
+    _finish(_stream(graph, state, new_config, as_json), as_json)
+
+
+@runs_app.command("list")
+def runs_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option(help="Newest N runs.")] = 20,
+) -> None:
+    """List planner runs, newest first."""
+    from sqlmodel import col, select
+
+    from rmnlora.storage import PlanRun, open_db
+
+    database = open_db(settings_from_cli())
+    with database.get_session() as session:
+        rows = session.exec(select(PlanRun).order_by(col(PlanRun.started_at).desc()).limit(limit)).all()
+    if as_json:
+        typer.echo(json.dumps([row.model_dump(mode="json", exclude={"brief", "result"}) for row in rows]))
+        return
+    table = Table("run", "tenant", "brief", "status", "started", "report")
+    for row in rows:
+        table.add_row(
+            row.id, row.tenant_id, row.brief_name, row.status, str(row.started_at)[:19], row.report_path or ""
+        )
+    Console(soft_wrap=True).print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One run: status, decisions at each gate, report."""
+    from sqlmodel import col, select
+
+    from rmnlora.storage import PlanRun, ReflectionLog, open_db
+
+    database = open_db(settings_from_cli())
+    with database.get_session() as session:
+        run = session.get(PlanRun, run_id)
+        if run is None:
+            raise fail(f"no run {run_id!r}", 2)
+        logs = session.exec(
+            select(ReflectionLog).where(ReflectionLog.run_id == run_id).order_by(col(ReflectionLog.id))
+        ).all()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "run": run.model_dump(mode="json"),
+                    "reflections": [log.model_dump(mode="json") for log in logs],
+                },
+                default=str,
+            )
+        )
+        return
+    typer.echo(f"run {run.id}  status {run.status}  brief {run.brief_name}  report {run.report_path}")
+    for log in logs:
+        typer.echo(f"  {log.phase:10s} {log.decision:9s} confidence {log.confidence:.2f}  {log.rationale}")
+
+
+@app.command("graph")
+def graph_command(
+    mermaid: Annotated[bool, typer.Option("--mermaid", help="Print the mermaid drawing (default).")] = True,
+) -> None:
+    """Draw the planner graph (mermaid text; works offline)."""
+    from rmnlora.graphs.planner import build_planner_graph
+
+    graph = build_planner_graph(settings_from_cli(), checkpointer=False)
+    typer.echo(graph.get_graph().draw_mermaid())
+
+
+@app.command()
+def demo(
+    brief: Annotated[Path, typer.Option(help="Brief to plan.")] = Path("examples/brief.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the outcome.")] = False,
+) -> None:
+    """The main job on the embedded defaults: write the example exports, harmonize and plan the brief."""
+    from rmnlora.datagen.retail_exports import generate_exports
+
+    if not brief.is_file():
+        raise fail(f"brief {brief} not found (run from the repository root, or pass --brief)", 2)
+    data_dir = brief.parent / "data"
+    if not (data_dir / "ground_truth.json").is_file():
+        console.print(f"writing the example retailer exports to {data_dir} (deterministic, seed 0)")
+        generate_exports(data_dir, seed=0)
+    plan(
+        brief=brief,
+        as_json=as_json,
+        out=None,
+        resume=None,
+        approve=False,
+        reject=False,
+        note=None,
+        run_id=None,
+    )

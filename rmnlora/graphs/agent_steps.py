@@ -1,0 +1,234 @@
+"""The five agent steps of the planner. Each turns state into agent inputs and the output into JSON.
+
+``changes`` are what the reflection asked for on a revise (or a reviewer on an edit); each step
+applies only the keys it knows and records which it applied, so a revision is never silent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+from rmnlora.graphs.services import PlannerServices
+from rmnlora.graphs.state import PlannerState
+from rmnlora.graphs.steps import _out_dir, _result, brief_of, load_events
+
+
+def harmonize(state: PlannerState, services: PlannerServices, changes: dict[str, Any]) -> dict[str, Any]:
+    from rmnlora.agents.harmonizer import HarmonizeError, MappingError
+    from rmnlora.agents.harmonizer import harmonize as run_harmonizer
+    from rmnlora.schemas.harmonize import HarmonizeRequest
+
+    brief = brief_of(state)
+    events_dir = _out_dir(state) / "harmonized"
+    summaries: list[dict[str, Any]] = []
+    errors: dict[str, str] = {}
+    for retailer in brief.retailers:
+        if not retailer.data:
+            errors[retailer.name] = "the brief lists no data files for this retailer"
+            continue
+        request = HarmonizeRequest(
+            inputs=retailer.data,
+            retailer=retailer.name,
+            mapping=retailer.mapping,
+            out=events_dir,
+            target_currency=brief.currency,
+        )
+        try:
+            summaries.append(run_harmonizer(request).model_dump(mode="json"))
+        except (HarmonizeError, MappingError, FileNotFoundError, ValueError) as exc:
+            errors[retailer.name] = str(exc)
+    dates = load_events({**state, "results": {"harmonize": {"events_dir": str(events_dir)}}})
+    coverage: dict[str, Any] = {"days": 0, "first": None, "last": None}
+    if dates.height:
+        first, last = cast(dt.date, dates["event_date"].min()), cast(dt.date, dates["event_date"].max())
+        coverage = {"days": (last - first).days + 1, "first": str(first), "last": str(last)}
+    return {
+        "events_dir": str(events_dir),
+        "summaries": summaries,
+        "errors": errors,
+        "coverage": coverage,
+        "applied_changes": {},
+    }
+
+
+def optimize(state: PlannerState, services: PlannerServices, changes: dict[str, Any]) -> dict[str, Any]:
+    from rmnlora.agents.optimizer import allocate_budget, build_problem, fit_response_curves
+    from rmnlora.agents.optimizer.plots import plot_allocation
+    from rmnlora.agents.optimizer.problem import OUTCOME_FOR_OBJECTIVE
+
+    brief = brief_of(state)
+    events = load_events(state)
+    outcome = OUTCOME_FOR_OBJECTIVE[brief.objective]
+    bootstrap = int(changes.get("bootstrap", 200))
+    applied = {"bootstrap": bootstrap} if "bootstrap" in changes else {}
+    if events.height == 0:
+        return {
+            "error": "no harmonized history to fit response curves on",
+            "curves": [],
+            "applied_changes": applied,
+        }
+    curves = fit_response_curves(events, outcome=outcome, seed=0, bootstrap=bootstrap)
+    sales_curves = None
+    if outcome != "attributed_sales" and brief.constraints.roas_floor is not None:
+        sales_curves = fit_response_curves(events, outcome="attributed_sales", seed=0, bootstrap=bootstrap)
+    try:
+        problem = build_problem(brief, curves, sales_curves=sales_curves)
+    except ValueError as exc:
+        return {
+            "error": str(exc),
+            "curves": [c.model_dump(mode="json") for c in curves],
+            "applied_changes": applied,
+        }
+    allocation = allocate_budget(problem)
+    solved = allocation.status in ("optimal", "optimal_inaccurate")
+    plots = plot_allocation(problem, allocation, _out_dir(state) / "plots") if solved else []
+    history = _line_history(events, outcome)
+    return {
+        "curves": [c.model_dump(mode="json") for c in curves],
+        "problem": problem.model_dump(mode="json"),
+        "allocation": allocation.model_dump(mode="json"),
+        "history": history,
+        "plots": [str(p) for p in plots],
+        "applied_changes": applied,
+    }
+
+
+def _line_history(events: Any, outcome: str) -> dict[str, dict[str, float]]:
+    """Full-history and last-four-weeks ROAS per line: what the recency and sunk-cost checks read."""
+    import polars as pl
+
+    last = events["event_date"].max()
+    recent_start = last - dt.timedelta(days=27)
+    grouped = (
+        events.with_columns((pl.col("retailer") + "/" + pl.col("placement")).alias("line"))
+        .group_by("line")
+        .agg(
+            pl.col("spend").sum().alias("spend"),
+            pl.col("attributed_sales").sum().alias("sales"),
+            pl.col("spend").filter(pl.col("event_date") >= recent_start).sum().alias("recent_spend"),
+            pl.col("attributed_sales")
+            .filter(pl.col("event_date") >= recent_start)
+            .sum()
+            .alias("recent_sales"),
+            pl.len().alias("rows"),
+        )
+    )
+    return {
+        row["line"]: {
+            "history_roas": row["sales"] / row["spend"] if row["spend"] else 0.0,
+            "recent_roas": row["recent_sales"] / row["recent_spend"] if row["recent_spend"] else 0.0,
+            "rows": row["rows"],
+            "spend": row["spend"],
+        }
+        for row in grouped.iter_rows(named=True)
+    }
+
+
+def measure(state: PlannerState, services: PlannerServices, changes: dict[str, Any]) -> dict[str, Any]:
+    from rmnlora.agents.measurement import design_experiment, request_from_brief
+
+    brief = brief_of(state)
+    events = load_events(state)
+    allocation = _result(state, "optimize").get("allocation") or {}
+    total = allocation.get("total_spend") or None
+    request = request_from_brief(brief, events, allocation_total=total)
+    known = set(type(request).model_fields)
+    applied = {k: v for k, v in changes.items() if k in known}
+    if applied:
+        request = request.model_copy(update=applied)
+    try:
+        design = design_experiment(request)
+    except ValueError as exc:
+        return {"error": str(exc), "request": request.model_dump(mode="json"), "applied_changes": applied}
+    return {
+        "request": request.model_dump(mode="json"),
+        "design": design.model_dump(mode="json"),
+        "applied_changes": applied,
+    }
+
+
+def create(state: PlannerState, services: PlannerServices, changes: dict[str, Any]) -> dict[str, Any]:
+    from rmnlora.agents.creative.formats import load_format_specs
+    from rmnlora.agents.creative.generate import CreativeError, generate_copy
+    from rmnlora.schemas.creative import CopyRequest
+
+    brief = brief_of(state)
+    k = int(changes.get("candidates", brief.creative.candidates))
+    applied = {"candidates": k} if "candidates" in changes else {}
+    results: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for retailer in brief.retailers:
+        formats = retailer.formats or sorted(load_format_specs(retailer.name))[:1]
+        model = services.chat_model(
+            tenant=brief.tenant, retailer=retailer.name, brand=brief.brand, task="creative"
+        )
+        for ad_format in formats:
+            request = CopyRequest(
+                retailer=retailer.name,
+                brand=brief.brand,
+                ad_format=ad_format,
+                product=brief.creative.product,
+                key_message=brief.creative.key_message,
+                tone=brief.creative.tone,
+                claims=brief.creative.claims,
+                k=k,
+                tenant=brief.tenant,
+            )
+            try:
+                results.append(generate_copy(request, model).model_dump(mode="json"))
+            except CreativeError as exc:
+                errors.append(f"{retailer.name}/{ad_format}: {exc}")
+                results.append(generate_copy(request, None).model_dump(mode="json"))
+    return {
+        "copies": results,
+        "errors": errors,
+        "components": services.components(),
+        "applied_changes": applied,
+    }
+
+
+def govern(state: PlannerState, services: PlannerServices, changes: dict[str, Any]) -> dict[str, Any]:
+    from rmnlora.agents.governance import budget_plan_from_brief, check_budget
+
+    brief = brief_of(state)
+    allocation = _result(state, "optimize").get("allocation") or {}
+    by_retailer: dict[str, float] = {}
+    for line in allocation.get("lines", []):
+        by_retailer[line["retailer"]] = by_retailer.get(line["retailer"], 0.0) + float(line["spend"])
+    budget = check_budget(budget_plan_from_brief(brief, by_retailer)) if by_retailer else None
+    copies = []
+    for result in _result(state, "create").get("copies", []):
+        best = (result.get("candidates") or [None])[0]
+        copies.append(
+            {
+                "retailer": result["retailer"],
+                "ad_format": result["ad_format"],
+                "source": result["source"],
+                "chosen": best,
+                "passed": bool(best and best["governance"]["passed"]),
+                "alternatives_passing": sum(
+                    1 for c in result.get("candidates", []) if c["governance"]["passed"]
+                ),
+            }
+        )
+    clean_room = _clean_room_status(services)
+    return {
+        "budget": budget.model_dump(mode="json") if budget else None,
+        "copies": copies,
+        "clean_room": clean_room,
+        "applied_changes": {},
+    }
+
+
+def _clean_room_status(services: PlannerServices) -> dict[str, Any]:
+    """Whether audience checks could run against a clean room; unconfigured is said, never faked."""
+    endpoint = services.settings.clean_room.endpoint
+    if not endpoint:
+        services.component_status["clean_room"] = {
+            "status": "unconfigured",
+            "detail": "no clean_room.endpoint: audience reach and holdout sizes are not verified",
+        }
+        return {"status": "unconfigured"}
+    services.component_status["clean_room"] = {"status": "ok", "detail": endpoint}
+    return {"status": "configured", "endpoint": endpoint}

@@ -1,0 +1,102 @@
+"""The planner's writes: PlanRun rows, ReflectionLog rows, memory. Each is safe to repeat.
+
+A run killed mid-node re-executes that node on resume, so every write here is keyed (run id,
+reflection session id, scenario id) and skipped or replaced when it already exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlmodel import select
+
+from rmnlora.agents.reflection import ReflectionContext, ReflectionEngine
+from rmnlora.memory.store import ScenarioMemory, summarize_brief
+from rmnlora.schemas.brief import CampaignBrief
+from rmnlora.schemas.reflection import Outcome
+from rmnlora.storage.database import Database
+from rmnlora.storage.models import Brand, PlanRun, ReflectionLog, Tenant
+
+
+def start_run(database: Database, *, run_id: str, tenant_id: str, brief: CampaignBrief) -> None:
+    with database.get_session() as session:
+        if session.get(Tenant, tenant_id) is None:
+            session.add(Tenant(id=tenant_id, name=tenant_id))
+            session.flush()
+        brand = session.get(Brand, brief.brand)
+        if brand is None:
+            session.add(Brand(id=brief.brand, tenant_id=tenant_id, name=brief.brand))
+        elif brand.tenant_id != tenant_id:
+            raise PermissionError(f"brand {brief.brand!r} belongs to another tenant than {tenant_id!r}")
+    with database.get_session(tenant_id=tenant_id) as session:
+        if session.get(PlanRun, run_id) is None:
+            session.add(
+                PlanRun(
+                    id=run_id,
+                    tenant_id=tenant_id,
+                    thread_id=run_id,
+                    brief_name=brief.name,
+                    brief=brief.model_dump(mode="json"),
+                )
+            )
+
+
+def log_reflection(
+    database: Database, engine: ReflectionEngine, ctx: ReflectionContext, *, tenant_id: str, run_id: str
+) -> None:
+    """One ReflectionLog row per (run, phase, attempt): a repeated node does not write it twice."""
+    with database.get_session(tenant_id=tenant_id) as session:
+        exists = session.exec(
+            select(ReflectionLog.id).where(
+                ReflectionLog.run_id == run_id, ReflectionLog.session_id == ctx.session_id
+            )
+        ).first()
+        if exists is None:
+            engine.save_to_database(ctx, session, tenant_id=tenant_id, run_id=run_id)
+
+
+def finish_run(
+    database: Database, *, run_id: str, status: str, state: dict[str, Any], report_path: str | None
+) -> None:
+    tenant_id = state["tenant_id"]
+    with database.get_session(tenant_id=tenant_id) as session:
+        run = session.get(PlanRun, run_id)
+        if run is None:
+            raise LookupError(f"run {run_id!r} was never started")
+        run.status = status
+        run.finished_at = dt.datetime.now(dt.UTC)
+        run.report_path = report_path
+        run.result = {
+            "status": status,
+            "blocked_reasons": state.get("blocked_reasons", []),
+            "results": state.get("results", {}),
+        }
+        session.add(run)
+
+
+def remember(
+    memory: ScenarioMemory,
+    tenant_id: str,
+    run_id: str,
+    brief: CampaignBrief,
+    state: dict[str, Any],
+    status: str,
+) -> None:
+    """Store the finished scenario (upsert by run id) so later plans can recall it."""
+    allocation = ((state.get("results") or {}).get("optimize") or {}).get("allocation") or {}
+    plan = {
+        "status": status,
+        "budget": brief.budget,
+        "roas": allocation.get("roas"),
+        "spend_by_line": {line["id"]: line["spend"] for line in allocation.get("lines", [])},
+        "blocked_reasons": state.get("blocked_reasons", []),
+    }
+    decisions = [
+        {"phase": r.get("phase"), "decision": r.get("decision"), "confidence": r.get("confidence")}
+        for r in state.get("reflections", [])
+    ]
+    outcome: Outcome = "blocked" if status == "blocked" else "unknown"
+    memory.store_scenario(
+        tenant_id, run_id, summarize_brief(brief, plan), plan=plan, decisions=decisions, outcome=outcome
+    )

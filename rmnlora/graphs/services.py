@@ -1,0 +1,103 @@
+"""What the planner's nodes need beyond the state: database, memory, reflection, the model.
+
+Each part is built on first use and its status is recorded, so a part that is unconfigured or
+down shows up in the reflection (lower confidence, named in the rationale) instead of failing
+the whole plan or being silently replaced.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from rmnlora.config import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from rmnlora.adapters.service import InferenceService
+    from rmnlora.agents.reflection import ReflectionEngine
+    from rmnlora.memory.store import ScenarioMemory
+    from rmnlora.storage.database import Database
+
+
+class PlannerServices:
+    """Lazily built dependencies of the planner graph (never checkpointed)."""
+
+    def __init__(self, settings: Settings, *, chat_model: BaseChatModel | None = None) -> None:
+        self.settings = settings
+        self._chat_model = chat_model
+        self.component_status: dict[str, dict[str, str]] = {}
+        self.load_seconds: dict[str, float] = {}
+
+    @cached_property
+    def db(self) -> Database:
+        from rmnlora.storage import open_db
+
+        return open_db(self.settings)
+
+    @cached_property
+    def engine(self) -> ReflectionEngine:
+        from rmnlora.agents.reflection import ReflectionEngine
+
+        return ReflectionEngine.from_settings(self.settings)
+
+    @cached_property
+    def memory(self) -> ScenarioMemory | None:
+        from rmnlora.memory.store import ScenarioMemory
+
+        started = time.perf_counter()
+        try:
+            store = ScenarioMemory.from_settings(self.settings)
+            health = store.health()
+        except Exception as exc:  # reported as a component status, the plan goes on without recall
+            self.component_status["memory"] = {"status": "down", "detail": str(exc)}
+            return None
+        finally:
+            self.load_seconds["memory"] = time.perf_counter() - started
+        if not health.get("ok"):
+            self.component_status["memory"] = {"status": "down", "detail": str(health.get("detail"))}
+            return None
+        self.component_status["memory"] = {"status": "ok", "detail": str(health.get("location"))}
+        return store
+
+    @cached_property
+    def inference_service(self) -> InferenceService:
+        """One in-process base model shared by every (retailer, brand, task) composition of the run."""
+        from rmnlora.adapters.service import InferenceService
+
+        return InferenceService.from_settings(self.settings, self.db)
+
+    def chat_model(self, *, tenant: str, retailer: str, brand: str, task: str) -> BaseChatModel | None:
+        """The LoRA-composed model for one (retailer, brand, task), or None with the reason recorded."""
+        if self._chat_model is not None:
+            return self._chat_model
+        if not self.settings.model.enabled:
+            self.component_status["model"] = {
+                "status": "unconfigured",
+                "detail": "model.enabled is false: creative uses labelled template copy",
+            }
+            return None
+        started = time.perf_counter()
+        try:
+            from rmnlora.adapters.chat_model import RmnChatModel
+
+            model = RmnChatModel.from_settings(
+                self.settings,
+                tenant=tenant,
+                retailer=retailer,
+                brand=brand,
+                task=task,
+                service=self.inference_service,
+            )
+        except Exception as exc:  # the model being down is a signal for reflection, not a crash
+            self.component_status["model"] = {"status": "down", "detail": f"{type(exc).__name__}: {exc}"}
+            return None
+        finally:
+            self.load_seconds["model"] = self.load_seconds.get("model", 0.0) + time.perf_counter() - started
+        self.component_status["model"] = {"status": "ok", "detail": self.settings.model.base_model}
+        return model
+
+    def components(self) -> list[dict[str, Any]]:
+        return [{"name": name, **status} for name, status in self.component_status.items()]
