@@ -68,9 +68,8 @@ def test_composition_and_mixed_batches_on_smollm2(smollm2: tuple[Any, Any, Any],
             name: composer.model(**encoded, adapter_names=[name]).logits
             for name in (full.adapter_name, no_brand.adapter_name, BASE_ADAPTER)
         }
-    torch.testing.assert_close(
-        logits[full.adapter_name], logits[no_brand.adapter_name]
-    )  # zero weight: no change
+    # Zero weight: no change beyond float noise (the zero block still enters the rank-12 matmuls).
+    torch.testing.assert_close(logits[full.adapter_name], logits[no_brand.adapter_name], atol=2e-4, rtol=1e-4)
     assert not torch.allclose(logits[no_brand.adapter_name], logits[BASE_ADAPTER], atol=1e-3)
 
     prompts = [
