@@ -5,7 +5,7 @@ Prints, in one run:
 2. compose + first-token latency for an unseen (retailer, brand, task) triple;
 3. requests/s under concurrent load against the runtime on a loopback socket.
 
-Usage: .venv/bin/python benchmarks/runtime.py [ROWS] [NEW_TOKENS] [REQUESTS] [CLIENTS]
+Usage: [RMN_BENCH_THREADS=1] .venv/bin/python benchmarks/runtime.py [ROWS] [NEW_TOKENS] [REQUESTS] [CLIENTS]
 Writes benchmarks/results/runtime.json.
 """
 
@@ -75,6 +75,8 @@ def timed(fn: Any, repeats: int) -> list[float]:
 
 
 def main(rows: int = 8, new_tokens: int = 32, requests: int = 32, clients: int = 8) -> dict[str, Any]:
+    # On a shared, oversubscribed CPU one intra-op thread was ~10x faster than two (OpenMP spinning).
+    torch.set_num_threads(int(os.environ.get("RMN_BENCH_THREADS", "1")))
     data_dir = Path(os.environ.get("RMN_DATA_DIR", ".rmn"))
     settings = load_settings(data_dir=data_dir)
     work = Path(tempfile.mkdtemp(prefix="rmn-bench-"))
