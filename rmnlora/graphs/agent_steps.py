@@ -13,6 +13,15 @@ from rmnlora.graphs.services import PlannerServices
 from rmnlora.graphs.state import PlannerState
 from rmnlora.graphs.steps import _out_dir, _result, brief_of, load_events
 
+# The revision keys each step knows how to apply; a revise asking only for others goes to a person.
+REVISABLE: dict[str, frozenset[str]] = {
+    "harmonize": frozenset(),
+    "optimize": frozenset({"bootstrap", "cap_at_observed"}),
+    "measure": frozenset({"simulations", "design", "switchback_block_days", "carryover_days"}),
+    "create": frozenset({"candidates", "regenerate"}),
+    "govern": frozenset(),
+}
+
 
 def harmonize(state: PlannerState, services: PlannerServices, changes: dict[str, Any]) -> dict[str, Any]:
     from rmnlora.agents.harmonizer import HarmonizeError, MappingError
@@ -61,7 +70,7 @@ def optimize(state: PlannerState, services: PlannerServices, changes: dict[str, 
     events = load_events(state)
     outcome = OUTCOME_FOR_OBJECTIVE[brief.objective]
     bootstrap = int(changes.get("bootstrap", 200))
-    applied = {"bootstrap": bootstrap} if "bootstrap" in changes else {}
+    applied: dict[str, Any] = {"bootstrap": bootstrap} if "bootstrap" in changes else {}
     if events.height == 0:
         return {
             "error": "no harmonized history to fit response curves on",
@@ -80,6 +89,13 @@ def optimize(state: PlannerState, services: PlannerServices, changes: dict[str, 
             "curves": [c.model_dump(mode="json") for c in curves],
             "applied_changes": applied,
         }
+    caps = _observed_caps(problem, changes.get("cap_at_observed") or [])
+    if caps:
+        lines = [line.model_copy(update={"max_spend": caps[line.id]}) if line.id in caps else line
+                 for line in problem.lines]
+        note = "revision: capped at observed max spend over the flight: " + ", ".join(sorted(caps))
+        problem = problem.model_copy(update={"lines": lines, "notes": [*problem.notes, note]})
+        applied["cap_at_observed"] = sorted(caps)
     allocation = allocate_budget(problem)
     solved = allocation.status in ("optimal", "optimal_inaccurate")
     plots = plot_allocation(problem, allocation, _out_dir(state) / "plots") if solved else []
@@ -92,6 +108,16 @@ def optimize(state: PlannerState, services: PlannerServices, changes: dict[str, 
         "plots": [str(p) for p in plots],
         "applied_changes": applied,
     }
+
+
+def _observed_caps(problem: Any, line_ids: list[str]) -> dict[str, float]:
+    """Flight spend at each named line's highest observed daily spend (a conservative revision)."""
+    caps: dict[str, float] = {}
+    for line in problem.lines:
+        if line.id in line_ids and line.curve is not None and line.curve.spend_max:
+            cap = max(line.min_spend, line.curve.spend_max * problem.days)
+            caps[line.id] = cap if line.max_spend is None else min(cap, line.max_spend)
+    return caps
 
 
 def _line_history(events: Any, outcome: str) -> dict[str, dict[str, float]]:
@@ -140,9 +166,13 @@ def measure(state: PlannerState, services: PlannerServices, changes: dict[str, A
     try:
         design = design_experiment(request)
     except ValueError as exc:
-        return {"error": str(exc), "request": request.model_dump(mode="json"), "applied_changes": applied}
+        return {
+            "error": str(exc),
+            "request": request.model_dump(mode="json", exclude={"history"}),
+            "applied_changes": applied,
+        }
     return {
-        "request": request.model_dump(mode="json"),
+        "request": request.model_dump(mode="json", exclude={"history"}),
         "design": design.model_dump(mode="json"),
         "applied_changes": applied,
     }
@@ -155,7 +185,9 @@ def create(state: PlannerState, services: PlannerServices, changes: dict[str, An
 
     brief = brief_of(state)
     k = int(changes.get("candidates", brief.creative.candidates))
-    applied = {"candidates": k} if "candidates" in changes else {}
+    if "regenerate" in changes:
+        k = min(10, max(k, brief.creative.candidates) * 2)
+    applied = {"candidates": k} if {"candidates", "regenerate"} & set(changes) else {}
     results: list[dict[str, Any]] = []
     errors: list[str] = []
     for retailer in brief.retailers:

@@ -97,6 +97,18 @@ def reflect(phase: str, state: PlannerState, services: PlannerServices) -> dict[
     )
     decision = ctx.decision
     assert decision is not None  # reflect() always decides
+    if decision.decision == "revise":
+        from rmnlora.graphs.agent_steps import REVISABLE
+
+        if not set(decision.changes) & REVISABLE.get(phase, frozenset()):
+            decision = decision.model_copy(
+                update={
+                    "decision": "escalate",
+                    "rationale": f"{decision.rationale} No automatic revision can apply "
+                    f"{sorted(decision.changes)}: a person decides.",
+                }
+            )
+            ctx.decision = decision
     persistence.log_reflection(
         services.db, services.engine, ctx, tenant_id=state["tenant_id"], run_id=state["run_id"]
     )

@@ -1,0 +1,248 @@
+"""The planner graph end to end on the example exports: every gate path, durability, planted problems."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.types import Command
+from sqlmodel import select
+
+from rmnlora.graphs import agent_steps
+from rmnlora.graphs.planner import build_planner_graph
+from rmnlora.graphs.services import PlannerServices
+from rmnlora.schemas.brief import load_brief
+from rmnlora.storage.models import PlanRun, ReflectionLog
+from tests.planner_fixtures import BASE_BRIEF, dirty_copy, make_exports, planner_settings, write_brief
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_exports(tmp_path_factory.mktemp("exports"))
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[PlannerServices]:
+    """Fresh embedded defaults per test (database, memory, checkpoints): no test recalls another's plans."""
+    fresh = PlannerServices(planner_settings(tmp_path / "rmn"))
+    yield fresh
+    fresh.db.dispose()
+
+
+def _start(brief_path: Path, run_id: str, out: Path) -> dict[str, Any]:
+    brief = load_brief(brief_path)
+    return {
+        "run_id": run_id,
+        "tenant_id": brief.tenant,
+        "brief": brief.model_dump(mode="json"),
+        "out_dir": str(out / run_id),
+    }
+
+
+def _config(run_id: str) -> Any:
+    return {"configurable": {"thread_id": run_id}}
+
+
+def _decisions(state: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(r["phase"], r["decision"]) for r in state["reflections"]]
+
+
+def _logs(services: PlannerServices, tenant: str, run_id: str) -> list[ReflectionLog]:
+    with services.db.get_session(tenant_id=tenant) as session:
+        return list(session.exec(select(ReflectionLog).where(ReflectionLog.run_id == run_id)).all())
+
+
+def test_clean_brief_proceeds_through_every_gate(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    graph = build_planner_graph(services.settings, services=services)
+    brief = write_brief(tmp_path, exports, tenant="clean")
+    state = graph.invoke(_start(brief, "run-clean", tmp_path), _config("run-clean"))
+
+    assert state["status"] == "completed"
+    assert _decisions(state) == [
+        (p, "proceed") for p in ("harmonize", "optimize", "measure", "create", "govern")
+    ]
+    allocation = state["results"]["optimize"]["allocation"]
+    assert allocation["status"] == "optimal"
+    assert abs(allocation["total_spend"] - 400000) < 1.0
+    assert allocation["roas"] >= 3.0
+    assert state["results"]["measure"]["design"]["feasible"]
+    # No model configured: copy is labelled template copy and the gate says the model is unconfigured.
+    assert {c["source"] for c in state["results"]["create"]["copies"]} == {"template"}
+    assert "model" in state["reflections"][3]["rationale"]
+
+    report = Path(state["report"]["markdown"]).read_text()
+    for section in (
+        "## Data quality",
+        "## Allocation",
+        "## Experiment",
+        "## Creative and governance",
+        "## Reflection trail",
+    ):
+        assert section in report
+    html = Path(state["report"]["html"]).read_text()
+    assert "data:image/png;base64," in html  # plots inlined: the HTML stands alone
+    assert json.loads(Path(state["report"]["json"]).read_text())["status"] == "completed"
+
+    with services.db.get_session(tenant_id="clean") as session:
+        run = session.get(PlanRun, "run-clean")
+        assert (
+            run is not None and run.status == "completed" and run.report_path == state["report"]["markdown"]
+        )
+    assert sorted(log.phase for log in _logs(services, "clean", "run-clean")) == sorted(
+        ["harmonize", "optimize", "measure", "create", "govern"]
+    )
+
+
+def test_dirty_data_blocks_at_the_harmonize_gate(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    dirty = dirty_copy(exports, tmp_path / "dirty", share=0.6)
+    walmart_only = [dict(BASE_BRIEF["retailers"][0], min_spend=0)]
+    brief = write_brief(tmp_path, dirty, tenant="dirty", retailers=walmart_only)
+    graph = build_planner_graph(services.settings, services=services)
+    state = graph.invoke(_start(brief, "run-dirty", tmp_path), _config("run-dirty"))
+
+    assert state["status"] == "blocked"
+    assert _decisions(state) == [("harmonize", "block")]
+    assert "optimize" not in state["results"]
+    assert any("quarantine" in reason for reason in state["blocked_reasons"])
+    assert Path(state["report"]["markdown"]).is_file()
+
+
+def test_infeasible_budget_escalates_and_a_rejection_blocks(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    retailers = [dict(r, min_spend=200000) for r in BASE_BRIEF["retailers"]]  # 600k of minimums, 400k budget
+    brief = write_brief(tmp_path, exports, tenant="infeasible", retailers=retailers)
+    graph = build_planner_graph(services.settings, services=services)
+    state = graph.invoke(_start(brief, "run-infeasible", tmp_path), _config("run-infeasible"))
+
+    snapshot = graph.get_state(_config("run-infeasible"))
+    assert snapshot.next == ("human_review",)
+    assert _decisions(state)[-1] == ("optimize", "escalate")
+    assert state["results"]["optimize"]["allocation"]["status"] == "infeasible"
+    assert state["results"]["optimize"]["allocation"]["infeasibility"]["conflicts"]
+    question = snapshot.tasks[0].interrupts[0].value
+    assert question["phase"] == "optimize"
+
+    final = graph.invoke(
+        Command(resume={"action": "reject", "note": "budget too small"}), _config("run-infeasible")
+    )
+    assert final["status"] == "blocked"
+    assert final["human"]["action"] == "reject"
+    assert any("budget too small" in reason for reason in final["blocked_reasons"])
+
+
+def test_escalation_approved_by_a_person_continues(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    retailers = [dict(r, min_spend=200000) for r in BASE_BRIEF["retailers"]]
+    brief = write_brief(tmp_path, exports, tenant="approved", retailers=retailers)
+    graph = build_planner_graph(services.settings, services=services)
+    graph.invoke(_start(brief, "run-approved", tmp_path), _config("run-approved"))
+    final = graph.invoke(
+        Command(resume={"action": "approve", "note": "raise budget later"}), _config("run-approved")
+    )
+
+    assert final["human"]["action"] == "approve"
+    assert [phase for phase, _ in _decisions(final)][:3] == ["harmonize", "optimize", "measure"]
+    assert "measure" in final["results"]  # the person's approval moved the plan past the optimizer
+    assert final["status"] == "completed", _decisions(final)
+    assert (
+        "Reviewer: approve at optimize (raise budget later)" in Path(final["report"]["markdown"]).read_text()
+    )
+
+
+def test_brand_term_violating_policy_blocks_at_governance(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    creative = dict(BASE_BRIEF["creative"], key_message="Gluten-free crunch, better than Nature Valley")
+    brief = write_brief(tmp_path, exports, tenant="policy", creative=creative)
+    graph = build_planner_graph(services.settings, services=services)
+    state = graph.invoke(_start(brief, "run-policy", tmp_path), _config("run-policy"))
+
+    assert state["status"] == "blocked", _decisions(state)
+    blocking = [r for r in state["reflections"] if r["decision"] == "block"]
+    assert blocking and blocking[0]["phase"] in {"create", "govern"}
+    violations = {
+        v["rule_id"]
+        for copy in state["results"]["create"]["copies"]
+        for v in copy["candidates"][0]["governance"]["violations"]
+    }
+    assert {"acme:competitor_brands", "acme:false_claims"} <= violations
+
+
+def test_underpowered_design_is_revised_then_escalated(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    measurement = {"expected_lift": 0.002, "design": "geo"}
+    brief = write_brief(tmp_path, exports, tenant="underpowered", measurement=measurement)
+    graph = build_planner_graph(services.settings, services=services)
+    state = graph.invoke(_start(brief, "run-underpowered", tmp_path), _config("run-underpowered"))
+
+    measure_decisions = [d for p, d in _decisions(state) if p == "measure"]
+    assert measure_decisions[-1] == "escalate"
+    assert graph.get_state(_config("run-underpowered")).next == ("human_review",)
+    assert len(measure_decisions) <= services.settings.reflection.max_revisions + 1
+
+
+def test_a_run_killed_mid_way_resumes_without_writing_twice(
+    exports: Path, services: PlannerServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"harmonize": 0, "measure": 0}
+    real_harmonize, real_measure = agent_steps.harmonize, agent_steps.measure
+
+    def counting_harmonize(*args: Any) -> Any:
+        calls["harmonize"] += 1
+        return real_harmonize(*args)
+
+    def dying_measure(*args: Any) -> Any:
+        calls["measure"] += 1
+        if calls["measure"] == 1:
+            raise SystemExit("killed")  # the process dies mid-node
+        return real_measure(*args)
+
+    monkeypatch.setattr(agent_steps, "harmonize", counting_harmonize)
+    monkeypatch.setattr(agent_steps, "measure", dying_measure)
+    brief = write_brief(tmp_path, exports, tenant="killed")
+    graph = build_planner_graph(services.settings, services=services)
+    with pytest.raises(SystemExit):
+        graph.invoke(_start(brief, "run-killed", tmp_path), _config("run-killed"))
+
+    # A fresh graph on the same checkpoint store, as a restarted process would build it.
+    resumed = build_planner_graph(services.settings, services=services)
+    final = resumed.invoke(None, _config("run-killed"))
+
+    assert final["status"] == "completed"
+    assert calls == {"harmonize": 1, "measure": 2}
+    phases = [log.phase for log in _logs(services, "killed", "run-killed")]
+    assert sorted(phases) == sorted(["harmonize", "optimize", "measure", "create", "govern"])
+    with services.db.get_session(tenant_id="killed") as session:
+        assert len(session.exec(select(PlanRun).where(PlanRun.id == "run-killed")).all()) == 1
+
+
+def test_postgres_checkpointer_and_storage(exports: Path, postgres_url: str, tmp_path: Path) -> None:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    settings = planner_settings(tmp_path / "rmn", database={"url": postgres_url})
+    services = PlannerServices(settings)
+    graph = build_planner_graph(settings, services=services)
+    assert isinstance(graph.checkpointer, PostgresSaver)
+    dirty = dirty_copy(exports, tmp_path / "dirty", share=0.6)
+    brief = write_brief(
+        tmp_path, dirty, tenant="pg", retailers=[dict(BASE_BRIEF["retailers"][0], min_spend=0)]
+    )
+    state = graph.invoke(_start(brief, "run-pg", tmp_path), _config("run-pg"))
+
+    assert state["status"] == "blocked"
+    again = build_planner_graph(settings, services=services).get_state(_config("run-pg"))
+    assert again.values["status"] == "blocked"  # the checkpoint lives in PostgreSQL
+    with services.db.get_session(tenant_id="pg") as session:
+        assert session.get(PlanRun, "run-pg") is not None
+    assert services.db.backend == "postgresql"
+    services.db.dispose()
