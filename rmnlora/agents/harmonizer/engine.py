@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ SOURCE_ROW = "_source_row"
 REASON = "_reason"
 SRC = "_src_"  # prefix of raw source columns inside the pipeline, so they never clash with RMIS names
 DETAIL = "_detail"
+EVENT_HASH = "_event_hash"  # event_id before its cast to text: cheaper to deduplicate on
 EVENT_ID_SEED = 0x524D4953  # "RMIS": fixed so event ids are reproducible for a given Polars version
 
 Progress = Callable[[str, int, int], None]
@@ -174,9 +176,41 @@ def harmonize_lazy(
     """Raw rows → RMIS columns plus ``_reason``/``_detail`` (null when clean) and the raw source columns.
 
     ``fx`` maps currency code → units of the target currency per unit; a currency missing from it
-    quarantines the row. Duplicates are not marked here (see ``mark_duplicates``). Parsed values
-    are materialised as ``_p_*`` columns first so every rule reads them instead of re-parsing.
+    quarantines the row. Duplicates are not marked here (see ``mark_duplicates``).
     """
+    core = _core(
+        frame, mapping, fx=fx, crosswalk=crosswalk, retailer=retailer, target_currency=target_currency
+    )
+    names = core.frame.collect_schema().names()
+    keep = [c for c in names if c not in core.helpers and c != EVENT_HASH]
+    at = keep.index("event_id")
+    return core.frame.with_columns(core.detail.alias(DETAIL)).select(*keep[:at], DETAIL, *keep[at:])
+
+
+@dataclass(frozen=True)
+class _Core:
+    """The pipeline before the outputs split: rows carry ``_reason`` but not yet ``_detail``.
+
+    ``detail`` is an expression over the kept helper columns (``_p_*``, ``_xw_*``), so the run
+    formats the human-readable detail only for the few quarantined rows, after the filter, instead
+    of for every row (that formatting was about half the engine's time).
+    """
+
+    frame: pl.LazyFrame
+    detail: pl.Expr
+    helpers: list[str]
+
+
+def _core(
+    frame: pl.LazyFrame,
+    mapping: RetailerMapping,
+    *,
+    fx: Mapping[str, float],
+    crosswalk: pl.LazyFrame | None,
+    retailer: str | None,
+    target_currency: str,
+) -> _Core:
+    """Parse once into staged ``_p_*`` columns, then derive RMIS columns, ``_reason`` and the event id."""
     schema = frame.collect_schema()
     name = retailer or mapping.retailer
     frame = frame.rename({c: f"{SRC}{c}" for c in schema.names() if c not in (SOURCE_ROW, SOURCE_FILE)})
@@ -285,7 +319,8 @@ def harmonize_lazy(
     else:
         event_type = pl.lit(mapping.constants.get("event_type", EventType.PERFORMANCE.value), dtype=pl.String)
 
-    reason, detail = validate.first_failure(checks)
+    reason = validate.first_reason(checks)
+    detail = validate.first_detail(checks)
     scale = mapping.money_scale
     columns = {
         "event_type": event_type,
@@ -314,11 +349,12 @@ def harmonize_lazy(
         "gtin14",
     ]
     helpers = [c for c in frame.collect_schema().names() if c.startswith(("_p_", "_xw_"))]
-    return (
-        frame.with_columns(**columns, **{REASON: reason, DETAIL: detail})
-        .with_columns(pl.struct(key_fields).hash(EVENT_ID_SEED).cast(pl.String).alias("event_id"))
-        .drop(helpers)
+    frame = (
+        frame.with_columns(**columns, **{REASON: reason})
+        .with_columns(pl.struct(key_fields).hash(EVENT_ID_SEED).alias(EVENT_HASH))
+        .with_columns(pl.col(EVENT_HASH).cast(pl.String).alias("event_id"))
     )
+    return _Core(frame, detail, helpers)
 
 
 def harmonize_batch(
@@ -352,15 +388,26 @@ def events_of(frame: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def quarantine_of(frame: pl.LazyFrame, mapping: RetailerMapping, retailer: str) -> pl.LazyFrame:
-    """The set-aside rows with reason, detail and the raw source values as JSON."""
+def quarantine_of(
+    frame: pl.LazyFrame, mapping: RetailerMapping, retailer: str, *, detail: pl.Expr | None = None
+) -> pl.LazyFrame:
+    """The set-aside rows with reason, detail and the raw source values as JSON.
+
+    ``detail``: how to format the detail from the helper columns when the frame has no ``_detail``
+    yet (the fast path of ``harmonize``); it is then evaluated on quarantined rows only.
+    """
     raw_columns = list(mapping.columns)
+    if detail is None:
+        detail_text = pl.col(DETAIL).cast(pl.String)
+    else:
+        duplicate = pl.col(REASON) == QuarantineReason.DUPLICATE_EVENT.value
+        detail_text = pl.when(duplicate).then(validate.duplicate_detail()).otherwise(detail)
     return frame.filter(pl.col(REASON).is_not_null()).select(
         pl.lit(retailer, dtype=pl.String).alias("retailer"),
         pl.col(SOURCE_FILE).cast(pl.String).alias("source_file"),
         pl.col(SOURCE_ROW).cast(pl.Int64).alias("source_row"),
         pl.col(REASON).alias("reason"),
-        pl.col(DETAIL).cast(pl.String).alias("detail"),
+        detail_text.alias("detail"),
         pl.struct([pl.col(f"{SRC}{c}").cast(pl.String).alias(c) for c in raw_columns])
         .struct.json_encode()
         .alias("raw"),
@@ -435,7 +482,7 @@ def harmonize(
     crosswalk = read_crosswalk(mapping, inputs[0].parent)
     scans = [scan_input(path, mapping) for path in inputs]
     raw = pl.concat(scans, how="diagonal_relaxed") if len(scans) > 1 else scans[0]
-    core = harmonize_lazy(
+    staged = _core(
         raw,
         mapping,
         fx=rates,
@@ -443,7 +490,7 @@ def harmonize(
         retailer=retailer,
         target_currency=request.target_currency,
     )
-    core = validate.mark_duplicates(core, reason=REASON, detail=DETAIL)
+    core = validate.mark_duplicates(staged.frame, reason=REASON, detail=None, key=EVENT_HASH)
 
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -455,7 +502,7 @@ def harmonize(
             mkdir=True,
             lazy=True,
         )
-        quarantine_sink = quarantine_of(core, mapping, retailer).sink_parquet(
+        quarantine_sink = quarantine_of(core, mapping, retailer, detail=staged.detail).sink_parquet(
             staging / "quarantine.parquet", lazy=True
         )
         pl.collect_all([events_sink, quarantine_sink])

@@ -65,31 +65,48 @@ def unknown_currency(raw: pl.Expr, rate: pl.Expr) -> Check:
 
 def first_failure(checks: list[Check]) -> tuple[pl.Expr, pl.Expr]:
     """(reason, detail) of the first failing check per row; both null for a clean row."""
+    return first_reason(checks), first_detail(checks)
+
+
+def first_reason(checks: list[Check]) -> pl.Expr:
+    """The reason code of the first failing check per row; null for a clean row."""
     if not checks:
-        return pl.lit(None, dtype=pl.String), pl.lit(None, dtype=pl.String)
-    reason = pl.coalesce(
+        return pl.lit(None, dtype=pl.String)
+    return pl.coalesce(
         [pl.when(check.failed.fill_null(False)).then(pl.lit(check.reason.value)) for check in checks]
     )
-    detail = pl.coalesce([pl.when(check.failed.fill_null(False)).then(check.detail) for check in checks])
-    return reason, detail
 
 
-def mark_duplicates(frame: pl.LazyFrame, *, reason: str = "_reason", detail: str = "_detail") -> pl.LazyFrame:
+def first_detail(checks: list[Check]) -> pl.Expr:
+    """The detail text of the first failing check per row; null for a clean row.
+
+    Formatting text is costly, so the engine evaluates this after filtering to quarantined rows.
+    """
+    if not checks:
+        return pl.lit(None, dtype=pl.String)
+    return pl.coalesce([pl.when(check.failed.fill_null(False)).then(check.detail) for check in checks])
+
+
+def duplicate_detail(event_id: str = "event_id") -> pl.Expr:
+    return pl.format("event_id={} seen before", pl.col(event_id))
+
+
+def mark_duplicates(
+    frame: pl.LazyFrame, *, reason: str = "_reason", detail: str | None = "_detail", key: str = "event_id"
+) -> pl.LazyFrame:
     """Quarantine the second and later copies of an event_id among otherwise clean rows.
 
     This is the one rule that needs every row at once (a shuffle by event_id in a distributed
-    engine); the first occurrence in input order is kept.
+    engine); the first occurrence in input order is kept. ``key`` may be any column that is
+    one-to-one with event_id (the engine uses the unsigned hash before its cast to text);
+    ``detail=None`` leaves the detail to be formatted later, for quarantined rows only.
     """
     clean = pl.col(reason).is_null()
-    key = pl.when(clean).then(pl.col("event_id"))
-    repeat = clean & ~key.is_first_distinct()
+    repeat = clean & ~pl.when(clean).then(pl.col(key)).is_first_distinct()
+    marked = pl.when(repeat).then(pl.lit(QuarantineReason.DUPLICATE_EVENT.value)).otherwise(pl.col(reason))
+    if detail is None:
+        return frame.with_columns(marked.alias(reason))
     return frame.with_columns(
-        pl.when(repeat)
-        .then(pl.lit(QuarantineReason.DUPLICATE_EVENT.value))
-        .otherwise(pl.col(reason))
-        .alias(reason),
-        pl.when(repeat)
-        .then(pl.format("event_id={} seen before", pl.col("event_id")))
-        .otherwise(pl.col(detail))
-        .alias(detail),
+        marked.alias(reason),
+        pl.when(repeat).then(duplicate_detail()).otherwise(pl.col(detail)).alias(detail),
     )
