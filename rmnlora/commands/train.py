@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -121,9 +123,10 @@ def train_sft_command(
             batch_size=batch_size,
             qlora=qlora,
         )
-        result = train_and_register(
-            settings, open_db(settings), config, rows, tenant_id=tenant, heldout_fraction=heldout
-        )
+        with contextlib.redirect_stdout(sys.stderr):  # trainer logs must not pollute --json stdout
+            result = train_and_register(
+                settings, open_db(settings), config, rows, tenant_id=tenant, heldout_fraction=heldout
+            )
     except (DatasetError, ValueError) as exc:
         raise fail(str(exc)) from exc
     _emit(result, as_json)
@@ -181,9 +184,10 @@ def train_dpo_command(
             batch_size=batch_size,
             qlora=qlora,
         )
-        result = train_and_register(
-            settings, database, config, rows, tenant_id=tenant, heldout_fraction=heldout
-        )
+        with contextlib.redirect_stdout(sys.stderr):  # trainer logs must not pollute --json stdout
+            result = train_and_register(
+                settings, database, config, rows, tenant_id=tenant, heldout_fraction=heldout
+            )
     except (DatasetError, ValueError) as exc:
         raise fail(str(exc)) from exc
     _emit(result, as_json)
@@ -249,15 +253,16 @@ def eval_command(
     console.print(
         f"evaluating base + {len(chosen)} adapter(s) on {len(sft_rows)} rows, {len(pair_rows)} pairs"
     )
-    scores = evaluate_variants(
-        model,
-        tokenizer,
-        list(chosen),
-        sft_rows=sft_rows,
-        pairs=pair_rows,
-        compositions=combos,
-        max_generations=generations,
-    )
+    with contextlib.redirect_stdout(sys.stderr):
+        scores = evaluate_variants(
+            model,
+            tokenizer,
+            list(chosen),
+            sft_rows=sft_rows,
+            pairs=pair_rows,
+            compositions=combos,
+            max_generations=generations,
+        )
     document = write_report(scores, out, {"adapters": adapter, "compositions": combos})
     if as_json:
         typer.echo(json.dumps(document, default=str))
