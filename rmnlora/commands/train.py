@@ -222,7 +222,7 @@ def eval_command(
 
     settings = settings_from_cli()
     registry = AdapterRegistry(open_db(settings), adapters_root(settings))
-    known = {(a.kind, a.name): a for a in registry.list(tenant_id=tenant)}
+    known: dict[tuple[str, str], Any] = {(a.kind, a.name): a for a in registry.list(tenant_id=tenant)}
     chosen: dict[str, str] = {}
     for spec in adapter:
         kind, _, name = spec.partition(":")
