@@ -7,6 +7,7 @@ applies only the keys it knows and records which it applied, so a revision is ne
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from rmnlora.graphs.services import PlannerServices
@@ -188,8 +189,7 @@ def create(state: PlannerState, services: PlannerServices, changes: dict[str, An
     if "regenerate" in changes:
         k = min(10, max(k, brief.creative.candidates) * 2)
     applied = {"candidates": k} if {"candidates", "regenerate"} & set(changes) else {}
-    results: list[dict[str, Any]] = []
-    errors: list[str] = []
+    jobs = []
     for retailer in brief.retailers:
         formats = retailer.formats or sorted(load_format_specs(retailer.name))[:1]
         model = services.chat_model(
@@ -207,14 +207,22 @@ def create(state: PlannerState, services: PlannerServices, changes: dict[str, An
                 k=k,
                 tenant=brief.tenant,
             )
-            try:
-                results.append(generate_copy(request, model).model_dump(mode="json"))
-            except CreativeError as exc:
-                errors.append(f"{retailer.name}/{ad_format}: {exc}")
-                results.append(generate_copy(request, None).model_dump(mode="json"))
+            jobs.append((request, model))
+
+    def write(job: tuple[Any, Any]) -> tuple[dict[str, Any], str | None]:
+        request, model = job
+        try:
+            return generate_copy(request, model).model_dump(mode="json"), None
+        except CreativeError as exc:  # said in the result and the gate; the copy shown is labelled template
+            label = f"{request.retailer}/{request.ad_format}: {exc}"
+            return generate_copy(request, None).model_dump(mode="json"), label
+
+    # Formats run concurrently so the runtime's batching engine serves them as one mixed batch.
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        outcomes = list(pool.map(write, jobs))
     return {
-        "copies": results,
-        "errors": errors,
+        "copies": [copy for copy, _ in outcomes],
+        "errors": [error for _, error in outcomes if error],
         "components": services.components(),
         "applied_changes": applied,
     }
