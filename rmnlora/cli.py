@@ -123,16 +123,15 @@ def schemas(
         typer.echo(text)
 
 
-# Area commands register below, one import each (kept last so the app above exists first).
-
-
-# Area command modules (each does `from rmnlora.cli import app` and registers its commands):
-from rmnlora.commands import optimize  # noqa: E402,F401
-from rmnlora.commands import harmonize  # noqa: E402,F401
-from rmnlora.commands import adapters  # noqa: E402,F401
-from rmnlora.commands import feedback  # noqa: E402,F401
-from rmnlora.commands import train  # noqa: E402,F401
-from rmnlora.commands import measure  # noqa: E402,F401
-from rmnlora.commands import plan  # noqa: E402,F401
-from rmnlora.commands import reflection  # noqa: E402,F401
-from rmnlora.commands import creative  # noqa: E402,F401
+# Area command modules register on `app` when imported; kept last so the app above exists first.
+from rmnlora.commands import (  # noqa: E402,F401
+    adapters,
+    creative,
+    feedback,
+    harmonize,
+    measure,
+    optimize,
+    plan,
+    reflection,
+    train,
+)
