@@ -246,3 +246,31 @@ def test_postgres_checkpointer_and_storage(exports: Path, postgres_url: str, tmp
         assert session.get(PlanRun, "run-pg") is not None
     assert services.db.backend == "postgresql"
     services.db.dispose()
+
+
+def test_model_copy_without_trained_adapters_is_named_at_the_create_gate(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    """A real in-process model (tiny, random) through the runtime: copy is model copy, and the gate
+    says that no retailer/brand/task adapter was trained for it."""
+    from rmnlora.adapters.registry import AdapterRegistry
+    from rmnlora.adapters.service import InferenceService, adapters_root
+    from rmnlora.adapters.tiny import build_tiny_model
+
+    settings = planner_settings(tmp_path / "rmn", model={"enabled": True, "max_new_tokens": 8})
+    with_model = PlannerServices(settings)
+    model, tokenizer = build_tiny_model()
+    service = InferenceService(
+        model, tokenizer, AdapterRegistry(with_model.db, adapters_root(settings)), default_max_new_tokens=8
+    )
+    with_model.__dict__["inference_service"] = service  # the cached property, pre-filled with the tiny model
+    brief = write_brief(tmp_path, exports, tenant="tiny")
+    graph = build_planner_graph(settings, services=with_model)
+    state = graph.invoke(_start(brief, "run-tiny", tmp_path), _config("run-tiny"))
+    service.close()
+    with_model.db.dispose()
+
+    assert {c["source"] for c in state["results"]["create"]["copies"]} == {"model"}
+    create_gate = next(r for r in state["reflections"] if r["phase"] == "create")
+    assert "adapter" in create_gate["rationale"]
+    assert create_gate["confidence"] < 1.0

@@ -97,7 +97,27 @@ class PlannerServices:
         finally:
             self.load_seconds["model"] = self.load_seconds.get("model", 0.0) + time.perf_counter() - started
         self.component_status["model"] = {"status": "ok", "detail": self.settings.model.base_model}
+        self._record_adapters(tenant=tenant, retailer=retailer, brand=brand, task=task)
         return model
+
+    def _record_adapters(self, *, tenant: str, retailer: str, brand: str, task: str) -> None:
+        """Which LoRA components exist for this triple: missing ones mean base-model output."""
+        try:
+            resolution = self.inference_service.registry.resolve(
+                tenant, retailer=retailer, brand=brand, task=task
+            )
+        except Exception as exc:  # an access error is a fact for the gate, not a crash
+            self.component_status[f"adapters:{retailer}"] = {"status": "down", "detail": str(exc)}
+            return
+        if resolution.missing:
+            found = ", ".join(f"{kind}:{info.name}" for kind, info in resolution.components.items()) or "none"
+            self.component_status[f"adapters:{retailer}"] = {
+                "status": "unconfigured",
+                "detail": f"no trained {'/'.join(resolution.missing)} adapter for {retailer}/{brand}/{task} "
+                f"(composed from: {found}); copy comes from a less specialised model",
+            }
+        else:
+            self.component_status[f"adapters:{retailer}"] = {"status": "ok", "detail": "retailer+brand+task"}
 
     def components(self) -> list[dict[str, Any]]:
         return [{"name": name, **status} for name, status in self.component_status.items()]

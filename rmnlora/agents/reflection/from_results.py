@@ -153,14 +153,18 @@ def create_signals(
         best = (copy.get("candidates") or [None])[0]
         if best is not None:
             violations += _violations(best["governance"], f"{copy['retailer']}/{copy['ad_format']}")
-    statuses = _components(components, ("model",))
+    statuses = _components(components, ("model",)) + [
+        ComponentStatus(name=str(c["name"]), status=c["status"], detail=str(c.get("detail", "")))
+        for c in components
+        if str(c.get("name", "")).startswith("adapters:")
+    ]
     return CreateSignals(
         violations=violations,
         candidates=sum(len(c.get("candidates", [])) for c in copies),
         formats_expected=len(copies),
         formats_covered=sum(1 for c in copies if c.get("candidates")),
         template_fallback_used=any(c.get("source") == "template" for c in copies),
-        model_available=all(s.status == "ok" for s in statuses) and bool(statuses),
+        model_available=any(s.name == "model" and s.status == "ok" for s in statuses),
         components=statuses,
     )
 
