@@ -274,3 +274,34 @@ def test_model_copy_without_trained_adapters_is_named_at_the_create_gate(
     create_gate = next(r for r in state["reflections"] if r["phase"] == "create")
     assert "adapter" in create_gate["rationale"]
     assert create_gate["confidence"] < 1.0
+
+
+def test_thin_history_lines_get_a_thompson_exploration_split(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    import polars as pl
+
+    thin = tmp_path / "thin"
+    thin.mkdir()
+    for name in ("walmart_campaign_performance.csv", "amazon_ads_report.jsonl", "amazon_asin_crosswalk.csv"):
+        (thin / name).write_bytes((exports / name).read_bytes())
+    kroger = pl.read_parquet(exports / "kroger_kpm_export.parquet")
+    kroger.filter(pl.col("DAY").is_in(kroger["DAY"].unique().sort()[:3].to_list())).write_parquet(
+        thin / "kroger_kpm_export.parquet"
+    )
+    retailers = [dict(r) for r in BASE_BRIEF["retailers"]]
+    retailers[2] = dict(retailers[2], min_spend=30000, must_spend=True)
+    brief = write_brief(tmp_path, thin, tenant="thin", retailers=retailers)
+    graph = build_planner_graph(services.settings, services=services)
+    state = graph.invoke(_start(brief, "run-thin", tmp_path), _config("run-thin"))
+
+    optimized = state["results"]["optimize"]
+    assert "kroger" in optimized["allocation"]["unmodelled_retailers"]
+    exploration = optimized["exploration"]
+    assert exploration["status"] == "split"
+    set_aside = 400000 - optimized["problem"]["budget"]  # must_spend keeps kroger's current 175,000
+    assert set_aside == pytest.approx(175000)
+    assert sum(arm["spend"] for arm in exploration["arms"]) == pytest.approx(set_aside)
+    assert {arm["id"].split("/")[0] for arm in exploration["arms"]} == {"kroger"}
+    assert exploration["prior_mean_return"] > 0
+    assert "Exploration" in Path(state["report"]["markdown"]).read_text()

@@ -92,12 +92,15 @@ def optimize(state: PlannerState, services: PlannerServices, changes: dict[str, 
         }
     caps = _observed_caps(problem, changes.get("cap_at_observed") or [])
     if caps:
-        lines = [line.model_copy(update={"max_spend": caps[line.id]}) if line.id in caps else line
-                 for line in problem.lines]
+        lines = [
+            line.model_copy(update={"max_spend": caps[line.id]}) if line.id in caps else line
+            for line in problem.lines
+        ]
         note = "revision: capped at observed max spend over the flight: " + ", ".join(sorted(caps))
         problem = problem.model_copy(update={"lines": lines, "notes": [*problem.notes, note]})
         applied["cap_at_observed"] = sorted(caps)
     allocation = allocate_budget(problem)
+    exploration = _explore_thin_lines(brief, problem, curves, events, outcome)
     solved = allocation.status in ("optimal", "optimal_inaccurate")
     plots = plot_allocation(problem, allocation, _out_dir(state) / "plots") if solved else []
     history = _line_history(events, outcome)
@@ -107,8 +110,44 @@ def optimize(state: PlannerState, services: PlannerServices, changes: dict[str, 
         "allocation": allocation.model_dump(mode="json"),
         "history": history,
         "plots": [str(p) for p in plots],
+        "exploration": exploration,
         "applied_changes": applied,
     }
+
+
+def _explore_thin_lines(
+    brief: Any, problem: Any, curves: list[Any], events: Any, outcome: str
+) -> dict[str, Any] | None:
+    """Thompson-sampling split of the budget set aside for lines whose history is too thin to fit.
+
+    The set-aside is what the brief commits to retailers without a usable curve (build_problem
+    removes it from the optimised budget); the priors used are stated in the split.
+    """
+    from rmnlora.agents.optimizer import daily_history, thompson_split
+    from rmnlora.schemas.optimizer import BanditArm, HistoryPoint
+
+    wanted = {r.name for r in brief.retailers}
+    thin = [c for c in curves if not c.ok and c.retailer in wanted]
+    reserve = brief.budget - problem.budget
+    if not thin:
+        return None
+    if reserve <= 0:
+        return {
+            "status": "not_funded",
+            "lines": [c.line_id for c in thin],
+            "note": "lines without a usable curve get no spend: give their retailer a min_spend "
+            "or must_spend to fund exploration",
+        }
+    daily = daily_history(events, ("retailer", "placement"), outcome)
+    arms = []
+    for fit in thin:
+        rows = daily.filter((daily["retailer"] == fit.retailer) & (daily["placement"] == fit.placement))
+        history = [HistoryPoint(spend=r["spend"], outcome=r["outcome"]) for r in rows.iter_rows(named=True)]
+        arms.append(
+            BanditArm(id=fit.line_id, retailer=fit.retailer, placement=fit.placement, history=history)
+        )
+    split = thompson_split(arms, reserve, seed=0)
+    return {"status": "split", **split.model_dump(mode="json")}
 
 
 def _observed_caps(problem: Any, line_ids: list[str]) -> dict[str, float]:

@@ -115,6 +115,18 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
         }
         for r in state.get("reflections", [])
     ]
+    exploration = optimized.get("exploration") or {}
+    explore_rows = [
+        {
+            "id": arm["id"],
+            "spend": _money(arm["spend"], cur),
+            "share": _pct(arm["share"]),
+            "mean": _num(arm["posterior_mean_return"]),
+            "std": _num(arm["posterior_std_return"]),
+            "days": arm["days_of_history"],
+        }
+        for arm in exploration.get("arms", [])
+    ]
     budget = governed.get("budget") or {}
     return {
         "title": f"Plan: {brief.name}",
@@ -145,6 +157,8 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
         "infeasibility": (allocation.get("infeasibility") or {}).get("summary"),
         "conflicts": [c["description"] for c in (allocation.get("infeasibility") or {}).get("conflicts", [])],
         "notes": allocation.get("notes", []),
+        "exploration": exploration,
+        "explore_rows": explore_rows,
         "design": {
             "kind": design.get("kind", "none"),
             "feasible": design.get("feasible"),

@@ -137,9 +137,18 @@ def measure_signals(
     )
 
 
+# Governance speaks the ad-review scale; reflection weighs risks on its own scale.
+GOVERNANCE_TO_RISK_SEVERITY = {"info": "low", "warning": "medium", "critical": "critical"}
+
+
 def _violations(governance: Mapping[str, Any], target: str) -> list[Violation]:
     return [
-        Violation(rule=v["rule_id"], severity=v["severity"], message=v.get("message", ""), target=target)
+        Violation(
+            rule=v["rule_id"],
+            severity=GOVERNANCE_TO_RISK_SEVERITY.get(v["severity"], v["severity"]),
+            message=v.get("message", ""),
+            target=target,
+        )
         for v in governance.get("violations", [])
     ]
 
