@@ -71,6 +71,10 @@ class RuntimeSettings(BaseModel):
     url: str | None = Field(default=None, description="Remote runtime; default: in-process model.")
     max_batch_size: int = Field(default=8, ge=1)
     max_wait_ms: float = Field(default=10.0, ge=0)
+    mixed_batch_path: Literal["grouped", "peft"] = Field(
+        default="grouped",
+        description="Batches mixing adapters: grouped LoRA matmul (faster) or PEFT's adapter_names= path.",
+    )
 
 
 class CleanRoomSettings(BaseModel):

@@ -12,9 +12,10 @@ from adapter_helpers import make_lora
 from langchain_core.messages import HumanMessage, SystemMessage
 from typer.testing import CliRunner
 
-from rmnlora.adapters.batching import BatchingEngine, GenerationJob, generate_rows, render_chat
+from rmnlora.adapters.batching import BatchingEngine, GenerationJob, choose_path, generate_rows, render_chat
 from rmnlora.adapters.chat_model import RmnChatModel
 from rmnlora.adapters.compose import BASE_ADAPTER, Composer
+from rmnlora.adapters.grouped import GroupedLoraUnsupported, check_grouped_support, grouped_lora
 from rmnlora.adapters.registry import AdapterAccessError, AdapterError, AdapterRegistry, Resolution
 from rmnlora.adapters.service import InferenceService
 from rmnlora.adapters.tiny import build_tiny_model, smollm2_tokenizer
@@ -154,10 +155,9 @@ def test_lru_bound_evicts_and_recomposes(registry: AdapterRegistry) -> None:
     ).cached
 
 
-def test_mixed_batch_rows_match_running_alone(registry: AdapterRegistry) -> None:
-    model, tokenizer = build_tiny_model(0)
-    composer = Composer(model)
-    names = [
+def _mixed_names(registry: AdapterRegistry, composer: Composer) -> list[str]:
+    """Three compositions of different ranks (16, 4, 12) and the base."""
+    return [
         composer.compose(
             registry.resolve("acme", retailer="walmart", brand="oatly", task="creative")
         ).adapter_name,
@@ -167,15 +167,73 @@ def test_mixed_batch_rows_match_running_alone(registry: AdapterRegistry) -> None
             registry.resolve("globex", retailer=None, brand="acme-cola", task="creative")
         ).adapter_name,
     ]
+
+
+@pytest.mark.parametrize("mixed_path", ["grouped", "peft"])
+def test_mixed_batch_rows_match_running_alone(registry: AdapterRegistry, mixed_path: Any) -> None:
+    model, tokenizer = build_tiny_model(0)
+    composer = Composer(model)
+    names = _mixed_names(registry, composer)
     row_adapters = names + names[:2]
     prompts = _prompts(len(row_adapters))
-    batch = generate_rows(composer.model, tokenizer, prompts, row_adapters, max_new_tokens=12)
+    batch = generate_rows(
+        composer.model, tokenizer, prompts, row_adapters, max_new_tokens=12, mixed_path=mixed_path
+    )
+    assert {b.path for b in batch} == {mixed_path}
     alone = [
         generate_rows(composer.model, tokenizer, [p], [a], max_new_tokens=12)[0]
         for p, a in zip(prompts, row_adapters, strict=True)
     ]
+    assert [a.path for a in alone] == ["single", "single", "base", "single", "single", "single"]
     assert [b.token_ids for b in batch] == [a.token_ids for a in alone]
     assert len({tuple(b.token_ids) for b in batch[:4]}) > 1  # the adapters really differ
+
+
+def test_grouped_forward_equals_peft_mixed_logits(registry: AdapterRegistry) -> None:
+    model, tokenizer = build_tiny_model(0)
+    composer = Composer(model)
+    names = _mixed_names(registry, composer)
+    rows = [names[0], names[1], BASE_ADAPTER, names[2], names[0], names[2]]
+    encoded = tokenizer(_prompts(len(rows)), return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.inference_mode():
+        peft_logits = composer.model(**encoded, adapter_names=rows).logits
+        base_logits = composer.model(**encoded, adapter_names=[BASE_ADAPTER] * len(rows)).logits
+        with grouped_lora(composer.model, rows):
+            grouped_logits = composer.model(**encoded).logits
+        after = composer.model(**encoded, adapter_names=rows).logits
+    torch.testing.assert_close(grouped_logits, peft_logits, atol=1e-5, rtol=1e-5)
+    for i, name in enumerate(rows):  # adapted rows really changed; the base row did not
+        assert torch.allclose(grouped_logits[i], base_logits[i]) == (name == BASE_ADAPTER)
+    torch.testing.assert_close(after, peft_logits, atol=0, rtol=0)  # PEFT's forward is back afterwards
+
+
+def test_grouped_path_refuses_what_it_lacks_and_the_batch_runs_on_peft() -> None:
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = build_tiny_model(0)
+    peft_model = get_peft_model(
+        model, LoraConfig(r=4, target_modules=["q_proj"], lora_bias=True, init_lora_weights=False), "biased"
+    )
+    peft_model.add_adapter("plain", LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False))
+    peft_model.add_adapter("dora", LoraConfig(r=4, target_modules=["v_proj"], use_dora=True))
+    peft_model.eval()
+    with pytest.raises(GroupedLoraUnsupported, match="LoRA bias"):
+        check_grouped_support(peft_model, ["biased", "plain"])
+    with pytest.raises(GroupedLoraUnsupported, match="DoRA"):
+        check_grouped_support(peft_model, ["dora", "plain"])
+    with pytest.raises(GroupedLoraUnsupported, match="unknown adapters"):
+        check_grouped_support(peft_model, ["nope", "plain"])
+    assert choose_path(peft_model, ["plain", BASE_ADAPTER]) == "grouped"
+    with pytest.raises(ValueError, match="mixed_path"):
+        choose_path(peft_model, ["plain", BASE_ADAPTER], "fast")  # type: ignore[arg-type]
+    prompts, rows = _prompts(2), ["biased", "plain"]
+    out = generate_rows(peft_model, tokenizer, prompts, rows, max_new_tokens=4)
+    assert [o.path for o in out] == ["peft", "peft"]
+    alone = [
+        generate_rows(peft_model, tokenizer, [p], [a], max_new_tokens=4)[0]
+        for p, a in zip(prompts, rows, strict=True)
+    ]
+    assert [o.token_ids for o in out] == [a.token_ids for a in alone]
 
 
 def test_batching_engine_groups_concurrent_requests(registry: AdapterRegistry) -> None:
@@ -195,6 +253,7 @@ def test_batching_engine_groups_concurrent_requests(registry: AdapterRegistry) -
     finally:
         engine.stop()
     assert engine.rows == 6 and engine.batches <= 3
+    assert engine.paths.get("grouped", 0) >= 1 and "peft" not in engine.paths
     assert max(timings["batch_size"] for _, _, timings in results) >= 2
     for job, (output, composition, _) in zip(jobs, results, strict=True):
         alone = generate_rows(

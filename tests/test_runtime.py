@@ -135,6 +135,7 @@ def test_health_docs_and_metrics(runtime: dict[str, Any]) -> None:
     metrics = client.get("/metrics").text
     assert 'rmn_inference_requests_total{outcome="ok"}' in metrics
     assert "rmn_inference_latency_seconds_count" in metrics
+    assert 'rmn_batches_by_path{path="single"}' in metrics
 
 
 def test_concurrent_requests_share_batches_and_match_single_runs(runtime: dict[str, Any]) -> None:
@@ -151,6 +152,7 @@ def test_concurrent_requests_share_batches_and_match_single_runs(runtime: dict[s
         replies = list(pool.map(lambda body: _post(runtime, "acme", body), bodies))
     assert all(r.status_code == 200 for r in replies)
     assert max(r.json()["timings_ms"]["batch_size"] for r in replies) >= 2
+    assert {r.json()["batch_path"] for r in replies} <= {"single", "grouped"}
     for body, reply in zip(bodies, replies, strict=True):
         alone = _post(runtime, "acme", body).json()
         assert alone["text"] == reply.json()["text"] and alone["adapter"] == reply.json()["adapter"]

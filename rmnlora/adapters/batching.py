@@ -3,8 +3,11 @@
 Why: one small base model serves every tenant; running requests one by one wastes the matmuls.
 A worker thread takes the first waiting request, collects more for up to ``max_wait_ms`` or until
 ``max_batch_size``, composes each row's adapter (pinning the batch's adapters against LRU
-eviction) and calls PEFT ``generate(adapter_names=[...])``. Greedy rows are left-padded, so each
-row decodes the same tokens as it would alone; rows asking for fewer tokens are truncated.
+eviction) and generates once. A batch whose rows share one adapter runs PEFT's plain path; a
+mixed batch runs the grouped LoRA forward (``grouped.py``: two batched matmuls per layer) or, when
+forced with ``mixed_path="peft"`` or when the adapters use a feature it lacks, PEFT's
+``generate(adapter_names=[...])``; each result says which path ran. Greedy rows are left-padded,
+so each row decodes the same tokens as it would alone; rows asking for fewer tokens are truncated.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from rmnlora.adapters.compose import Composer, Composition
+from rmnlora.adapters.compose import BASE_ADAPTER, Composer, Composition
+from rmnlora.adapters.grouped import GroupedLoraUnsupported, check_grouped_support, grouped_lora
 from rmnlora.adapters.registry import Resolution
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,32 @@ class GeneratedText:
     text: str
     token_ids: list[int]
     finish_reason: str  # "stop" (end of sequence) or "length"
+    path: str = "plain"  # how the batch ran: plain (no PEFT) | base | single | grouped | peft
+
+
+MixedPath = Literal["grouped", "peft"]
+MIXED_PATHS: tuple[str, ...] = ("grouped", "peft")
+
+
+def choose_path(model: Any, adapter_names: Sequence[str], mixed_path: MixedPath = "grouped") -> str:
+    """Which forward a batch with these row adapters runs (see GeneratedText.path)."""
+    if mixed_path not in MIXED_PATHS:
+        raise ValueError(f"mixed_path must be one of {MIXED_PATHS}, got {mixed_path!r}")
+    if not hasattr(model, "peft_config"):
+        return "plain"
+    distinct = set(adapter_names)
+    if distinct == {BASE_ADAPTER}:
+        return "base"
+    if len(distinct) == 1:
+        return "single"
+    if mixed_path == "peft":
+        return "peft"
+    try:
+        check_grouped_support(model, adapter_names)
+    except GroupedLoraUnsupported as exc:
+        log.warning("mixed batch runs on PEFT's adapter_names path: %s", exc)
+        return "peft"
+    return "grouped"
 
 
 @dataclass
@@ -63,8 +93,13 @@ def generate_rows(
     max_new_tokens: int | Sequence[int] = 64,
     temperature: float = 0.0,
     top_p: float = 1.0,
+    mixed_path: MixedPath = "grouped",
 ) -> list[GeneratedText]:
-    """One ``generate`` call over ``prompts``, row i using adapter ``adapter_names[i]``."""
+    """One ``generate`` call over ``prompts``, row i using adapter ``adapter_names[i]``.
+
+    ``mixed_path`` picks the forward for batches mixing adapters: ``grouped`` (ours, faster) or
+    ``peft`` (PEFT's ``adapter_names=``); every returned row's ``path`` names the one that ran.
+    """
     import torch
 
     if len(prompts) != len(adapter_names):
@@ -81,12 +116,16 @@ def generate_rows(
         kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
     else:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    path = choose_path(model, adapter_names, mixed_path)
     with torch.inference_mode():
-        if len(set(adapter_names)) == 1 and hasattr(model, "set_adapter") and adapter_names[0] != "__base__":
-            # One adapter for every row: the plain (faster) path, no per-row dispatch.
+        if path == "single":
+            # One adapter for every row: PEFT's plain path, no per-row dispatch.
             model.base_model.set_adapter(adapter_names[0])
             output = model.generate(**encoded, **kwargs)
-        elif hasattr(model, "peft_config"):
+        elif path in ("grouped", "base"):
+            with grouped_lora(model, adapter_names):
+                output = model.generate(**encoded, **kwargs)
+        elif path == "peft":
             output = model.generate(**encoded, adapter_names=list(adapter_names), **kwargs)
         else:
             output = model.generate(**encoded, **kwargs)
@@ -99,7 +138,7 @@ def generate_rows(
             new_tokens = new_tokens[: new_tokens.index(tokenizer.eos_token_id)]
             finish = "stop"
         results.append(
-            GeneratedText(tokenizer.decode(new_tokens, skip_special_tokens=True), new_tokens, finish)
+            GeneratedText(tokenizer.decode(new_tokens, skip_special_tokens=True), new_tokens, finish, path)
         )
     return results
 
@@ -114,9 +153,13 @@ class BatchingEngine:
         *,
         max_batch_size: int = 8,
         max_wait_ms: float = 10.0,
+        mixed_path: MixedPath = "grouped",
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
+        if mixed_path not in MIXED_PATHS:
+            raise ValueError(f"mixed_path must be one of {MIXED_PATHS}, got {mixed_path!r}")
+        self.mixed_path: MixedPath = mixed_path
         self.composer = composer
         self.model = composer.model
         self.tokenizer = tokenizer
@@ -127,6 +170,7 @@ class BatchingEngine:
         self._start_lock = threading.Lock()
         self.batches = 0
         self.rows = 0
+        self.paths: dict[str, int] = {}  # batches run per path (base/single/grouped/peft/plain)
 
     @property
     def queue_depth(self) -> int:
@@ -207,6 +251,7 @@ class BatchingEngine:
                     max_new_tokens=[job.max_new_tokens for job, _ in ready],
                     temperature=ready[0][0].temperature,
                     top_p=ready[0][0].top_p,
+                    mixed_path=self.mixed_path,
                 )
             except Exception as exc:
                 log.exception("generation failed")
@@ -216,6 +261,7 @@ class BatchingEngine:
         generate_ms = (time.perf_counter() - started) * 1000
         self.batches += 1
         self.rows += len(ready)
+        self.paths[outputs[0].path] = self.paths.get(outputs[0].path, 0) + 1
         for (job, composition), output in zip(ready, outputs, strict=True):
             timings = {
                 "queue_ms": (started - job.enqueued_at) * 1000 - composition.compose_ms,

@@ -68,6 +68,12 @@ class Metrics:
         self.tokens = Counter("rmn_generated_tokens", "Tokens generated", registry=self.registry)
         self.queue_depth = Gauge("rmn_queue_depth", "Requests waiting for a batch", registry=self.registry)
         self.batches = Gauge("rmn_batches", "Batches run by the engine", registry=self.registry)
+        self.batch_paths = Gauge(
+            "rmn_batches_by_path",
+            "Batches run by forward path (single, grouped, peft, base, plain)",
+            ["path"],
+            registry=self.registry,
+        )
         self.composed = Gauge(
             "rmn_composed_adapters", "Composed adapters in the cache", registry=self.registry
         )
@@ -212,6 +218,8 @@ def create_app(
         if service is not None:
             metrics.queue_depth.set(service.engine.queue_depth)
             metrics.batches.set(service.engine.batches)
+            for path, count in dict(service.engine.paths).items():
+                metrics.batch_paths.labels(path=path).set(count)
             metrics.composed.set(len(service.composer.composed_names))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rmnlora.adapters.batching import BatchingEngine, GenerationJob, render_chat
+from rmnlora.adapters.batching import BatchingEngine, GenerationJob, MixedPath, render_chat
 from rmnlora.adapters.compose import Composer
 from rmnlora.adapters.registry import AdapterRegistry
 from rmnlora.config import Settings
@@ -38,12 +38,17 @@ class InferenceService:
         max_wait_ms: float = 10.0,
         default_max_new_tokens: int = 64,
         model_name: str = "custom",
+        mixed_path: MixedPath = "grouped",
     ) -> None:
         self.tokenizer = tokenizer
         self.registry = registry
         self.composer = Composer(model, weights=weights, cache_size=cache_size)
         self.engine = BatchingEngine(
-            self.composer, tokenizer, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms
+            self.composer,
+            tokenizer,
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+            mixed_path=mixed_path,
         )
         self.default_max_new_tokens = default_max_new_tokens
         self.model_name = model_name
@@ -67,6 +72,7 @@ class InferenceService:
             max_wait_ms=settings.runtime.max_wait_ms,
             default_max_new_tokens=settings.model.max_new_tokens,
             model_name=settings.model.base_model,
+            mixed_path=settings.runtime.mixed_batch_path,
         )
 
     @property
@@ -100,6 +106,7 @@ class InferenceService:
             note=composition.describe(),
             cached=composition.cached,
             timings_ms={**timings, "total_ms": (time.perf_counter() - started) * 1000},
+            batch_path=output.path,
         )
 
     def close(self) -> None:

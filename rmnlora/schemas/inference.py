@@ -54,3 +54,8 @@ class InferenceResponse(BaseModel):
     note: str = Field(description="Human-readable summary of the composition.")
     cached: bool = Field(description="The composed adapter was already in the LRU cache.")
     timings_ms: dict[str, float]
+    batch_path: str = Field(
+        default="plain",
+        description="Forward the batch ran on: single (one adapter for all rows), grouped (our grouped LoRA "
+        "matmul for mixed adapters), peft (PEFT's adapter_names= mixed path), base, or plain (no PEFT).",
+    )
