@@ -25,14 +25,12 @@ def main() -> None:
     parser.add_argument("--brief", type=Path, default=ROOT / "examples" / "brief.yaml")
     parser.add_argument("--no-model", action="store_true", help="Template copy instead of the local model.")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)."
+        "--threads", type=int, default=None, help="model.cpu_threads (default: the setting's, 1; 0: torch's)."
     )
     args = parser.parse_args()
 
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from rmnlora.config import load_settings
     from rmnlora.datagen.retail_exports import generate_exports
     from rmnlora.graphs.planner import build_planner_graph
@@ -50,7 +48,10 @@ def main() -> None:
     if not (args.brief.parent / "data" / "ground_truth.json").is_file():
         generate_exports(args.brief.parent / "data", seed=0)
 
-    settings = load_settings(data_dir=data_root, model={"enabled": not args.no_model})
+    model_options: dict[str, object] = {"enabled": not args.no_model}
+    if args.threads is not None:
+        model_options["cpu_threads"] = args.threads
+    settings = load_settings(data_dir=data_root, model=model_options)
     brief = load_brief(args.brief)
     started = time.perf_counter()
     services = PlannerServices(settings)
