@@ -1,7 +1,8 @@
 """Runtime benchmark on the real SmolLM2-135M base with random rank-8 LoRA adapters.
 
 Prints, in one run:
-1. single-adapter vs mixed-adapter batch throughput (ROWS rows × NEW_TOKENS new tokens, 4 compositions);
+1. single-adapter vs mixed-adapter batch throughput (ROWS rows × NEW_TOKENS new tokens, 4 compositions),
+   the mixed batch both on PEFT's ``adapter_names=`` path and on our grouped LoRA forward;
 2. compose + first-token latency for an unseen (retailer, brand, task) triple;
 3. requests/s under concurrent load against the runtime on a loopback socket.
 
@@ -34,6 +35,7 @@ from peft import LoraConfig, get_peft_model  # noqa: E402
 
 from rmnlora.adapters.base_model import load_base_model  # noqa: E402
 from rmnlora.adapters.batching import generate_rows, render_chat  # noqa: E402
+from rmnlora.adapters.grouped import grouped_lora  # noqa: E402
 from rmnlora.adapters.registry import AdapterRegistry  # noqa: E402
 from rmnlora.adapters.runtime import create_app  # noqa: E402
 from rmnlora.adapters.service import InferenceService  # noqa: E402
@@ -121,41 +123,60 @@ def main(rows: int = 8, new_tokens: int = 32, requests: int = 32, clients: int =
     single = [names[0]] * rows
     mixed = [names[i % len(names)] for i in range(rows)]
 
-    def run(adapters: list[str]) -> None:
-        out = generate_rows(service.composer.model, tokenizer, prompts, adapters, max_new_tokens=new_tokens)
-        assert all(len(o.token_ids) <= new_tokens for o in out)
-
-    def run_forced(adapters: list[str]) -> None:
-        # Forces exactly new_tokens tokens so both runs do the same work.
+    def run_forced(adapters: list[str], path: str) -> None:
+        # Forces exactly new_tokens tokens so every run does the same work.
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         peft_model = service.composer.model
-        extra: dict[str, Any] = {"adapter_names": adapters}
-        if len(set(adapters)) == 1 and adapters[0] != "__base__":
-            peft_model.base_model.set_adapter(adapters[0])  # the plain single-adapter path
-            extra = {}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": new_tokens,
+            "min_new_tokens": new_tokens,
+            "do_sample": False,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
         with torch.inference_mode():
-            peft_model.generate(
-                **encoded,
-                **extra,
-                max_new_tokens=new_tokens,
-                min_new_tokens=new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
+            if path == "single":
+                peft_model.base_model.set_adapter(adapters[0])  # the plain single-adapter path
+                peft_model.generate(**encoded, **kwargs)
+            elif path == "peft":
+                peft_model.generate(**encoded, adapter_names=adapters, **kwargs)
+            else:  # grouped (stack building included in the timing)
+                with grouped_lora(peft_model, adapters):
+                    peft_model.generate(**encoded, **kwargs)
 
-    run_forced(single)
-    run_forced(mixed)
-    single_t = timed(lambda: run_forced(single), 3)
-    mixed_t = timed(lambda: run_forced(mixed), 3)
-    base_t = timed(lambda: run_forced(["__base__"] * rows), 3)
+    cases = {
+        "base": (["__base__"] * rows, "peft"),
+        "single": (single, "single"),
+        "peft_mixed": (mixed, "peft"),
+        "grouped_mixed": (mixed, "grouped"),
+    }
+    for adapters, path in cases.values():
+        run_forced(adapters, path)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(3):  # interleaved, so a burst of load on the shared CPU hits every case alike
+        for name, (adapters, path) in cases.items():
+            times[name] += timed(lambda a=adapters, p=path: run_forced(a, p), 1)
     tokens = rows * new_tokens
-    single_tps = tokens / statistics.median(single_t)
-    mixed_tps = tokens / statistics.median(mixed_t)
-    base_tps = tokens / statistics.median(base_t)
-    run(mixed)
+    tps = {name: tokens / statistics.median(t) for name, t in times.items()}
+    setup_started = time.perf_counter()
+    with grouped_lora(service.composer.model, mixed):
+        pass
+    grouped_setup_ms = (time.perf_counter() - setup_started) * 1000
+    outputs = {
+        path: generate_rows(
+            service.composer.model, tokenizer, prompts, mixed, max_new_tokens=8, mixed_path=path
+        )
+        for path in ("grouped", "peft")
+    }
+    assert {o.path for o in outputs["grouped"]} == {"grouped"}
+    same_tokens = [o.token_ids for o in outputs["grouped"]] == [o.token_ids for o in outputs["peft"]]
+    single_tps = tps["single"]
     print(
-        f"[1] batch {rows}x{new_tokens}: base {base_tps:.0f} tok/s, single-adapter {single_tps:.0f} tok/s, "
-        f"mixed ({len(names)} adapters) {mixed_tps:.0f} tok/s -> mixed/single = {mixed_tps / single_tps:.2f}x"
+        f"[1] batch {rows}x{new_tokens}: base {tps['base']:.0f} tok/s, "
+        f"single-adapter {single_tps:.0f} tok/s, "
+        f"mixed ({len(names)} adapters) PEFT {tps['peft_mixed']:.0f} tok/s = "
+        f"{tps['peft_mixed'] / single_tps:.2f}x single, grouped {tps['grouped_mixed']:.0f} tok/s = "
+        f"{tps['grouped_mixed'] / single_tps:.2f}x single (grouped stacks built in {grouped_setup_ms:.0f} ms "
+        f"per batch, included); grouped tokens == PEFT tokens: {same_tokens}"
     )
 
     # [2] Unseen triple: components not loaded yet, composition not cached.
@@ -223,10 +244,15 @@ def main(rows: int = 8, new_tokens: int = 32, requests: int = 32, clients: int =
         "torch_threads": torch.get_num_threads(),
         "rows": rows,
         "new_tokens": new_tokens,
-        "base_tokens_per_s": base_tps,
+        "base_tokens_per_s": tps["base"],
         "single_adapter_tokens_per_s": single_tps,
-        "mixed_adapter_tokens_per_s": mixed_tps,
-        "mixed_over_single": mixed_tps / single_tps,
+        "peft_mixed_tokens_per_s": tps["peft_mixed"],
+        "grouped_mixed_tokens_per_s": tps["grouped_mixed"],
+        "peft_mixed_over_single": tps["peft_mixed"] / single_tps,
+        "grouped_mixed_over_single": tps["grouped_mixed"] / single_tps,
+        "grouped_setup_ms": grouped_setup_ms,
+        "mixed_adapters": len(names),
+        "grouped_tokens_equal_peft": same_tokens,
         "unseen_compose_ms": compose_ms,
         "unseen_compose_plus_first_token_ms": ttft_ms,
         "load_requests": requests,

@@ -4,12 +4,14 @@ Why: PEFT's ``adapter_names=`` path (``_mixed_batch_forward``) loops over the di
 the batch in every LoRA layer at every decoding step — index the rows, two small matmuls, scatter
 the result back — so its cost grows with the number of adapters (profiled on SmolLM2-135M, 8 rows,
 4 composed adapters: 2.6x the matmul calls of a single-adapter batch). Here, before ``generate``,
-each LoRA ``Linear`` gets per-row stacks ``A_rows [rows, in, r_max]`` and ``B_rows [rows, r_max, out]``
-(ranks zero-padded to the largest in the batch, the adapter's ``scaling`` folded into B, zeros
-for ``__base__`` rows) and its forward becomes ``base(x) + bmm(bmm(x, A_rows), B_rows)``: two ops
-whatever the mix. PEFT still loads, composes and owns the weights; the patch only lives for the
-duration of the ``with`` block. Zero-padded ranks add exact zeros, so each row gets the same delta
-as PEFT's path up to float summation order.
+each LoRA ``Linear`` gets the batch's distinct adapters concatenated once, ``A_cat [R, in]`` and
+``B_cat [out, R]`` (R = sum of their ranks), and a row mask ``[rows, 1, R]`` holding each row's
+``scaling`` on its own adapter's columns (zeros for ``__base__`` rows); its forward becomes
+``base(x) + ((x @ A_catᵀ) * mask) @ B_catᵀ``: three ops whatever the mix, each distinct adapter
+stored once. (A per-row ``bmm`` over gathered, rank-padded stacks measured the same speed but
+built 5x slower and copied every row's matrices.) PEFT still loads, composes and owns the
+weights; the patch only lives for the ``with`` block. Other adapters' columns are multiplied
+by exact zeros, so each row gets PEFT's delta up to float summation order.
 """
 
 from __future__ import annotations
@@ -57,36 +59,47 @@ def check_grouped_support(model: Any, adapter_names: Sequence[str]) -> None:
                 raise GroupedLoraUnsupported(f"adapter {name} has a LoRA bias")
 
 
-def _row_stacks(module: Any, adapter_names: Sequence[str]) -> tuple[Any, Any] | None:
-    """(A_rows [rows, in, r], B_rows·scaling [rows, r, out]) for one layer; None if no row adapts it."""
+def _layer_stacks(
+    module: Any, adapter_names: Sequence[str], masks: dict[tuple[Any, ...], Any]
+) -> tuple[Any, Any, Any] | None:
+    """(A_cat [R, in], B_cat [out, R], row mask [rows, 1, R]) for one layer, R = Σ distinct ranks.
+
+    None when no row's adapter targets this layer. Each distinct adapter is stored once however
+    many rows use it; a row's mask holds its adapter's ``scaling`` on that adapter's R-columns and
+    0 elsewhere. Masks are shared (via ``masks``) by the layers with the same adapters and ranks.
+    """
     import torch
 
     present = [name for name in dict.fromkeys(adapter_names) if name in module.lora_A]
     if not present:
         return None
-    base = module.get_base_layer()
-    in_features, out_features = base.in_features, base.out_features
-    first = module.lora_A[present[0]].weight
-    rank = max(module.lora_A[name].weight.shape[0] for name in present)
-    rows = len(adapter_names)
-    a_rows = torch.zeros(rows, in_features, rank, dtype=first.dtype, device=first.device)
-    b_rows = torch.zeros(rows, rank, out_features, dtype=first.dtype, device=first.device)
-    for row, name in enumerate(adapter_names):
-        if name not in present:
-            continue  # __base__, or an adapter that does not target this module: zero delta
-        a = module.lora_A[name].weight  # [r, in]
-        b = module.lora_B[name].weight  # [out, r]
-        r = a.shape[0]
-        a_rows[row, :, :r] = a.t()
-        b_rows[row, :r, :] = b.t() * module.scaling[name]
-    return a_rows, b_rows
+    with torch.no_grad():
+        a_cat = torch.cat([module.lora_A[name].weight for name in present], dim=0)  # [R, in]
+        b_cat = torch.cat([module.lora_B[name].weight for name in present], dim=1)  # [out, R]
+        ranks = tuple(module.lora_A[name].weight.shape[0] for name in present)
+        scalings = tuple(float(module.scaling[name]) for name in present)
+        key = (tuple(present), ranks, scalings, a_cat.dtype, a_cat.device)
+        mask = masks.get(key)
+        if mask is None:
+            columns: dict[str, tuple[int, int, float]] = {}
+            start = 0
+            for name, rank, scaling in zip(present, ranks, scalings, strict=True):
+                columns[name] = (start, start + rank, scaling)
+                start += rank
+            mask = torch.zeros(len(adapter_names), 1, start, dtype=a_cat.dtype, device=a_cat.device)
+            for row, name in enumerate(adapter_names):
+                if name in columns:  # __base__ rows, and adapters not targeting this layer, stay 0
+                    lo, hi, scaling = columns[name]
+                    mask[row, :, lo:hi] = scaling
+            masks[key] = mask
+    return a_cat, b_cat, mask
 
 
-def _grouped_forward(module: Any, a_rows: Any, b_rows: Any) -> Any:
-    import torch
+def _grouped_forward(module: Any, a_cat: Any, b_cat: Any, mask: Any) -> Any:
+    import torch.nn.functional as F
 
     base_layer = module.get_base_layer()
-    rows = a_rows.shape[0]
+    rows = mask.shape[0]
 
     def forward(x: Any, *args: Any, **kwargs: Any) -> Any:
         result = base_layer(x, *args, **kwargs)
@@ -94,8 +107,8 @@ def _grouped_forward(module: Any, a_rows: Any, b_rows: Any) -> Any:
             raise RuntimeError(
                 f"grouped LoRA forward built for {rows} rows got a batch of {x.shape[0]} (beam search?)"
             )
-        flat = x.reshape(rows, -1, x.shape[-1]).to(a_rows.dtype)
-        delta = torch.bmm(torch.bmm(flat, a_rows), b_rows)
+        hidden = F.linear(x.reshape(rows, -1, x.shape[-1]).to(a_cat.dtype), a_cat)  # [rows, T, R]
+        delta = F.linear(hidden * mask, b_cat)  # each row keeps only its own adapter's columns, scaled
         return result + delta.reshape(result.shape).to(result.dtype)
 
     return forward
@@ -111,9 +124,10 @@ def grouped_lora(model: Any, adapter_names: Sequence[str]) -> Iterator[None]:
     check_grouped_support(model, adapter_names)
     names = list(adapter_names)
     patched: list[Any] = []
+    masks: dict[tuple[Any, ...], Any] = {}
     try:
         for module in _lora_layers(model):
-            stacks = _row_stacks(module, names)
+            stacks = _layer_stacks(module, names, masks)
             if stacks is None:
                 module.forward = module.get_base_layer().forward  # no row adapts this layer
             else:
