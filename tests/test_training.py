@@ -87,10 +87,10 @@ def test_sft_lowers_training_loss_and_resumes(tmp_path: Path) -> None:
         kind="brand",
         name="acme",
         output_dir=tmp_path,
-        max_steps=6,
+        max_steps=4,
         learning_rate=5e-3,
         batch_size=4,
-        save_steps=3,
+        save_steps=2,
         progress=False,
     )
     result = train_sft(model, tokenizer, train, config, manifest)
@@ -206,7 +206,7 @@ def test_dpo_trains_on_the_feedback_export_end_to_end(sqlite_db: Any, tmp_path: 
         kind="brand",
         name="acme-dpo",
         output_dir=tmp_path / "run",
-        max_steps=5,
+        max_steps=4,
         learning_rate=5e-3,
         batch_size=4,
         progress=False,
