@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-import uvicorn
+from loopback import run_server
 from peft import LoraConfig, get_peft_model
 
 TARGETS = ["q_proj", "v_proj", "o_proj", "down_proj"]
@@ -32,22 +29,5 @@ def make_lora(build: Callable[[], Any], path: Path, *, seed: int, rank: int, sca
 
 
 def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn (lifespan on) in a thread on 127.0.0.1:<free port>; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    """Run ``app`` (lifespan on) on a free loopback port; yields the base URL."""
+    yield from run_server(app, lifespan="on")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import uvicorn
 from fastapi import FastAPI
+from loopback import run_server
 
 from rmnlora.storage import Brand, Database
 from rmnlora.storage.tenants import register_tenant
@@ -17,25 +14,8 @@ from rmnlora.storage.tenants import register_tenant
 
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` with uvicorn in a thread on 127.0.0.1:<free port>; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    """Run ``app`` (lifespan off: the tests start what they need) on a free loopback port."""
+    yield from run_server(app, lifespan="off")
 
 
 def add_tenant(database: Database, tenant_id: str, brands: tuple[str, ...]) -> str:
