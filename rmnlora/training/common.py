@@ -10,7 +10,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from rmnlora.schemas.training import TrainResult
 
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -143,4 +145,32 @@ def run_trainer(trainer: Any, config: LoraRunConfig) -> TrainOutcome:
         seconds=seconds,
         resumed_from=resume,
         log_history=history,
+    )
+
+
+def train_result(
+    method: Literal["sft", "dpo"],
+    config: LoraRunConfig,
+    trainer: Any,
+    outcome: TrainOutcome,
+    train_rows: int,
+    extra: dict[str, Any] | None = None,
+) -> TrainResult:
+    """The run's summary, built the same way for every trainer."""
+    steps = max(outcome.steps_run, 1)
+    return TrainResult(
+        method=method,
+        kind=config.kind,
+        name=config.name,
+        adapter_path=str(config.adapter_dir),
+        steps=int(trainer.state.global_step),
+        train_rows=train_rows,
+        first_loss=outcome.losses[0] if outcome.losses else None,
+        last_loss=outcome.losses[-1] if outcome.losses else None,
+        losses=outcome.losses,
+        seconds=outcome.seconds,
+        seconds_per_step=outcome.seconds / steps,
+        qlora=config.qlora,
+        resumed_from=outcome.resumed_from,
+        extra=extra or {},
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rmnlora.schemas.training import SplitManifest, TrainResult
-from rmnlora.training.common import LoraRunConfig, lora_config, run_trainer, trainer_args
+from rmnlora.training.common import LoraRunConfig, lora_config, run_trainer, train_result, trainer_args
 from rmnlora.training.datasets import DPO_KEYS, DatasetError, Row, as_chat, assert_no_leak
 
 
@@ -72,23 +72,8 @@ def train_dpo(
         peft_config=lora_config(config),
     )
     outcome = run_trainer(trainer, config)
-    steps = max(outcome.steps_run, 1)
     rewards = [
         float(entry["rewards/accuracies"]) for entry in outcome.log_history if "rewards/accuracies" in entry
     ]
-    return TrainResult(
-        method="dpo",
-        kind=config.kind,
-        name=config.name,
-        adapter_path=str(config.adapter_dir),
-        steps=int(trainer.state.global_step),
-        train_rows=len(rows),
-        first_loss=outcome.losses[0] if outcome.losses else None,
-        last_loss=outcome.losses[-1] if outcome.losses else None,
-        losses=outcome.losses,
-        seconds=outcome.seconds,
-        seconds_per_step=outcome.seconds / steps,
-        qlora=config.qlora,
-        resumed_from=outcome.resumed_from,
-        extra={"train_reward_accuracies": rewards, "beta": config.beta},
-    )
+    extra = {"train_reward_accuracies": rewards, "beta": config.beta}
+    return train_result("dpo", config, trainer, outcome, len(rows), extra)
