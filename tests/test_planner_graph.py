@@ -86,6 +86,7 @@ def test_clean_brief_proceeds_through_every_gate(
         assert section in report
     html = Path(state["report"]["html"]).read_text()
     assert "data:image/png;base64," in html  # plots inlined: the HTML stands alone
+    assert "<strong>completed</strong>" in html and "**" not in html
     assert json.loads(Path(state["report"]["json"]).read_text())["status"] == "completed"
 
     with services.db.get_session(tenant_id="clean") as session:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,13 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
 MARKDOWN = (Path(__file__).parent / "templates" / "report.md.j2").read_text(encoding="utf-8")
 
 
+def _inline(text: str) -> str:
+    """Escaped text with the report's inline marks: **bold** and `code`."""
+    escaped = html.escape(text)
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
+
+
 def _markdown_to_html(markdown: str, images: dict[str, str], title: str) -> str:
     """A small, dependency-free rendering: headings, tables, lists, quotes; images inlined as data URIs."""
     body: list[str] = []
@@ -191,7 +199,7 @@ def _markdown_to_html(markdown: str, images: dict[str, str], title: str) -> str:
     for raw in markdown.splitlines():
         line = raw.rstrip()
         if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            cells = [_inline(c.strip()) for c in line.strip("|").split("|")]
             if set("".join(cells)) <= {"-"}:
                 continue
             if not in_table:
@@ -215,11 +223,11 @@ def _markdown_to_html(markdown: str, images: dict[str, str], title: str) -> str:
         elif line.startswith("# "):
             body.append(f"<h1>{html.escape(line[2:])}</h1>")
         elif line.startswith("- "):
-            body.append(f"<li>{html.escape(line[2:])}</li>")
+            body.append(f"<li>{_inline(line[2:])}</li>")
         elif line.startswith("> "):
-            body.append(f"<blockquote>{html.escape(line[2:])}</blockquote>")
+            body.append(f"<blockquote>{_inline(line[2:])}</blockquote>")
         elif line:
-            body.append(f"<p>{html.escape(line)}</p>")
+            body.append(f"<p>{_inline(line)}</p>")
     if in_table:
         body.append("</table>")
     style = (
