@@ -31,18 +31,30 @@ def _stripped(raw: pl.Expr, text: pl.Expr | None) -> pl.Expr:
     return raw.cast(pl.String).str.strip_chars() if text is None else text
 
 
-def missing(field: str, raw: pl.Expr, text: pl.Expr | None = None) -> Check:
-    """A required value that is absent or blank (``text``: its stripped text, if already computed)."""
-    blank = raw.is_null() | (_stripped(raw, text) == "")
+def missing(field: str, raw: pl.Expr, text: pl.Expr | None = None, *, blank: pl.Expr | None = None) -> Check:
+    """A required value that is absent or blank.
+
+    ``text``: its stripped text, if already computed; ``blank``: the blank flag itself, if known.
+    """
+    if blank is None:
+        blank = raw.is_null() | (_stripped(raw, text) == "")
     return Check(QuarantineReason.MISSING_REQUIRED, blank, pl.lit(f"{field} is empty"))
 
 
 def unparseable(
-    reason: QuarantineReason, field: str, raw: pl.Expr, parsed: pl.Expr, text: pl.Expr | None = None
+    reason: QuarantineReason,
+    field: str,
+    raw: pl.Expr,
+    parsed: pl.Expr,
+    text: pl.Expr | None = None,
+    *,
+    failed: pl.Expr | None = None,
 ) -> Check:
-    """A present value that did not parse (date, number, product id); ``text`` as in ``missing``."""
-    present = raw.is_not_null() & (_stripped(raw, text) != "")
-    return Check(reason, present & parsed.is_null(), pl.format("{}={}", pl.lit(field), _text(raw)))
+    """A present value that did not parse (date, number, product id); ``text`` as in ``missing``,
+    ``failed``: the present-but-unparsed flag itself when the parser already computed it."""
+    if failed is None:
+        failed = raw.is_not_null() & (_stripped(raw, text) != "") & parsed.is_null()
+    return Check(reason, failed, pl.format("{}={}", pl.lit(field), _text(raw)))
 
 
 def negative(fields: dict[str, pl.Expr]) -> Check:
