@@ -261,8 +261,13 @@ def harmonize_lazy(
     )
     names = core.frame.collect_schema().names()
     keep = [c for c in names if c not in core.helpers and c != EVENT_HASH]
-    at = keep.index("event_id")
-    return core.frame.with_columns(core.detail.alias(DETAIL)).select(*keep[:at], DETAIL, *keep[at:])
+    return core.frame.with_columns(core.detail.alias(DETAIL), _event_id()).select(*keep, DETAIL, "event_id")
+
+
+def _event_id() -> pl.Expr:
+    """The text event_id of the event hash; ``harmonize`` adds it only after the duplicate check, so
+    the 20-byte strings are not held in memory for every row while that check needs all rows."""
+    return pl.col(EVENT_HASH).cast(pl.String).alias("event_id")
 
 
 @dataclass(frozen=True)
@@ -502,7 +507,6 @@ def _core(
         frame.with_columns(**columns, **{REASON: reason})
         .drop(*stripped.values(), *(f"{FAST}{field}" for field in fast))
         .with_columns(pl.struct(key_fields).hash(EVENT_ID_SEED).alias(EVENT_HASH))
-        .with_columns(pl.col(EVENT_HASH).cast(pl.String).alias("event_id"))
     )
     return _Core(frame, detail, helpers)
 
@@ -642,6 +646,7 @@ def harmonize(
         target_currency=request.target_currency,
     )
     core = validate.mark_duplicates(staged.frame, reason=REASON, detail=None, key=EVENT_HASH)
+    core = core.with_columns(_event_id())
 
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
