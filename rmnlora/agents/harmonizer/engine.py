@@ -67,9 +67,7 @@ def _number(expr: pl.Expr, dtype: pl.DataType, decimal_comma: bool, text: pl.Exp
     return text.cast(pl.Float64, strict=False)
 
 
-def _date(
-    expr: pl.Expr, dtype: pl.DataType, fmt: str, timezone: str, text: pl.Expr | None = None
-) -> pl.Expr:
+def _date(expr: pl.Expr, dtype: pl.DataType, fmt: str, timezone: str, text: pl.Expr | None = None) -> pl.Expr:
     text = _as_text(expr) if text is None else text
     if dtype == pl.Date:
         return expr
