@@ -56,6 +56,20 @@ def main(
     ] = None,
 ) -> None:
     CliState.config_path = config
+    _quiet_third_party_noise()
+
+
+def _quiet_third_party_noise() -> None:
+    """Hide warnings libraries print about themselves, not about the user's work.
+
+    bitsandbytes logs that an optional CPU kernel package is absent (4-bit still works, see
+    PITFALLS); transformers warns about its own renamed attributes when PEFT touches them.
+    """
+    import logging
+    import warnings
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\.|$)")
 
 
 @app.command()
