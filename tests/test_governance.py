@@ -272,3 +272,25 @@ def test_cli_check_copy_exit_codes_and_json() -> None:
     assert good.exit_code == 0 and json.loads(good.stdout)["passed"] is True
     unknown = runner.invoke(app, ["check-copy", "--retailer", "target", "--headline", "x"])
     assert unknown.exit_code == 2 and "available: amazon, kroger, walmart" in unknown.output
+
+
+def test_unusable_copy_fails_even_when_short_enough() -> None:
+    """An empty headline or an unfilled placeholder is not a passing ad, whatever its length."""
+    from rmnlora.agents.creative.formats import load_format_spec
+    from rmnlora.agents.governance import check_copy, format_pack, load_packs
+    from rmnlora.schemas.governance import AdCopy
+
+    spec = load_format_spec("walmart", "sponsored_brands")
+    packs = [*load_packs("walmart", "acme-snacks"), format_pack(spec)]
+    empty = check_copy(AdCopy(headline="", body="", cta="Shop now"), packs)
+    assert not empty.passed
+    assert "walmart/sponsored_brands:requires_headline" in {v.rule_id for v in empty.violations}
+    placeholder = check_copy(AdCopy(headline="Dear [Recipient], try it", cta="Shop now"), packs)
+    assert not placeholder.passed
+    assert [v.matched for v in placeholder.violations if v.rule_id == "baseline:unfilled_placeholder"] == [
+        "[Recipient]"
+    ]
+    fine = check_copy(
+        AdCopy(headline="Acme Crunch granola bars", body="Whole grain oats.", cta="Shop now"), packs
+    )
+    assert fine.passed

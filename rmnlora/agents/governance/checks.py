@@ -167,6 +167,16 @@ def format_pack(spec: FormatSpec, brand: str | None = None, product: str | None 
     """
     owner = f"{spec.retailer}/{spec.name}"
     rules = [
+        # Every format shows a headline: an empty one is an unusable ad, not a passing one.
+        PolicyRule(
+            rule_id=f"{owner}:requires_headline",
+            kind="required_element",
+            severity="critical",
+            field="headline",
+            patterns=[r"\S"],
+            message="the format requires a headline",
+            suggestion="Write a headline that names the product.",
+        ),
         PolicyRule(
             rule_id=f"{owner}:headline_length",
             kind="length_limit",
