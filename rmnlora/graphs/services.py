@@ -65,12 +65,8 @@ class PlannerServices:
     @cached_property
     def inference_service(self) -> InferenceService:
         """One in-process base model shared by every (retailer, brand, task) composition of the run."""
-        import torch
-
         from rmnlora.adapters.service import InferenceService
 
-        if self.settings.model.cpu_threads and not torch.cuda.is_available():
-            torch.set_num_threads(self.settings.model.cpu_threads)
         return InferenceService.from_settings(self.settings, self.db)
 
     def chat_model(self, *, tenant: str, retailer: str, brand: str, task: str) -> BaseChatModel | None:
