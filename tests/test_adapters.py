@@ -347,3 +347,19 @@ def test_resolution_without_components_uses_base(registry: AdapterRegistry) -> N
     composer = Composer(build_tiny_model(0)[0])
     composition = composer.compose(Resolution(components={}, missing=(), requested={}))
     assert composition.adapter_name == BASE_ADAPTER and composition.components == {}
+
+
+def test_mean_logprob_is_the_models_own_likelihood_of_its_tokens() -> None:
+    """Candidates rank by this number, so it must equal a fresh forward pass's log-probabilities."""
+    model, tokenizer = build_tiny_model(seed=3)
+    prompts = ["Headline for granola bars:", "Write a short ad for oat bars please:"]
+    rows = generate_rows(model, tokenizer, prompts, ["__base__", "__base__"], max_new_tokens=6)
+    for prompt, row in zip(prompts, rows, strict=True):
+        assert row.mean_logprob is not None and row.mean_logprob <= 0
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt_ids + row.token_ids])
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
+        positions = range(len(prompt_ids) - 1, len(prompt_ids) - 1 + len(row.token_ids))
+        expected = sum(float(logprobs[p, ids[0, p + 1]]) for p in positions) / len(row.token_ids)
+        assert row.mean_logprob == pytest.approx(expected, abs=1e-3)

@@ -34,6 +34,8 @@ class GeneratedText:
     token_ids: list[int]
     finish_reason: str  # "stop" (end of sequence) or "length"
     path: str = "plain"  # how the batch ran: plain (no PEFT) | base | single | grouped | peft
+    # Mean log-probability of the generated tokens under the (composed) model: what candidates rank by.
+    mean_logprob: float | None = None
 
 
 MixedPath = Literal["grouped", "peft"]
@@ -111,6 +113,8 @@ def generate_rows(
         "max_new_tokens": max(limits),
         "pad_token_id": tokenizer.pad_token_id,
         "eos_token_id": tokenizer.eos_token_id,
+        "output_scores": True,
+        "return_dict_in_generate": True,
     }
     if temperature > 0:
         kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
@@ -130,15 +134,22 @@ def generate_rows(
         else:
             output = model.generate(**encoded, **kwargs)
     prompt_len = encoded["input_ids"].shape[1]
+    # Log-probabilities of the chosen tokens under the distribution they were drawn from.
+    token_logprobs = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
     results = []
-    for row, limit in zip(output, limits, strict=True):
+    for row, row_logprobs, limit in zip(output.sequences, token_logprobs, limits, strict=True):
         new_tokens = row[prompt_len:].tolist()[:limit]
         finish = "length"
         if tokenizer.eos_token_id in new_tokens:
             new_tokens = new_tokens[: new_tokens.index(tokenizer.eos_token_id)]
             finish = "stop"
+        scored = row_logprobs[: max(len(new_tokens), 1)].float()
+        finite = scored[torch.isfinite(scored)]
+        mean_logprob = float(finite.mean()) if finite.numel() else None
         results.append(
-            GeneratedText(tokenizer.decode(new_tokens, skip_special_tokens=True), new_tokens, finish, path)
+            GeneratedText(
+                tokenizer.decode(new_tokens, skip_special_tokens=True), new_tokens, finish, path, mean_logprob
+            )
         )
     return results
 

@@ -111,6 +111,7 @@ class InferenceService:
             cached=composition.cached,
             timings_ms={**timings, "total_ms": (time.perf_counter() - started) * 1000},
             batch_path=output.path,
+            mean_logprob=output.mean_logprob,
         )
 
     def close(self) -> None:

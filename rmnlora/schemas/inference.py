@@ -54,6 +54,9 @@ class InferenceResponse(BaseModel):
     note: str = Field(description="Human-readable summary of the composition.")
     cached: bool = Field(description="The composed adapter was already in the LRU cache.")
     timings_ms: dict[str, float]
+    mean_logprob: float | None = Field(
+        default=None, description="Mean log-probability of the generated tokens (ranks candidates)."
+    )
     batch_path: str = Field(
         default="plain",
         description="Forward the batch ran on: single (one adapter for all rows), grouped (our grouped LoRA "
