@@ -42,6 +42,9 @@ def test_escalation_pauses_then_resume_rejects(exports: Path, tmp_path: Path) ->
     assert outcome["status"] == "awaiting_review"
     assert outcome["interrupt"][0]["phase"] == "optimize"
 
+    taken = rmn("plan", str(brief), "--run-id", "run-cli", data_dir=tmp_path / "rmn")
+    assert taken.returncode == 2 and "is taken" in taken.stderr
+
     not_both = rmn("plan", "--resume", "run-cli", data_dir=tmp_path / "rmn")
     assert not_both.returncode == 2 and "--approve or --reject" in not_both.stderr
 
@@ -67,6 +70,7 @@ def test_blocked_plan_is_exit_4_with_progress_on_stderr(exports: Path, tmp_path:
     result = rmn("plan", str(brief), data_dir=tmp_path / "rmn")
     assert result.returncode == 4
     assert "harmonize gate: block" in result.stderr
+    assert "risk [critical]" in result.stderr  # severities are printed, not eaten as markup
     assert "plan blocked" in result.stderr
 
 

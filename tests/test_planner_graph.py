@@ -153,7 +153,10 @@ def test_escalation_approved_by_a_person_continues(
     assert final["human"]["action"] == "approve"
     assert [phase for phase, _ in _decisions(final)][:3] == ["harmonize", "optimize", "measure"]
     assert "measure" in final["results"]  # the person's approval moved the plan past the optimizer
-    assert final["status"] == "completed", _decisions(final)
+    # ...but an infeasible brief has no allocation within its budget: governance stops it there.
+    assert _decisions(final)[-1] == ("govern", "block")
+    assert final["status"] == "blocked"
+    assert any("budget" in reason for reason in final["blocked_reasons"])
     assert (
         "Reviewer: approve at optimize (raise budget later)" in Path(final["report"]["markdown"]).read_text()
     )
@@ -306,3 +309,83 @@ def test_thin_history_lines_get_a_thompson_exploration_split(
     assert {arm["id"].split("/")[0] for arm in exploration["arms"]} == {"kroger"}
     assert exploration["prior_mean_return"] > 0
     assert "Exploration" in Path(state["report"]["markdown"]).read_text()
+
+
+def test_unknown_ad_format_is_a_named_gap_not_a_crash(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    retailers = [dict(r) for r in BASE_BRIEF["retailers"]]
+    retailers[0] = dict(retailers[0], formats=["billboard"])
+    brief = write_brief(tmp_path, exports, tenant="fmt", retailers=retailers)
+    state = build_planner_graph(services.settings, services=services).invoke(
+        _start(brief, "run-fmt", tmp_path), _config("run-fmt")
+    )
+    copies = {(c["retailer"], c["ad_format"]): c for c in state["results"]["create"]["copies"]}
+    assert copies[("walmart", "billboard")]["candidates"] == []
+    assert any("billboard" in error for error in state["results"]["create"]["errors"])
+    create_gate = next(r for r in state["reflections"] if r["phase"] == "create")
+    assert create_gate["confidence"] < 1.0
+
+
+def test_a_thread_holding_a_plan_refuses_a_second_brief(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    dirty = dirty_copy(exports, tmp_path / "dirty")
+    brief = write_brief(
+        tmp_path, dirty, tenant="reuse", retailers=[dict(BASE_BRIEF["retailers"][0], min_spend=0)]
+    )
+    graph = build_planner_graph(services.settings, services=services)
+    graph.invoke(_start(brief, "run-reuse", tmp_path), _config("run-reuse"))
+    with pytest.raises(ValueError, match="already holds a plan"):
+        graph.invoke(_start(brief, "run-reuse", tmp_path), _config("run-reuse"))
+
+
+def test_an_edit_reruns_the_step_and_logs_the_new_decision(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    retailers = [dict(r, min_spend=200000) for r in BASE_BRIEF["retailers"]]
+    brief = write_brief(tmp_path, exports, tenant="edit", retailers=retailers)
+    graph = build_planner_graph(services.settings, services=services)
+    graph.invoke(_start(brief, "run-edit", tmp_path), _config("run-edit"))
+    state = graph.invoke(
+        Command(resume={"action": "edit", "changes": {"bootstrap": 50}}), _config("run-edit")
+    )
+
+    assert state["results"]["optimize"]["applied_changes"] == {"bootstrap": 50}
+    optimize_logs = [log for log in _logs(services, "edit", "run-edit") if log.phase == "optimize"]
+    assert len(optimize_logs) == len([d for p, d in _decisions(state) if p == "optimize"]) == 2
+
+
+def test_a_reused_output_folder_never_plans_on_an_earlier_runs_rows(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    graph = build_planner_graph(services.settings, services=services)
+    first = write_brief(tmp_path / "a", exports, tenant="stale")
+    graph.invoke({**_start(first, "run-a", tmp_path), "out_dir": str(tmp_path / "shared")}, _config("run-a"))
+    retailers = [dict(r) for r in BASE_BRIEF["retailers"]]
+    retailers[2] = dict(retailers[2], data=["missing.parquet"], max_share=None)
+    second = write_brief(tmp_path / "b", exports, tenant="stale", retailers=retailers)
+    state = graph.invoke(
+        {**_start(second, "run-b", tmp_path), "out_dir": str(tmp_path / "shared")}, _config("run-b")
+    )
+
+    assert "kroger" in state["results"]["harmonize"]["errors"]
+    assert _decisions(state)[-1] == ("harmonize", "escalate")  # a retailer with spend lost its data
+    state = graph.invoke(Command(resume={"action": "approve"}), _config("run-b"))
+    lines = state["results"]["optimize"]["allocation"]["lines"]
+    assert lines and not any(line["retailer"] == "kroger" for line in lines)
+
+
+def test_clicks_objective_is_reported_in_clicks(
+    exports: Path, services: PlannerServices, tmp_path: Path
+) -> None:
+    brief = write_brief(tmp_path, exports, tenant="clicks", objective="clicks", constraints={})
+    graph = build_planner_graph(services.settings, services=services)
+    state = graph.invoke(_start(brief, "run-clicks", tmp_path), _config("run-clicks"))
+    # Click curves are near-linear, so most spend lands beyond observed levels and a person must approve.
+    assert _decisions(state)[-1] == ("optimize", "escalate")
+    state = graph.invoke(Command(resume={"action": "approve"}), _config("run-clicks"))
+    report = Path(state["report"]["markdown"]).read_text()
+    line = next(text for text in report.splitlines() if text.startswith("Status: optimal"))
+    assert "clicks" in line and "USD" not in line
+    assert "| predicted clicks |" in report

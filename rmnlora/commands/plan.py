@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from langchain_core.runnables import RunnableConfig
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rmnlora.cli import app, console, fail, settings_from_cli
@@ -45,9 +46,10 @@ def _print_update(node: str, update: dict[str, Any]) -> None:
         )
         rationale = verdict.get("rationale")
         if rationale:
-            console.print(f"    {rationale}")
+            console.print(f"    {escape(rationale)}")
         for risk in verdict.get("risks", [])[:4]:
-            console.print(f"    risk [{risk.get('severity')}] {risk.get('factor')}")
+            severity = escape(f"[{risk.get('severity')}]")
+            console.print(f"    risk {severity} {escape(str(risk.get('factor')))}")
     elif node == "human_review":
         answer = update.get("human") or {}
         console.print(f"  review: {answer.get('action', '?')} {answer.get('note') or ''}")
@@ -135,17 +137,29 @@ def plan(
 
     settings = settings_from_cli()
     if resume:
-        if approve == reject:
-            raise fail("--resume needs exactly one of --approve or --reject", 2)
         graph = build_planner_graph(settings)
         config: RunnableConfig = {"configurable": {"thread_id": resume}}
         snapshot = graph.get_state(config)
         if not snapshot.values:
             raise fail(f"no run {resume!r} in the checkpoint store ({settings.data_dir})", 2)
         if not snapshot.next:
-            raise fail(f"run {resume!r} is not paused for review (status {snapshot.values.get('status')})", 2)
-        answer = {"action": "approve" if approve else "reject", "note": note or ""}
-        _finish(_stream(graph, Command(resume=answer), config, as_json), as_json)
+            raise fail(
+                f"run {resume!r} has ended (status {snapshot.values.get('status')}); nothing to resume", 2
+            )
+        waiting = any(task.interrupts for task in snapshot.tasks)
+        if waiting:
+            if approve == reject:
+                raise fail(f"run {resume!r} waits for review: give exactly one of --approve or --reject", 2)
+            answer = {"action": "approve" if approve else "reject", "note": note or ""}
+            _finish(_stream(graph, Command(resume=answer), config, as_json), as_json)
+            return
+        if approve or reject:
+            raise fail(
+                f"run {resume!r} is not waiting for review (it stopped at {', '.join(snapshot.next)}); "
+                f"continue it with: rmn plan --resume {resume}",
+                2,
+            )
+        _finish(_stream(graph, None, config, as_json), as_json)  # a crashed or killed run goes on
         return
     if brief is None:
         raise fail("give a brief file, or --resume RUN_ID", 2)
@@ -157,6 +171,8 @@ def plan(
         raise fail(str(exc), 2) from exc
     run = run_id or f"run-{uuid.uuid4().hex[:12]}"
     graph = build_planner_graph(settings)
+    if graph.get_state({"configurable": {"thread_id": run}}).values:
+        raise fail(f"run id {run!r} is taken: choose another, or continue it with rmn plan --resume {run}", 2)
     if not as_json:
         console.print(f"planning [bold]{campaign.name}[/bold] for {campaign.brand} (run {run})")
     state = {

@@ -7,6 +7,7 @@ applies only the keys it knows and records which it applied, so a revision is ne
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -31,6 +32,8 @@ def harmonize(state: PlannerState, services: PlannerServices, changes: dict[str,
 
     brief = brief_of(state)
     events_dir = _out_dir(state) / "harmonized"
+    if events_dir.exists():  # a re-run (or reused --out) must never plan on an earlier run's rows
+        shutil.rmtree(events_dir)
     summaries: list[dict[str, Any]] = []
     errors: dict[str, str] = {}
     for retailer in brief.retailers:
@@ -48,7 +51,8 @@ def harmonize(state: PlannerState, services: PlannerServices, changes: dict[str,
             summaries.append(run_harmonizer(request).model_dump(mode="json"))
         except (HarmonizeError, MappingError, FileNotFoundError, ValueError) as exc:
             errors[retailer.name] = str(exc)
-    dates = load_events({**state, "results": {"harmonize": {"events_dir": str(events_dir)}}})
+    harmonized = {"events_dir": str(events_dir), "summaries": summaries}
+    dates = load_events({**state, "results": {"harmonize": harmonized}})
     coverage: dict[str, Any] = {"days": 0, "first": None, "last": None}
     if dates.height:
         first, last = cast(dt.date, dates["event_date"].min()), cast(dt.date, dates["event_date"].max())
@@ -219,8 +223,9 @@ def measure(state: PlannerState, services: PlannerServices, changes: dict[str, A
 
 
 def create(state: PlannerState, services: PlannerServices, changes: dict[str, Any]) -> dict[str, Any]:
-    from rmnlora.agents.creative.formats import load_format_specs
+    from rmnlora.agents.creative.formats import FormatSpecError, load_format_specs
     from rmnlora.agents.creative.generate import CreativeError, generate_copy
+    from rmnlora.agents.governance import PolicyPackError
     from rmnlora.schemas.creative import CopyRequest
 
     brief = brief_of(state)
@@ -229,8 +234,13 @@ def create(state: PlannerState, services: PlannerServices, changes: dict[str, An
         k = min(10, max(k, brief.creative.candidates) * 2)
     applied = {"candidates": k} if {"candidates", "regenerate"} & set(changes) else {}
     jobs = []
+    missing: list[dict[str, Any]] = []
     for retailer in brief.retailers:
-        formats = retailer.formats or sorted(load_format_specs(retailer.name))[:1]
+        try:
+            formats = retailer.formats or sorted(load_format_specs(retailer.name))[:1]
+        except FormatSpecError as exc:
+            missing.append(_no_copy(retailer.name, ", ".join(retailer.formats) or "(default)", str(exc)))
+            continue
         model = services.chat_model(
             tenant=brief.tenant, retailer=retailer.name, brand=brief.brand, task="creative"
         )
@@ -255,15 +265,29 @@ def create(state: PlannerState, services: PlannerServices, changes: dict[str, An
         except CreativeError as exc:  # said in the result and the gate; the copy shown is labelled template
             label = f"{request.retailer}/{request.ad_format}: {exc}"
             return generate_copy(request, None).model_dump(mode="json"), label
+        except (FormatSpecError, PolicyPackError) as exc:  # an unknown format: no copy, and the gate sees it
+            return _no_copy(request.retailer, request.ad_format, str(exc)), str(exc)
 
     # Formats run concurrently so the runtime's batching engine serves them as one mixed batch.
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
         outcomes = list(pool.map(write, jobs))
     return {
-        "copies": [copy for copy, _ in outcomes],
-        "errors": [error for _, error in outcomes if error],
+        "copies": [copy for copy, _ in outcomes] + missing,
+        "errors": [error for _, error in outcomes if error] + [m["notes"][0] for m in missing],
         "components": services.components(),
         "applied_changes": applied,
+    }
+
+
+def _no_copy(retailer: str, ad_format: str, reason: str) -> dict[str, Any]:
+    """A creative result with no candidates, carrying why: shown in the report and counted at the gate."""
+    return {
+        "retailer": retailer,
+        "ad_format": ad_format,
+        "source": "none",
+        "candidates": [],
+        "ranking": "",
+        "notes": [f"{retailer}/{ad_format}: no copy written: {reason}"],
     }
 
 

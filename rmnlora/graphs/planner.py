@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -26,6 +27,10 @@ class Node(Protocol):
     def __call__(self, state: PlannerState) -> dict[str, Any]: ...
 
 
+class ConfigNode(Protocol):
+    def __call__(self, state: PlannerState, config: RunnableConfig) -> dict[str, Any]: ...
+
+
 AfterReview = Literal["harmonize", "optimize", "measure", "create", "govern", "finalize", "blocked"]
 
 
@@ -37,6 +42,16 @@ def _timed(name: str, fn: Node) -> Node:
 
     node.__name__ = name
     return node
+
+
+def _intake_node(services: PlannerServices) -> ConfigNode:
+    def intake(state: PlannerState, config: RunnableConfig) -> dict[str, Any]:
+        started = time.perf_counter()
+        thread_id = (config.get("configurable") or {}).get("thread_id")
+        update = steps.intake(state, services, thread_id=thread_id)
+        return {**update, "timings": {"intake": time.perf_counter() - started}}
+
+    return intake
 
 
 def _agent_node(phase: str, services: PlannerServices) -> Node:
@@ -97,7 +112,7 @@ def build_planner_graph(
     services = services or PlannerServices(settings)
     graph = StateGraph(PlannerState)
 
-    graph.add_node("intake", _timed("intake", lambda state: steps.intake(state, services)))
+    graph.add_node("intake", _intake_node(services))
     for phase in PHASES:
         graph.add_node(phase, _agent_node(phase, services))
         graph.add_node(f"reflect_{phase}", _reflect_node(phase, services))

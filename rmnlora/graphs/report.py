@@ -37,6 +37,11 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
     """Everything the templates show, as plain strings and lists."""
     results = state.get("results") or {}
     cur = brief.currency
+    # The objective's unit: money for sales objectives, counts for clicks and reach.
+    unit = {"clicks": "clicks", "reach": "impressions"}.get(brief.objective, cur)
+
+    def outcome(value: Any) -> str:
+        return _money(value, unit)
     harmonized = results.get("harmonize") or {}
     optimized = results.get("optimize") or {}
     allocation = optimized.get("allocation") or {}
@@ -63,7 +68,7 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
             "id": line["id"],
             "spend": _money(line["spend"], cur),
             "share": _pct(line["share"]),
-            "predicted": _money(line.get("predicted_sales") or line.get("predicted_outcome"), cur),
+            "predicted": outcome(line.get("predicted_outcome")),
             "roas": _num(line.get("roas")),
             "mroas": _num(line.get("marginal_roas")),
             "extrapolates": "yes: " + (line.get("extrapolation") or "") if line.get("extrapolates") else "no",
@@ -74,7 +79,7 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
     comparisons = [
         {
             "name": c["name"],
-            "predicted": _money(c["predicted_outcome"], cur),
+            "predicted": outcome(c["predicted_outcome"]),
             "lift": _pct(c["lift"]),
             "feasible": "yes" if c["feasible"] else "no",
         }
@@ -150,8 +155,8 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
         "optimizer_error": optimized.get("error"),
         "allocation_status": allocation.get("status"),
         "lines": lines,
-        "predicted": _money(allocation.get("predicted_outcome"), cur),
-        "interval": f"{_money(interval[0], cur)} to {_money(interval[1], cur)}" if interval else "n/a",
+        "predicted": outcome(allocation.get("predicted_outcome")),
+        "interval": f"{outcome(interval[0])} to {outcome(interval[1])}" if interval else "n/a",
         "roas": _num(allocation.get("roas")),
         "binding": allocation.get("binding", []),
         "comparisons": comparisons,

@@ -35,12 +35,17 @@ def _result(state: PlannerState, phase: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- intake
 
 
-def intake(state: PlannerState, services: PlannerServices) -> dict[str, Any]:
+def intake(state: PlannerState, services: PlannerServices, thread_id: str | None = None) -> dict[str, Any]:
     """Register the run (PlanRun row, tenant and brand rows on first sight) before any agent works."""
     from rmnlora.graphs import persistence
 
+    if state.get("reflections") or state.get("results"):
+        raise ValueError(
+            f"thread {state.get('run_id')!r} already holds a plan: start a new run id, "
+            "or resume this one (rmn plan --resume RUN_ID)"
+        )
     brief = brief_of(state)
-    run_id = state.get("run_id") or f"run-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+    run_id = state.get("run_id") or thread_id or f"run-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S%f}"
     tenant_id = state.get("tenant_id") or brief.tenant
     out_dir = state.get("out_dir") or str(services.settings.data_dir / "runs" / run_id)
     persistence.start_run(services.db, run_id=run_id, tenant_id=tenant_id, brief=brief)
@@ -136,7 +141,8 @@ def apply_review(state: PlannerState, answer: Any) -> dict[str, Any]:
         return {"human": human, "route": next_phase(phase)}
     if action == "edit":
         edits = dict((answer or {}).get("changes") or {})
-        return {"human": human, "route": phase, "changes": {phase: edits}}
+        attempt = (state.get("revisions") or {}).get(phase, 0) + 1  # the re-run is logged as a new attempt
+        return {"human": human, "route": phase, "changes": {phase: edits}, "revisions": {phase: attempt}}
     reason = f"{phase}: rejected by reviewer" + (f" ({note})" if note else "")
     if action != "reject":
         reason = f"{phase}: unknown review answer {action!r} (expected approve, reject or edit)"
@@ -179,4 +185,9 @@ def load_events(state: PlannerState) -> pl.DataFrame:
     from rmnlora.agents.harmonizer import read_events
 
     harmonized = _result(state, "harmonize")
-    return read_events(harmonized.get("events_dir") or Path(state["out_dir"]) / "harmonized").collect()
+    folder = harmonized.get("events_dir") or Path(state["out_dir"]) / "harmonized"
+    retailers = [s["retailer"] for s in harmonized.get("summaries", [])]
+    if not retailers:
+        return read_events(folder, retailer="__none__").collect()  # the RMIS columns, no rows
+    # Only what this run harmonized: a shared output folder must not leak other runs' retailers.
+    return pl.concat([read_events(folder, retailer=name) for name in retailers]).collect()

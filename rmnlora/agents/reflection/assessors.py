@@ -578,7 +578,7 @@ def assess_content(
         if not s.budget_within_brief:
             engine.assess_risk(
                 ctx,
-                "allocation exceeds the brief's budget",
+                "no allocation within the brief's budget (none was made, or it breaks a budget check)",
                 "critical",
                 1.0,
                 "overspend",

@@ -82,9 +82,8 @@ def optimize_signals(
                 planned_spend=max(0.0, float(line["spend"])),
                 current_spend=float(currents.get(line["id"]) or 0.0),
                 observed_max_spend=float(curve.get("spend_max") or 0.0) * days,
-                predicted_return=max(
-                    0.0, float(line.get("predicted_sales") or line.get("predicted_outcome") or 0)
-                ),
+                # Attributed sales only: for clicks or reach the outcome is not money.
+                predicted_return=max(0.0, float(line.get("predicted_sales") or 0.0)),
                 marginal_roas=max(0.0, float(line.get("marginal_roas") or 0.0)),
                 fit_r2=curve.get("r2"),
                 data_points=int(curve.get("n_obs") or observed.get("rows", 0)),
@@ -197,7 +196,8 @@ def govern_signals(
         formats_covered=sum(1 for c in result.get("copies", []) if c.get("chosen")),
         template_fallback_used=any(c.get("source") == "template" for c in result.get("copies", [])),
         model_available=not any(s.name == "model" and s.status != "ok" for s in statuses),
-        budget_within_brief=bool(budget is None or budget.get("passed", False)),
+        # No allocation (e.g. an infeasible brief a person let through) is not a budget within the brief.
+        budget_within_brief=bool(budget is not None and budget.get("passed", False)),
         clean_room_checked=(result.get("clean_room") or {}).get("status") == "configured",
         components=statuses,
     )
