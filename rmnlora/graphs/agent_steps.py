@@ -274,7 +274,6 @@ def create(state: PlannerState, services: PlannerServices, changes: dict[str, An
     return {
         "copies": [copy for copy, _ in outcomes] + missing,
         "errors": [error for _, error in outcomes if error] + [m["notes"][0] for m in missing],
-        "components": services.components(),
         "applied_changes": applied,
     }
 

@@ -70,6 +70,9 @@ def run_phase(phase: str, state: PlannerState, services: PlannerServices) -> dic
     changes = (state.get("changes") or {}).get(phase) or {}
     runner = getattr(agent_steps, phase)
     result: dict[str, Any] = runner(state, services, changes)
+    _ = services.memory  # memory's status belongs in what the gate reads, like the model's
+    # Part statuses are kept with the result, so a gate run after a resume in a new process sees them.
+    result["components"] = services.components()
     return {"results": {phase: result}}
 
 
@@ -83,7 +86,8 @@ def reflect(phase: str, state: PlannerState, services: PlannerServices) -> dict[
 
     brief = brief_of(state)
     result = _result(state, phase)
-    signals = signals_for(phase, brief, result, components=services.components())
+    components = result.get("components") or services.components()
+    signals = signals_for(phase, brief, result, components=components)
     revisions_used = (state.get("revisions") or {}).get(phase, 0)
     memory_refs = []
     memory = services.memory
