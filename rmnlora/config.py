@@ -15,10 +15,11 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rmnlora.yaml_input import describe_validation_error, read_yaml_mapping
 
 CONFIG_ENV_VAR = "RMN_CONFIG"
 BUNDLED_BASE_MODEL = "bundled:smollm2"
@@ -202,36 +203,18 @@ def interpolate(value: Any, env: Mapping[str, str] | None = None, key_path: str 
     return _INTERPOLATION.sub(_substitute, value)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at the top level")
-    return loaded
-
-
-def _describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "<root>"
-        problems.append(f"'{key}': {item['msg']}")
-    return "invalid configuration: " + "; ".join(problems)
-
-
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Build Settings from ``path`` (or ``$RMN_CONFIG``), the environment and ``overrides``."""
     chosen = path if path is not None else os.environ.get(CONFIG_ENV_VAR)
-    values = interpolate(_read_yaml(Path(chosen))) if chosen else {}
+    values = (
+        interpolate(read_yaml_mapping(Path(chosen), "config file", ConfigError, allow_empty=True))
+        if chosen
+        else {}
+    )
     token = _yaml_values.set(values)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from exc
+        raise ConfigError(describe_validation_error(exc, "invalid configuration")) from exc
     finally:
         _yaml_values.reset(token)

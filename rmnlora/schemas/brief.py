@@ -9,8 +9,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rmnlora.yaml_input import describe_validation_error, read_yaml_mapping
 
 Objective = Literal["attributed_sales", "incremental_sales", "clicks", "reach"]
 
@@ -128,29 +129,14 @@ class CampaignBrief(BaseModel):
         return self.model_copy(update={"retailers": retailers})
 
 
-def _describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "<root>"
-        problems.append(f"field '{key}': {item['msg']}")
-    return "invalid brief: " + "; ".join(problems)
-
-
 def parse_brief(data: dict[str, Any]) -> CampaignBrief:
     try:
         return CampaignBrief.model_validate(data)
     except ValidationError as exc:
-        raise BriefError(_describe(exc)) from exc
+        raise BriefError(describe_validation_error(exc, "invalid brief", "field ")) from exc
 
 
 def load_brief(path: str | Path) -> CampaignBrief:
     source = Path(path)
-    if not source.is_file():
-        raise BriefError(f"brief file not found: {source}")
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise BriefError(f"brief {source} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BriefError(f"brief {source} must hold a mapping at the top level")
+    data = read_yaml_mapping(source, "brief file", BriefError, allow_empty=False)
     return parse_brief(data).resolve_paths(source.parent.resolve())
