@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 from pathlib import Path
@@ -18,7 +19,6 @@ from rmnlora.agents.harmonizer import (
     MappingError,
     harmonize,
     harmonize_batch,
-    harmonize_lazy,
     mark_duplicates,
     read_events,
     read_quarantine,
@@ -26,6 +26,7 @@ from rmnlora.agents.harmonizer import (
 )
 from rmnlora.agents.harmonizer.engine import default_fx, scan_input
 from rmnlora.agents.harmonizer.mapping import parse_mapping
+from rmnlora.agents.harmonizer.sink import split_by_day
 from rmnlora.datagen import GroundTruth, generate_exports
 from rmnlora.schemas.gtin import is_valid_gtin
 from rmnlora.schemas.harmonize import HarmonizeRequest
@@ -128,7 +129,7 @@ def test_batchwise_run_equals_single_pass(exports) -> None:
     assert mapping is not None
     fx = default_fx()
     raw = scan_input(Path(truth.retailers["walmart"].files[0]), mapping).collect()
-    single = mark_duplicates(harmonize_lazy(raw.lazy(), mapping, fx=fx)).collect()
+    single = mark_duplicates(harmonize_batch(raw, mapping, fx=fx).lazy()).collect()
     cuts = [0, 101, 333, 334, raw.height]
     parts = []
     for i, (lo, hi) in enumerate(zip(cuts, cuts[1:], strict=False)):
@@ -137,12 +138,88 @@ def test_batchwise_run_equals_single_pass(exports) -> None:
     assert isinstance(raw.slice(0, 5).to_arrow(), pa.Table)
     combined = mark_duplicates(pl.concat(parts).lazy()).collect()
     assert combined.equals(single)
-    assert (
-        combined["_reason"]
-        .value_counts()
-        .sort("_reason")
-        .equals(single["_reason"].value_counts().sort("_reason"))
+    reasons = single["_reason"].value_counts().sort("_reason")
+    assert combined["_reason"].value_counts().sort("_reason").equals(reasons)
+    assert reasons.filter(pl.col("_reason") == "duplicate_event")["count"].item() == 3
+
+
+def _outputs(out: Path, retailer: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    events = read_events(out, retailer).collect().sort("event_id")
+    quarantine = read_quarantine(out, retailer).sort("source_file", "source_row")
+    return events, quarantine
+
+
+def test_streamed_batches_equal_one_batch_even_when_duplicates_straddle_them(exports, tmp_path: Path) -> None:
+    """harmonize streams its inputs in batches; a repeat of an event accepted in an earlier batch is
+    still a duplicate, and the outputs do not depend on the batch size."""
+    truth, _ = exports
+    source = pl.read_csv(truth.retailers["walmart"].files[0], separator=";", infer_schema=False)
+    # repeat rows from the start at the very end, so each copy lands in a later batch than its original
+    repeated = pl.concat([source, source.slice(10, 5)])
+    path = tmp_path / "walmart.csv"
+    repeated.write_csv(path, separator=";")
+    request = {"inputs": [path], "retailer": "walmart"}
+    one = harmonize(HarmonizeRequest(**request, out=tmp_path / "one"), batch_rows=10_000)
+    many = harmonize(HarmonizeRequest(**request, out=tmp_path / "many"), batch_rows=37)
+    assert (one.rows_in, one.rows_accepted, one.quarantine_reasons) == (
+        many.rows_in,
+        many.rows_accepted,
+        many.quarantine_reasons,
     )
+    assert one.totals.spend == pytest.approx(many.totals.spend, rel=1e-12)
+    quarantined = read_quarantine(tmp_path / "one", "walmart")
+    bad_originals = quarantined.filter(
+        pl.col("source_row").is_between(10, 14) & (pl.col("reason") != "duplicate_event")
+    ).height
+    assert one.quarantine_reasons["duplicate_event"] == 3 + 5 - bad_originals
+    for left, right in zip(
+        _outputs(tmp_path / "one", "walmart"), _outputs(tmp_path / "many", "walmart"), strict=True
+    ):
+        assert left.equals(right)
+    files = list((tmp_path / "many" / "events" / "retailer=walmart").glob("*/*.parquet"))
+    assert len(files) > truth.days  # several batches wrote into the same day's folder
+
+
+def test_shuffled_and_padded_rows_give_the_same_events(exports, tmp_path: Path) -> None:
+    """Days out of order are gathered per day; values padded with blanks parse as the clean ones."""
+    truth, _ = exports
+    source = pl.read_csv(truth.retailers["walmart"].files[0], separator=";", infer_schema=False)
+    shuffled = source.sample(fraction=1.0, shuffle=True, seed=3)
+    padded = shuffled.with_columns(
+        pl.concat_str(pl.lit("  "), pl.col(c), pl.lit(" ")).alias(c) for c in source.columns
+    )
+    results = {}
+    for name, frame in {"plain": source, "shuffled": shuffled, "padded": padded}.items():
+        path = tmp_path / f"{name}.csv"
+        frame.write_csv(path, separator=";")
+        out = tmp_path / name
+        results[name] = harmonize(HarmonizeRequest(inputs=[path], retailer="walmart", out=out), batch_rows=97)
+        events = read_events(out, "walmart").collect()
+        for folder in (out / "events" / "retailer=walmart").iterdir():
+            day = folder.name.removeprefix("event_date=")
+            days = pl.read_parquet(list(folder.glob("*.parquet")))["event_date"].unique()
+            assert days.cast(pl.String).to_list() == [day]
+        results[name] = (
+            results[name].rows_accepted,
+            results[name].totals,
+            events.drop("event_id").sort(pl.all()),
+        )
+    assert results["shuffled"][:2] == results["plain"][:2] == results["padded"][:2]
+    assert results["shuffled"][2].equals(results["plain"][2])
+    assert results["padded"][2].equals(results["plain"][2])
+
+
+def test_split_by_day_slices_runs_and_gathers_scattered_days() -> None:
+    days = [dt.date(2025, 1, d) for d in (1, 1, 2, 2, 1, 3)]
+    events = pl.DataFrame({"event_date": days, "n": range(6)})
+    parts = {day: part["n"].to_list() for day, part in split_by_day(events)}
+    assert parts == {dt.date(2025, 1, 1): [0, 1, 4], dt.date(2025, 1, 2): [2, 3], dt.date(2025, 1, 3): [5]}
+    shuffled = pl.DataFrame(
+        {"event_date": [dt.date(2025, 1, 1 + i % 3) for i in range(300)], "n": range(300)}
+    )
+    parts = {day: part["n"].to_list() for day, part in split_by_day(shuffled)}
+    assert parts[dt.date(2025, 1, 2)] == list(range(1, 300, 3))
+    assert list(split_by_day(events.clear())) == []
 
 
 _cell = st.one_of(

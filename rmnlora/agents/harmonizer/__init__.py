@@ -6,14 +6,8 @@ Public API (what the planner calls): ``harmonize``, ``read_events``, ``read_quar
 ``load_daily_aggregates``.
 """
 
-from rmnlora.agents.harmonizer.engine import (
-    HarmonizeError,
-    harmonize,
-    harmonize_batch,
-    harmonize_lazy,
-    read_events,
-    read_quarantine,
-)
+from rmnlora.agents.harmonizer.core import harmonize_batch
+from rmnlora.agents.harmonizer.engine import HarmonizeError, harmonize, read_events, read_quarantine
 from rmnlora.agents.harmonizer.mapping import (
     MappingError,
     RetailerMapping,
@@ -30,7 +24,6 @@ __all__ = [
     "RetailerMapping",
     "harmonize",
     "harmonize_batch",
-    "harmonize_lazy",
     "load_mapping",
     "mark_duplicates",
     "read_events",

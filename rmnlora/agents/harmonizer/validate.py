@@ -57,6 +57,11 @@ def unparseable(
     return Check(reason, failed, pl.format("{}={}", pl.lit(field), _text(raw)))
 
 
+def raw_detail(field: str, raw: pl.Expr) -> pl.Expr:
+    """``field=<the raw value>`` for a value that failed to parse."""
+    return pl.format("{}={}", pl.lit(field), _text(raw))
+
+
 def negative(fields: dict[str, pl.Expr]) -> Check:
     """Spend, sales and counts cannot be below zero."""
     failed = pl.any_horizontal([value < 0 for value in fields.values()]).fill_null(False)

@@ -1,0 +1,364 @@
+"""The harmonizer core: one batch of raw export rows → RMIS columns, a reason code and an event hash.
+
+This is the unit a distributed engine runs per partition (Ray Data ``map_batches``, Spark
+``mapInArrow``) and the unit ``harmonize`` runs per streamed chunk. It is eager on purpose: each
+step is one vectorised Polars call over the whole batch, product codes are cleaned once per
+distinct code, and the human-readable quarantine detail is an expression (``Staged.detail``)
+that the caller formats only for the rows that fail. Duplicate events are not marked here: that
+needs every row (``dedup``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+
+from rmnlora.agents.harmonizer import validate
+from rmnlora.agents.harmonizer.mapping import RetailerMapping
+from rmnlora.agents.harmonizer.values import Parsed, gtin14_of, parse_date, parse_number
+from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA, EventType, QuarantineReason
+
+SOURCE_FILE = "_source_file"
+SOURCE_ROW = "_source_row"
+REASON = "_reason"
+DETAIL = "_detail"
+SRC = "_src_"  # prefix of raw source columns inside the pipeline, so they never clash with RMIS names
+CHECK_INDEX = "_p_check"  # position of the first failing rule; reason and detail are read from it
+EVENT_HASH = "_event_hash"  # event_id before its cast to text: cheaper to deduplicate on
+EVENT_ID_SEED = 0x524D4953  # "RMIS": fixed so event ids are reproducible for a given Polars version
+
+NUMERIC_FIELDS = ("impressions", "clicks", "spend", "attributed_sales", "units")
+COUNT_FIELDS = ("impressions", "clicks", "units")
+TEXT_DEFAULTS: dict[str, str | None] = {
+    "campaign_id": None,
+    "placement": "unknown",
+    "market": "all",
+    "audience": None,
+}
+#: Fields whose blank value quarantines a row, when a source column feeds them.
+MUST_BE_PRESENT = ("event_date", "campaign_id", "gtin14", "spend", "currency")
+#: What makes two rows the same event; its hash is the event_id.
+KEY_FIELDS = (
+    "retailer",
+    "event_type",
+    "event_date",
+    "campaign_id",
+    "placement",
+    "market",
+    "audience",
+    "gtin14",
+)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A harmonized batch before the outputs split.
+
+    ``frame`` holds the RMIS columns (not yet ``event_id``), ``_reason`` (null for a clean row),
+    ``_p_check`` (index of the failing rule), ``_event_hash``, the source row id and file, the raw
+    source columns (``_src_*``) and the parsed helper columns (``_p_*``) the details read.
+    """
+
+    frame: pl.DataFrame
+    checks: list[validate.Check]
+
+    @property
+    def detail(self) -> pl.Expr:
+        """The detail text of the failing rule; evaluate it on the failing rows only."""
+        return validate.detail_of_index(pl.col(CHECK_INDEX), self.checks)
+
+
+def event_id() -> pl.Expr:
+    """The text ``event_id`` of the event hash."""
+    return pl.col(EVENT_HASH).cast(pl.String).alias("event_id")
+
+
+def event_hash() -> pl.Expr:
+    """The event key as one unsigned 64-bit hash: each key field hashed with its own seed, XORed.
+
+    Distinct seeds keep equal values in different fields from cancelling; one hash per column is
+    several times cheaper than hashing a struct of the fields row by row.
+    """
+    hashes = [pl.col(field).hash(EVENT_ID_SEED + i) for i, field in enumerate(KEY_FIELDS)]
+    combined = hashes[0]
+    for item in hashes[1:]:
+        combined = combined.xor(item)
+    return combined
+
+
+def _retry_lost(quick: pl.Series, raw: pl.Series, parse: Callable[[pl.Series], Parsed]) -> Parsed | None:
+    """The careful parse of just the rows the optimistic parse lost (present but null), or None when
+    it lost none. Such rows are padded with whitespace, or bad, or blank; there are few of them."""
+    lost = (quick.is_null() & raw.is_not_null()).arg_true()
+    if lost.is_empty():
+        return None
+    retried = parse(raw.gather(lost))
+    no = pl.zeros(raw.len(), dtype=pl.Boolean, eager=True)
+    return Parsed(
+        quick.scatter(lost, retried.value),
+        raw.is_null().scatter(lost, retried.blank),
+        no.scatter(lost, retried.bad),
+    )
+
+
+def accepted_rows(frame: pl.DataFrame, columns: list[pl.Expr]) -> pl.DataFrame:
+    """``columns`` of the rows without a reason.
+
+    Failing rows are usually a handful per batch, so the accepted rows are taken as zero-copy
+    slices between them instead of a filtered copy of every column.
+    """
+    selected = frame.select(columns)
+    failed = frame.get_column(REASON).is_not_null()
+    positions = failed.arg_true().to_list() if failed.sum() <= 256 else None
+    if positions is None:
+        return selected.filter(~failed)
+    bounds = [-1, *positions, frame.height]
+    parts = [selected.slice(a + 1, b - a - 1) for a, b in itertools.pairwise(bounds) if b - a > 1]
+    return pl.concat(parts, rechunk=False) if parts else selected.clear()
+
+
+def as_frame(batch: pl.DataFrame | pa.Table | pa.RecordBatch) -> pl.DataFrame:
+    if isinstance(batch, pl.DataFrame):
+        return batch
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def stage_batch(
+    batch: pl.DataFrame | pa.Table | pa.RecordBatch,
+    mapping: RetailerMapping,
+    *,
+    fx: Mapping[str, float],
+    crosswalk: pl.DataFrame | None = None,
+    retailer: str | None = None,
+    target_currency: str = "USD",
+) -> Staged:
+    """Parse, check and key one batch of raw rows (see ``Staged``).
+
+    ``fx`` maps currency code → units of the target currency per unit; a currency missing from it
+    quarantines the row. ``crosswalk``: columns ``_xw_key`` and ``_xw_gtin`` (``read_crosswalk``).
+    """
+    frame = as_frame(batch)
+    frame = frame.rename({c: f"{SRC}{c}" for c in frame.columns if c not in (SOURCE_ROW, SOURCE_FILE)})
+    if SOURCE_ROW not in frame.columns:
+        frame = frame.with_row_index(SOURCE_ROW).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+    if SOURCE_FILE not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(SOURCE_FILE))
+
+    #: RMIS field → the pipeline name of the source column feeding it
+    sources = {field: f"{SRC}{column}" for column, field in mapping.columns.items()}
+
+    def raw_expr(field: str) -> pl.Expr:
+        return pl.col(sources[field])
+
+    date_source, gtin_source = sources["event_date"], sources["gtin14"]  # the mapping requires both
+    numbers = [field for field in NUMERIC_FIELDS if field in sources]
+
+    # ---- 1. optimistic parses and stripped text, as one parallel select. The parses are exact
+    # unless some value of the batch needs stripping or is bad, which 2. finds from null counts.
+    texts = [f for f in (*TEXT_DEFAULTS, "currency", "gtin14", "event_type") if f in sources]
+    quick = {f"_t_{f}": pl.col(sources[f]).cast(pl.String).str.strip_chars() for f in texts}
+    if frame.schema[date_source] == pl.String and mapping.date_format not in ("epoch_ms", "epoch_s"):
+        quick["_p_event_date"] = pl.col(date_source).str.strptime(pl.Date, mapping.date_format, strict=False)
+    for field in numbers:
+        if frame.schema[sources[field]] == pl.String and not mapping.decimal_comma:
+            quick[f"_p_{field}"] = pl.col(sources[field]).cast(pl.Float64, strict=False)
+    frame = frame.with_columns(**quick)
+
+    # ---- 2. blank/bad flags; the careful per-column parse where the optimistic one lost values
+    blank: dict[str, pl.Expr] = {}
+    bad: dict[str, pl.Expr] = {}
+    careful: dict[str, pl.Series] = {}
+
+    def settle(field: str, column: str, parse: Callable[[pl.Series], Parsed]) -> None:
+        target = f"_p_{field}"
+        parsed = _retry_lost(frame[target], frame[column], parse) if target in quick else parse(frame[column])
+        if parsed is None:  # the optimistic parse lost nothing
+            blank[field], bad[field] = pl.col(column).is_null(), pl.lit(False)
+            return
+        careful[target], careful[f"_blank_{field}"], careful[f"_bad_{field}"] = (
+            parsed.value,
+            parsed.blank,
+            parsed.bad,
+        )
+        blank[field], bad[field] = pl.col(f"_blank_{field}"), pl.col(f"_bad_{field}")
+
+    settle("event_date", date_source, lambda v: parse_date(v, mapping.date_format, mapping.timezone))
+    for field in numbers:
+        settle(field, sources[field], lambda v: parse_number(v, decimal_comma=mapping.decimal_comma))
+    text_blanks = frame.select(
+        (pl.col(f"_t_{f}").is_null() | (pl.col(f"_t_{f}") == "")).fill_null(True).alias(f"_blank_{f}")
+        for f in texts
+    )
+    for field in texts:
+        flags = text_blanks[f"_blank_{field}"]
+        if flags.any():  # otherwise the blank flag is a constant and the text needs no replacing
+            careful[flags.name] = flags
+        blank[field] = pl.col(flags.name) if flags.any() else pl.lit(False)
+
+    # ---- product: GTIN-14 directly (once per distinct code), or through the crosswalk
+    if mapping.id_type == "asin":
+        assert crosswalk is not None  # the mapping validator requires a crosswalk for ASINs
+        looked_up = (
+            frame.select(pl.col("_t_gtin14").alias("_xw_key"))
+            .join(crosswalk, on="_xw_key", how="left", maintain_order="left")
+            .get_column("_xw_gtin")
+        )
+        careful["_xw_gtin"] = looked_up
+        careful["_p_gtin14"] = gtin14_of(looked_up, upc_body=False)
+    else:
+        careful["_p_gtin14"] = gtin14_of(frame[gtin_source], upc_body=mapping.id_type == "upc_no_check")
+    frame = frame.with_columns([series.alias(name) for name, series in careful.items()])
+
+    # ---- 3. RMIS text fields, currency and rate, event type
+    def or_constant(field: str, constant: str | None) -> pl.Expr:
+        text = pl.col(f"_t_{field}")
+        if f"_blank_{field}" not in careful:
+            return text
+        return pl.when(blank[field]).then(pl.lit(constant, dtype=pl.String)).otherwise(text)
+
+    outputs: dict[str, pl.Expr] = {}
+    for field, default in TEXT_DEFAULTS.items():
+        constant = mapping.constants.get(field, default)
+        outputs[field] = or_constant(field, constant) if field in texts else pl.lit(constant, dtype=pl.String)
+    if "currency" in texts:
+        currency = or_constant("currency", mapping.currency).str.to_uppercase()
+    else:
+        currency = pl.lit(mapping.currency, dtype=pl.String)
+    outputs["_p_currency"] = currency
+    if "currency" in texts:
+        outputs["_p_rate"] = currency.replace_strict(
+            list(fx), [float(v) for v in fx.values()], default=None, return_dtype=pl.Float64
+        )
+    else:
+        outputs["_p_rate"] = pl.lit(fx.get(mapping.currency or ""), dtype=pl.Float64)
+    if "event_type" in texts:
+        text = pl.col("_t_event_type")
+        mapped = text.replace_strict(
+            list(mapping.event_types),
+            [t.value for t in mapping.event_types.values()],
+            default=text.str.to_lowercase(),
+            return_dtype=pl.String,
+        )
+        outputs["event_type"] = pl.when(mapped.is_in([t.value for t in EventType])).then(mapped)
+    else:
+        constant_type = mapping.constants.get("event_type", EventType.PERFORMANCE.value)
+        outputs["event_type"] = pl.lit(constant_type, dtype=pl.String)
+    frame = frame.with_columns(**outputs)
+    checks: list[validate.Check] = []
+
+    # ---- 4. the rules, in order: the first failing one names the reason
+    def p(field: str) -> pl.Expr:
+        return pl.col(f"_p_{field}")
+
+    for field in MUST_BE_PRESENT:
+        if field in blank and field in sources:
+            checks.append(
+                validate.Check(QuarantineReason.MISSING_REQUIRED, blank[field], pl.lit(f"{field} is empty"))
+            )
+    checks.append(
+        validate.Check(
+            QuarantineReason.UNPARSEABLE_DATE,
+            bad["event_date"],
+            validate.raw_detail("event_date", raw_expr("event_date")),
+        )
+    )
+    for field in numbers:
+        failed = bad[field]
+        if field in COUNT_FIELDS:
+            failed = failed | (p(field) != p(field).floor()).fill_null(False)
+        checks.append(
+            validate.Check(
+                QuarantineReason.UNPARSEABLE_NUMBER, failed, validate.raw_detail(field, raw_expr(field))
+            )
+        )
+    present = ~blank["gtin14"]
+    if mapping.id_type == "asin":
+        xw = pl.col("_xw_gtin")
+        checks.append(
+            validate.Check(
+                QuarantineReason.UNKNOWN_PRODUCT,
+                present & xw.is_null(),
+                pl.format("{} not in crosswalk", raw_expr("gtin14").cast(pl.String).str.strip_chars()),
+            )
+        )
+        xw_present = xw.is_not_null() & (xw.cast(pl.String).str.strip_chars() != "")
+        checks.append(
+            validate.Check(
+                QuarantineReason.INVALID_GTIN,
+                xw_present & p("gtin14").is_null(),
+                validate.raw_detail("crosswalk gtin14", xw),
+            )
+        )
+    else:
+        checks.append(
+            validate.Check(
+                QuarantineReason.INVALID_GTIN,
+                present & p("gtin14").is_null(),
+                validate.raw_detail("gtin14", raw_expr("gtin14")),
+            )
+        )
+    checks.append(validate.unknown_currency(p("currency"), p("rate")))
+    amounts = {
+        field: (p(field) if field in numbers else pl.lit(0.0)).fill_null(0.0) for field in NUMERIC_FIELDS
+    }
+    checks.append(validate.negative(amounts))
+    checks.append(validate.clicks_exceed_impressions(amounts["clicks"], amounts["impressions"]))
+    if "event_type" in texts:
+        checks.append(
+            validate.Check(
+                QuarantineReason.MISSING_REQUIRED,
+                pl.col("event_type").is_null(),
+                pl.format(
+                    "event_type {} is not mapped",
+                    raw_expr("event_type").cast(pl.String).str.strip_chars().fill_null("<null>"),
+                ),
+            )
+        )
+
+    # ---- 5. the reason, the RMIS values and the event key
+    scale = mapping.money_scale
+    frame = frame.with_columns(
+        validate.first_index(checks).alias(CHECK_INDEX),
+        p("event_date").alias("event_date"),
+        pl.lit(retailer or mapping.retailer, dtype=pl.String).alias("retailer"),
+        p("gtin14").alias("gtin14"),
+        *(amounts[f].cast(pl.Int64, strict=False).alias(f) for f in COUNT_FIELDS),
+        (amounts["spend"] * scale * p("rate")).alias("spend"),
+        (amounts["attributed_sales"] * scale * p("rate")).alias("attributed_sales"),
+        pl.lit(target_currency, dtype=pl.String).alias("currency"),
+    )
+    frame = frame.with_columns(
+        validate.reason_of_index(pl.col(CHECK_INDEX), checks).alias(REASON), event_hash().alias(EVENT_HASH)
+    )
+    scratch = [c for c in frame.columns if c.startswith(("_t_", "_blank_", "_bad_"))]
+    return Staged(frame.drop(scratch), checks)
+
+
+def harmonize_batch(
+    batch: pl.DataFrame | pa.Table | pa.RecordBatch,
+    mapping: RetailerMapping,
+    *,
+    fx: Mapping[str, float],
+    target_currency: str = "USD",
+    crosswalk: pl.DataFrame | None = None,
+    retailer: str | None = None,
+) -> pl.DataFrame:
+    """The per-partition function for a distributed engine: one Arrow/Polars batch in, same rows out.
+
+    Returns the RMIS columns, ``_reason``/``_detail`` (null for a clean row), the source row id and
+    file, and the raw source columns. Run ``mark_duplicates`` over the union of all batches afterwards.
+    """
+    staged = stage_batch(
+        batch, mapping, fx=fx, crosswalk=crosswalk, retailer=retailer, target_currency=target_currency
+    )
+    raw = [c for c in staged.frame.columns if c.startswith(SRC)]
+    rmis = [c for c in RMIS_EVENT_SCHEMA if c != "event_id"]
+    return staged.frame.select(
+        SOURCE_ROW, *raw, SOURCE_FILE, *rmis, REASON, staged.detail.alias(DETAIL), event_id(), EVENT_HASH
+    )

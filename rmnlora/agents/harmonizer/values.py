@@ -1,0 +1,165 @@
+"""Raw export values → typed values, one Series at a time: text, numbers, dates and GTIN-14s.
+
+Every parser answers three questions per row, which the quarantine rules need apart:
+the value, whether the cell was blank (absent or only whitespace), and whether it was present
+but unparseable. The parsers work on whole Series (one vectorised Polars call each) and take the
+cheap path when a batch allows it: stripping copies every string, so it is skipped when no value
+of the batch needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One parsed column: ``value`` (null when blank or bad), ``blank`` and ``bad`` flags (never null)."""
+
+    value: pl.Series
+    blank: pl.Series
+    bad: pl.Series
+
+
+def text_of(values: pl.Series) -> pl.Series:
+    """The values as text without surrounding whitespace (numbers as their decimal text)."""
+    if values.dtype != pl.String:
+        return values.cast(pl.String)
+    return values.str.strip_chars()
+
+
+def blank_of(text: pl.Series) -> pl.Series:
+    """Absent or empty after stripping (``text`` is already stripped)."""
+    return (text.is_null() | (text == "")).fill_null(True)
+
+
+def _parse_text(values: pl.Series, parse: Callable[[pl.Series], pl.Series]) -> Parsed:
+    """Parse raw text; the same result as stripping first, with the strip skipped when possible.
+
+    Values that parse unstripped have no surrounding whitespace (the parsers reject it), so when
+    every present value of the batch parses as it is, there is nothing to strip and nothing blank
+    but nulls. Otherwise the whole batch takes the strip-then-parse path.
+    """
+    value = parse(values)
+    if value.null_count() == values.null_count():
+        return Parsed(value, values.is_null(), pl.zeros(values.len(), dtype=pl.Boolean, eager=True))
+    text = values.str.strip_chars()
+    value = parse(text)
+    blank = blank_of(text)
+    return Parsed(value, blank, ~blank & value.is_null())
+
+
+def _typed(value: pl.Series) -> Parsed:
+    """A value that was already typed in the file: blank when null, never bad."""
+    return Parsed(value, value.is_null(), pl.zeros(value.len(), dtype=pl.Boolean, eager=True))
+
+
+def parse_number(values: pl.Series, *, decimal_comma: bool = False) -> Parsed:
+    """A Float64 from a numeric column or from text (``1.234,5`` when ``decimal_comma``)."""
+    if values.dtype.is_numeric():
+        return _typed(values.cast(pl.Float64))
+    text = values.cast(pl.String)
+    if not decimal_comma:
+        return _parse_text(text, lambda v: v.cast(pl.Float64, strict=False))
+    stripped = text.str.strip_chars()
+    value = stripped.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    parsed = value.cast(pl.Float64, strict=False)
+    blank = blank_of(stripped)
+    return Parsed(parsed, blank, ~blank & parsed.is_null())
+
+
+def parse_date(values: pl.Series, date_format: str, timezone: str) -> Parsed:
+    """A calendar Date from Date/Datetime columns, epoch ticks (``epoch_ms``/``epoch_s``, read as
+    days in ``timezone``) or text in a strftime ``date_format``."""
+    dtype = values.dtype
+    if dtype == pl.Date:
+        return _typed(values)
+    if isinstance(dtype, pl.Datetime):
+        return _typed(values.dt.date())
+    if date_format in ("epoch_ms", "epoch_s"):
+        unit: Literal["ms", "s"] = "ms" if date_format == "epoch_ms" else "s"
+        if dtype.is_integer():
+            return _typed(_epoch_days(values.cast(pl.Int64), unit, timezone))
+        text = values.cast(pl.String).str.strip_chars()
+        ticks = text.cast(pl.Int64, strict=False)
+        day = _epoch_days(ticks, unit, timezone)
+        blank = blank_of(text)
+        return Parsed(day, blank, ~blank & day.is_null())
+    return _parse_text(values.cast(pl.String), lambda v: v.str.strptime(pl.Date, date_format, strict=False))
+
+
+def _epoch_days(ticks: pl.Series, unit: Literal["ms", "s"], timezone: str) -> pl.Series:
+    frame = pl.DataFrame({"t": ticks})
+    stamp = pl.from_epoch(pl.col("t"), time_unit=unit).dt.replace_time_zone("UTC")
+    return frame.select(stamp.dt.convert_time_zone(timezone).dt.date())["t"]
+
+
+# ---------------------------------------------------------------- GTIN-14
+
+_POW10 = [10**k for k in range(15)]
+
+
+def _check_digit(body13: pl.Expr) -> pl.Expr:
+    """GS1 check digit of a 13-digit body held as an unsigned integer (weights 3,1,3.. from the right)."""
+    total = pl.lit(0, dtype=pl.UInt64)
+    for i in range(13):
+        digit = (body13 // _POW10[12 - i]) % 10
+        total = total + digit * (3 if i % 2 == 0 else 1)
+    return (10 - total % 10) % 10
+
+
+def _gtin14_rowwise(values: pl.Series, *, upc_body: bool) -> pl.Series:
+    """The verified GTIN-14 of every value (string work staged so each value is parsed once)."""
+    text = values.cast(pl.String)
+    if not values.dtype.is_integer():
+        text = text.str.strip_chars()
+    digits = pl.col("v").str.replace_all(r"[\s-]", "")
+    if upc_body:
+        if values.dtype.is_integer():
+            digits = digits.str.zfill(11)
+        ok, padded = digits.str.contains(r"^\d{11}$"), digits.str.zfill(13)
+    else:
+        ok, padded = digits.str.contains(r"^(\d{8}|\d{12}|\d{13}|\d{14})$"), digits.str.zfill(14)
+    staged = (
+        pl.DataFrame({"v": text})
+        .lazy()
+        .select(ok.alias("ok"), padded.alias("text"))
+        .with_columns(pl.col("text").cast(pl.UInt64, strict=False).alias("num"))
+    )
+    if upc_body:
+        value = pl.concat_str([pl.col("text"), _check_digit(pl.col("num")).cast(pl.String)])
+        valid = pl.col("ok")
+    else:
+        value = pl.col("text")
+        valid = pl.col("ok") & (_check_digit(pl.col("num") // 10) == pl.col("num") % 10)
+    return staged.select(pl.when(valid).then(value).alias("g")).collect(engine="in-memory").to_series()
+
+
+def gtin14_of(values: pl.Series, *, upc_body: bool) -> pl.Series:
+    """The verified GTIN-14 of each value; null when malformed or the check digit fails.
+
+    ``upc_body``: the values are 11-digit UPC-A bodies without their check digit, which is computed.
+    An export repeats a few thousand product codes over millions of rows, so the string cleaning
+    and check-digit arithmetic run once per distinct code and are gathered back by position.
+    """
+    return per_distinct(values, lambda distinct: _gtin14_rowwise(distinct, upc_body=upc_body))
+
+
+def per_distinct(values: pl.Series, derive: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``derive(values)``, computed once per distinct value and gathered back when values repeat.
+
+    Falls back to deriving row by row when most values are distinct (nothing to save) or the
+    column is not text.
+    """
+    if values.dtype != pl.String:
+        return derive(values).alias(values.name)
+    distinct = values.drop_nulls().unique()
+    if distinct.len() * 4 > values.len():
+        return derive(values).alias(values.name)
+    table = derive(pl.concat([distinct, pl.Series([None], dtype=pl.String)]))
+    codes = values.cast(pl.Enum(distinct)).to_physical().fill_null(distinct.len())
+    return table.gather(codes).alias(values.name)
