@@ -28,7 +28,7 @@ __all__ = ["EVENTS_COMPRESSION", "HarmonizeError", "harmonize", "read_events", "
 
 #: Rows per streamed batch: large enough that per-batch overhead vanishes, small enough that a
 #: batch of wide text rows stays well under a gigabyte.
-DEFAULT_BATCH_ROWS = 1_000_000
+DEFAULT_BATCH_ROWS = 500_000
 
 Progress = Callable[[str, int, int], None]
 
@@ -202,7 +202,22 @@ def harmonize(
 
 
 def _publish(staging: Path, out: Path, retailer: str) -> None:
-    """Swap this retailer's partition and quarantine rows into ``out``; other retailers are untouched."""
+    """Swap this retailer's partition and quarantine rows into ``out``; other retailers are untouched.
+
+    The merged quarantine file is written inside the staging folder first, so what remains after
+    that are two renames: a failure before them leaves ``out`` as it was.
+    """
+    schema = [pl.col(k).cast(v) for k, v in QUARANTINE_SCHEMA.items()]
+    parts = [
+        pl.scan_parquet(path).select(schema) for path in sorted((staging / "quarantine").glob("*.parquet"))
+    ]
+    existing_path = out / "quarantine.parquet"
+    if existing_path.exists():
+        parts.insert(0, pl.scan_parquet(existing_path).filter(pl.col("retailer") != retailer).select(schema))
+    merged = staging / "quarantine.parquet"
+    # streamed: a run that quarantines millions of rows need not hold them in memory
+    (pl.concat(parts) if parts else pl.LazyFrame(schema=QUARANTINE_SCHEMA)).sink_parquet(merged)
+
     events_root = out / "events"
     events_root.mkdir(exist_ok=True)
     target = _partition_dir(events_root, retailer)
@@ -211,13 +226,7 @@ def _publish(staging: Path, out: Path, retailer: str) -> None:
     produced = _partition_dir(staging / "events", retailer)
     if produced.exists():
         shutil.move(str(produced), str(target))
-    parts = sorted((staging / "quarantine").glob("*.parquet"))
-    new = pl.read_parquet(parts) if parts else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    existing_path = out / "quarantine.parquet"
-    if existing_path.exists():
-        kept = pl.read_parquet(existing_path).filter(pl.col("retailer") != retailer)
-        new = pl.concat([kept, new], how="vertical_relaxed")
-    new.select([pl.col(k).cast(v) for k, v in QUARANTINE_SCHEMA.items()]).write_parquet(existing_path)
+    merged.replace(existing_path)
 
 
 def read_events(out_dir: Path | str, retailer: str | None = None) -> pl.LazyFrame:

@@ -40,14 +40,14 @@ class EventWriter:
     re-raises the first failure.
     """
 
-    def __init__(self, events_root: Path, retailer: str, *, in_flight: int = 2) -> None:
+    def __init__(self, events_root: Path, retailer: str, *, threads: int = 2, in_flight: int = 2) -> None:
         self.events_root = Path(events_root)
         self.retailer = retailer
         self.files = 0
         self.rows = 0
         self._in_flight = in_flight
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmn-events")
-        self._pending: deque[Future[None]] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rmn-events")
+        self._pending: deque[list[Future[int]]] = deque()
 
     def __enter__(self) -> EventWriter:
         return self
@@ -55,27 +55,32 @@ class EventWriter:
     def __exit__(self, *exc_info: object) -> None:
         try:
             while self._pending:
-                future = self._pending.popleft()
+                futures = self._pending.popleft()
                 if exc_info[0] is not None:
-                    future.cancel()
+                    for future in futures:
+                        future.cancel()
                 else:
-                    future.result()
+                    self._finish(futures)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def write(self, events: pl.DataFrame, batch: int) -> None:
-        """Queue one batch's events (RMIS columns, in RMIS order) for writing."""
+        """Queue one batch's events (RMIS columns, in RMIS order): one file a day, written in parallel."""
         while len(self._pending) >= self._in_flight:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._write_now, events, batch))
+            self._finish(self._pending.popleft())
+        futures = [self._pool.submit(self._write_day, part, day, batch) for day, part in split_by_day(events)]
+        self._pending.append(futures)
 
-    def _write_now(self, events: pl.DataFrame, batch: int) -> None:
-        for day, part in split_by_day(events):
-            folder = day_folder(self.events_root, self.retailer, day)
-            folder.mkdir(parents=True, exist_ok=True)
-            part.write_parquet(folder / f"part-{batch:05d}.parquet", compression=EVENTS_COMPRESSION)
+    def _finish(self, futures: list[Future[int]]) -> None:
+        for future in futures:
+            self.rows += future.result()
             self.files += 1
-            self.rows += part.height
+
+    def _write_day(self, part: pl.DataFrame, day: dt.date, batch: int) -> int:
+        folder = day_folder(self.events_root, self.retailer, day)
+        folder.mkdir(parents=True, exist_ok=True)
+        part.write_parquet(folder / f"part-{batch:05d}.parquet", compression=EVENTS_COMPRESSION)
+        return part.height
 
 
 def split_by_day(events: pl.DataFrame) -> Iterator[tuple[dt.date, pl.DataFrame]]:
