@@ -384,3 +384,109 @@ def test_daily_aggregates_load_idempotently(db, harmonized) -> None:
         ).one()
     assert count == first
     assert spend == pytest.approx(summaries["kroger"].totals.spend, rel=1e-9)
+
+
+_EDGE_MAPPING = {
+    "retailer": "edge",
+    "format": "csv",
+    "delimiter": "|",
+    "decimal_comma": True,
+    "columns": {
+        "Tag": "event_date",
+        "Kampagne": "campaign_id",
+        "Platz": "placement",
+        "Region": "market",
+        "EAN": "gtin14",
+        "Impr": "impressions",
+        "Klicks": "clicks",
+        "Kosten": "spend",
+        "Umsatz": "attributed_sales",
+        "Einheiten": "units",
+        "Waehrung": "currency",
+        "Typ": "event_type",
+    },
+    "date_format": "%d.%m.%Y",
+    "currency": "EUR",
+    "event_types": {"perf": "performance", "Click": "click"},
+    "constants": {"placement": "unknown_slot"},
+}
+_EDGE_COLUMNS = list(_EDGE_MAPPING["columns"])  # type: ignore[call-overload]
+_EDGE_ROWS = [
+    # clean; decimal comma with a thousands dot; lower-case currency
+    [
+        "01.02.2025",
+        "K1",
+        "top",
+        "Nord",
+        "4006381333931",
+        "1.234",
+        "12",
+        "1.234,56",
+        "10,5",
+        "2",
+        "usd",
+        "perf",
+    ],
+    # padded values; blank placement → the constant; no market → "all"; padded lower-case currency
+    [" 02.02.2025 ", " K2 ", "", None, " 4006381333931 ", " 7 ", "1", " 7,25 ", None, "", " eur ", "Click"],
+    # a currency column's blank cell is not guessed from the mapping's constant
+    ["01.02.2025", "K7", "top", "Nord", "4006381333931", "5", "1", "1", "1", "1", "", "perf"],
+    ["01.02.2025", "K1", "top", "Nord", "4006381333931", "5", "1", "1", "1", "1", "USD", "weird"],
+    ["01.02.2025", "K3", "top", "Nord", "4006381333931", "5", "1", "-3,2", "1", "1", "USD", "perf"],
+    ["01.02.2025", "K4", "top", "Nord", "4006381333932", "5", "1", "1", "1", "1", "USD", "perf"],
+    ["01.02.2025", "K5", "top", "Nord", "4006381333931", "5", "1", "1", "1", "1", "ZZZ", "perf"],
+    ["01.02.2025", "K6", "top", "Nord", "4006381333931", "1,5", "1", "1", "1", "1", "USD", "perf"],
+]
+
+
+@pytest.mark.parametrize("file_format", ["csv", "ndjson", "parquet"])
+def test_custom_mapping_options_apply_in_every_file_format(file_format: str, tmp_path: Path) -> None:
+    frame = pl.DataFrame(
+        [dict(zip(_EDGE_COLUMNS, row, strict=True)) for row in _EDGE_ROWS],
+        schema=dict.fromkeys(_EDGE_COLUMNS, pl.String),
+    )
+    path = tmp_path / f"edge.{file_format}"
+    {"csv": lambda: frame.write_csv(path, separator="|"), "ndjson": lambda: frame.write_ndjson(path)}.get(
+        file_format, lambda: frame.write_parquet(path)
+    )()
+    mapping = parse_mapping({**_EDGE_MAPPING, "format": file_format})
+    summary = harmonize(
+        HarmonizeRequest(inputs=[path], retailer="edge", out=tmp_path / "out"), mapping=mapping
+    )
+    assert summary.quarantine_reasons == {
+        "missing_required": 2,
+        "negative_value": 1,
+        "invalid_gtin": 1,
+        "unknown_currency": 1,
+        "unparseable_number": 1,
+    }
+    quarantine = read_quarantine(tmp_path / "out")
+    details = dict(
+        quarantine.filter(pl.col("reason") != "missing_required").select("reason", "detail").iter_rows()
+    )
+    missing = quarantine.filter(pl.col("reason") == "missing_required")["detail"].sort().to_list()
+    assert missing == ["currency is empty", "event_type weird is not mapped"]
+    assert details["unparseable_number"] == "impressions=1,5"
+    events = read_events(tmp_path / "out", "edge").collect().sort("event_date")
+    first, second = events.to_dicts()
+    eur = default_fx()["EUR"]
+    assert (first["event_type"], first["impressions"], first["spend"], first["attributed_sales"]) == (
+        "performance",
+        1234,
+        pytest.approx(1234.56),
+        pytest.approx(10.5),
+    )
+    assert (second["event_date"], second["campaign_id"], second["placement"], second["market"]) == (
+        dt.date(2025, 2, 2),
+        "K2",
+        "unknown_slot",
+        "all",
+    )
+    assert (second["event_type"], second["impressions"], second["units"], second["attributed_sales"]) == (
+        "click",
+        7,
+        0,
+        0.0,
+    )
+    assert second["spend"] == pytest.approx(7.25 * eur)
+    assert first["gtin14"] == second["gtin14"] == "04006381333931"

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 import pyarrow as pa
 
-from rmnlora.agents.harmonizer import validate
+from rmnlora.agents.harmonizer import rules, validate
 from rmnlora.agents.harmonizer.mapping import RetailerMapping
+from rmnlora.agents.harmonizer.rules import COUNT_FIELDS, NUMERIC_FIELDS
 from rmnlora.agents.harmonizer.values import Parsed, gtin14_of, parse_date, parse_number
-from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA, EventType, QuarantineReason
+from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA, EventType
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
@@ -31,16 +32,13 @@ CHECK_INDEX = "_p_check"  # position of the first failing rule; reason and detai
 EVENT_HASH = "_event_hash"  # event_id before its cast to text: cheaper to deduplicate on
 EVENT_ID_SEED = 0x524D4953  # "RMIS": fixed so event ids are reproducible for a given Polars version
 
-NUMERIC_FIELDS = ("impressions", "clicks", "spend", "attributed_sales", "units")
-COUNT_FIELDS = ("impressions", "clicks", "units")
+
 TEXT_DEFAULTS: dict[str, str | None] = {
     "campaign_id": None,
     "placement": "unknown",
     "market": "all",
     "audience": None,
 }
-#: Fields whose blank value quarantines a row, when a source column feeds them.
-MUST_BE_PRESENT = ("event_date", "campaign_id", "gtin14", "spend", "currency")
 #: What makes two rows the same event; its hash is the event_id.
 KEY_FIELDS = (
     "retailer",
@@ -129,6 +127,32 @@ def as_frame(batch: pl.DataFrame | pa.Table | pa.RecordBatch) -> pl.DataFrame:
     return frame
 
 
+@dataclass
+class _Batch:
+    """One batch on its way through the phases of ``stage_batch``.
+
+    ``sources``: RMIS field → pipeline name of the source column feeding it. ``blank``/``bad``:
+    per field, an expression over ``frame`` that flags blank / present-but-unparseable cells.
+    ``replaced``: text fields with at least one blank cell in this batch (only those need the
+    blank → constant replacement).
+    """
+
+    frame: pl.DataFrame
+    mapping: RetailerMapping
+    sources: dict[str, str]
+    blank: dict[str, pl.Expr] = field(default_factory=dict)
+    bad: dict[str, pl.Expr] = field(default_factory=dict)
+    replaced: set[str] = field(default_factory=set)
+
+    @property
+    def numbers(self) -> list[str]:
+        return [name for name in NUMERIC_FIELDS if name in self.sources]
+
+    @property
+    def texts(self) -> list[str]:
+        return [name for name in (*TEXT_DEFAULTS, "currency", "gtin14", "event_type") if name in self.sources]
+
+
 def stage_batch(
     batch: pl.DataFrame | pa.Table | pa.RecordBatch,
     mapping: RetailerMapping,
@@ -149,59 +173,72 @@ def stage_batch(
         frame = frame.with_row_index(SOURCE_ROW).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
     if SOURCE_FILE not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(SOURCE_FILE))
+    staged = _Batch(frame, mapping, {name: f"{SRC}{column}" for column, name in mapping.columns.items()})
+    _parse(staged)
+    _product(staged, crosswalk)
+    _fields(staged, fx)
+    checks = rules.checks_for(
+        mapping,
+        staged.sources,
+        blank=staged.blank,
+        bad=staged.bad,
+        event_type_mapped="event_type" in staged.sources,
+    )
+    frame = _finish(staged, checks, retailer=retailer or mapping.retailer, target_currency=target_currency)
+    return Staged(frame, checks)
 
-    #: RMIS field → the pipeline name of the source column feeding it
-    sources = {field: f"{SRC}{column}" for column, field in mapping.columns.items()}
 
-    def raw_expr(field: str) -> pl.Expr:
-        return pl.col(sources[field])
+def _parse(staged: _Batch) -> None:
+    """Dates and numbers parsed, text fields stripped, and every field's blank/bad flags.
 
-    date_source, gtin_source = sources["event_date"], sources["gtin14"]  # the mapping requires both
-    numbers = [field for field in NUMERIC_FIELDS if field in sources]
-
-    # ---- 1. optimistic parses and stripped text, as one parallel select. The parses are exact
-    # unless some value of the batch needs stripping or is bad, which 2. finds from null counts.
-    texts = [f for f in (*TEXT_DEFAULTS, "currency", "gtin14", "event_type") if f in sources]
-    quick = {f"_t_{f}": pl.col(sources[f]).cast(pl.String).str.strip_chars() for f in texts}
+    One parallel ``with_columns`` parses every number and date optimistically (no strip) and strips
+    the text fields. The optimistic parse is exact unless it lost values (padded, bad or blank
+    cells), which the null counts reveal; only those rows then get the careful parse.
+    """
+    frame, mapping, sources = staged.frame, staged.mapping, staged.sources
+    date_source = sources["event_date"]  # the mapping requires it
+    quick = {f"_t_{f}": pl.col(sources[f]).cast(pl.String).str.strip_chars() for f in staged.texts}
     if frame.schema[date_source] == pl.String and mapping.date_format not in ("epoch_ms", "epoch_s"):
         quick["_p_event_date"] = pl.col(date_source).str.strptime(pl.Date, mapping.date_format, strict=False)
-    for field in numbers:
-        if frame.schema[sources[field]] == pl.String and not mapping.decimal_comma:
-            quick[f"_p_{field}"] = pl.col(sources[field]).cast(pl.Float64, strict=False)
+    for name in staged.numbers:
+        if frame.schema[sources[name]] == pl.String and not mapping.decimal_comma:
+            quick[f"_p_{name}"] = pl.col(sources[name]).cast(pl.Float64, strict=False)
     frame = frame.with_columns(**quick)
 
-    # ---- 2. blank/bad flags; the careful per-column parse where the optimistic one lost values
-    blank: dict[str, pl.Expr] = {}
-    bad: dict[str, pl.Expr] = {}
     careful: dict[str, pl.Series] = {}
 
-    def settle(field: str, column: str, parse: Callable[[pl.Series], Parsed]) -> None:
-        target = f"_p_{field}"
+    def settle(name: str, parse: Callable[[pl.Series], Parsed]) -> None:
+        target, column = f"_p_{name}", sources[name]
         parsed = _retry_lost(frame[target], frame[column], parse) if target in quick else parse(frame[column])
         if parsed is None:  # the optimistic parse lost nothing
-            blank[field], bad[field] = pl.col(column).is_null(), pl.lit(False)
+            staged.blank[name], staged.bad[name] = pl.col(column).is_null(), pl.lit(False)
             return
-        careful[target], careful[f"_blank_{field}"], careful[f"_bad_{field}"] = (
+        careful[target], careful[f"_blank_{name}"], careful[f"_bad_{name}"] = (
             parsed.value,
             parsed.blank,
             parsed.bad,
         )
-        blank[field], bad[field] = pl.col(f"_blank_{field}"), pl.col(f"_bad_{field}")
+        staged.blank[name], staged.bad[name] = pl.col(f"_blank_{name}"), pl.col(f"_bad_{name}")
 
-    settle("event_date", date_source, lambda v: parse_date(v, mapping.date_format, mapping.timezone))
-    for field in numbers:
-        settle(field, sources[field], lambda v: parse_number(v, decimal_comma=mapping.decimal_comma))
+    settle("event_date", lambda v: parse_date(v, mapping.date_format, mapping.timezone))
+    for name in staged.numbers:
+        settle(name, lambda v: parse_number(v, decimal_comma=mapping.decimal_comma))
     text_blanks = frame.select(
         (pl.col(f"_t_{f}").is_null() | (pl.col(f"_t_{f}") == "")).fill_null(True).alias(f"_blank_{f}")
-        for f in texts
+        for f in staged.texts
     )
-    for field in texts:
-        flags = text_blanks[f"_blank_{field}"]
-        if flags.any():  # otherwise the blank flag is a constant and the text needs no replacing
+    for name in staged.texts:
+        flags = text_blanks[f"_blank_{name}"]
+        if flags.any():
             careful[flags.name] = flags
-        blank[field] = pl.col(flags.name) if flags.any() else pl.lit(False)
+            staged.replaced.add(name)
+        staged.blank[name] = pl.col(flags.name) if flags.any() else pl.lit(False)
+    staged.frame = frame.with_columns([series.alias(name) for name, series in careful.items()])
 
-    # ---- product: GTIN-14 directly (once per distinct code), or through the crosswalk
+
+def _product(staged: _Batch, crosswalk: pl.DataFrame | None) -> None:
+    """``_p_gtin14``: the verified GTIN-14, directly (once per distinct code) or through the crosswalk."""
+    frame, mapping = staged.frame, staged.mapping
     if mapping.id_type == "asin":
         assert crosswalk is not None  # the mapping validator requires a crosswalk for ASINs
         looked_up = (
@@ -209,34 +246,36 @@ def stage_batch(
             .join(crosswalk, on="_xw_key", how="left", maintain_order="left")
             .get_column("_xw_gtin")
         )
-        careful["_xw_gtin"] = looked_up
-        careful["_p_gtin14"] = gtin14_of(looked_up, upc_body=False)
+        gtin = gtin14_of(looked_up, upc_body=False)
+        staged.frame = frame.with_columns(looked_up.alias("_xw_gtin"), gtin.alias("_p_gtin14"))
     else:
-        careful["_p_gtin14"] = gtin14_of(frame[gtin_source], upc_body=mapping.id_type == "upc_no_check")
-    frame = frame.with_columns([series.alias(name) for name, series in careful.items()])
+        gtin = gtin14_of(frame[staged.sources["gtin14"]], upc_body=mapping.id_type == "upc_no_check")
+        staged.frame = frame.with_columns(gtin.alias("_p_gtin14"))
 
-    # ---- 3. RMIS text fields, currency and rate, event type
-    def or_constant(field: str, constant: str | None) -> pl.Expr:
-        text = pl.col(f"_t_{field}")
-        if f"_blank_{field}" not in careful:
+
+def _fields(staged: _Batch, fx: Mapping[str, float]) -> None:
+    """The RMIS text fields (blank → constant or default), currency and its rate, the event type."""
+    mapping, texts = staged.mapping, staged.texts
+
+    def or_constant(name: str, constant: str | None) -> pl.Expr:
+        text = pl.col(f"_t_{name}")
+        if name not in staged.replaced:
             return text
-        return pl.when(blank[field]).then(pl.lit(constant, dtype=pl.String)).otherwise(text)
+        return pl.when(staged.blank[name]).then(pl.lit(constant, dtype=pl.String)).otherwise(text)
 
     outputs: dict[str, pl.Expr] = {}
-    for field, default in TEXT_DEFAULTS.items():
-        constant = mapping.constants.get(field, default)
-        outputs[field] = or_constant(field, constant) if field in texts else pl.lit(constant, dtype=pl.String)
+    for name, default in TEXT_DEFAULTS.items():
+        constant = mapping.constants.get(name, default)
+        outputs[name] = or_constant(name, constant) if name in texts else pl.lit(constant, dtype=pl.String)
     if "currency" in texts:
         currency = or_constant("currency", mapping.currency).str.to_uppercase()
-    else:
-        currency = pl.lit(mapping.currency, dtype=pl.String)
-    outputs["_p_currency"] = currency
-    if "currency" in texts:
         outputs["_p_rate"] = currency.replace_strict(
             list(fx), [float(v) for v in fx.values()], default=None, return_dtype=pl.Float64
         )
     else:
+        currency = pl.lit(mapping.currency, dtype=pl.String)
         outputs["_p_rate"] = pl.lit(fx.get(mapping.currency or ""), dtype=pl.Float64)
+    outputs["_p_currency"] = currency
     if "event_type" in texts:
         text = pl.col("_t_event_type")
         mapped = text.replace_strict(
@@ -249,95 +288,30 @@ def stage_batch(
     else:
         constant_type = mapping.constants.get("event_type", EventType.PERFORMANCE.value)
         outputs["event_type"] = pl.lit(constant_type, dtype=pl.String)
-    frame = frame.with_columns(**outputs)
-    checks: list[validate.Check] = []
+    staged.frame = staged.frame.with_columns(**outputs)
 
-    # ---- 4. the rules, in order: the first failing one names the reason
-    def p(field: str) -> pl.Expr:
-        return pl.col(f"_p_{field}")
 
-    for field in MUST_BE_PRESENT:
-        if field in blank and field in sources:
-            checks.append(
-                validate.Check(QuarantineReason.MISSING_REQUIRED, blank[field], pl.lit(f"{field} is empty"))
-            )
-    checks.append(
-        validate.Check(
-            QuarantineReason.UNPARSEABLE_DATE,
-            bad["event_date"],
-            validate.raw_detail("event_date", raw_expr("event_date")),
-        )
-    )
-    for field in numbers:
-        failed = bad[field]
-        if field in COUNT_FIELDS:
-            failed = failed | (p(field) != p(field).floor()).fill_null(False)
-        checks.append(
-            validate.Check(
-                QuarantineReason.UNPARSEABLE_NUMBER, failed, validate.raw_detail(field, raw_expr(field))
-            )
-        )
-    present = ~blank["gtin14"]
-    if mapping.id_type == "asin":
-        xw = pl.col("_xw_gtin")
-        checks.append(
-            validate.Check(
-                QuarantineReason.UNKNOWN_PRODUCT,
-                present & xw.is_null(),
-                pl.format("{} not in crosswalk", raw_expr("gtin14").cast(pl.String).str.strip_chars()),
-            )
-        )
-        xw_present = xw.is_not_null() & (xw.cast(pl.String).str.strip_chars() != "")
-        checks.append(
-            validate.Check(
-                QuarantineReason.INVALID_GTIN,
-                xw_present & p("gtin14").is_null(),
-                validate.raw_detail("crosswalk gtin14", xw),
-            )
-        )
-    else:
-        checks.append(
-            validate.Check(
-                QuarantineReason.INVALID_GTIN,
-                present & p("gtin14").is_null(),
-                validate.raw_detail("gtin14", raw_expr("gtin14")),
-            )
-        )
-    checks.append(validate.unknown_currency(p("currency"), p("rate")))
-    amounts = {
-        field: (p(field) if field in numbers else pl.lit(0.0)).fill_null(0.0) for field in NUMERIC_FIELDS
-    }
-    checks.append(validate.negative(amounts))
-    checks.append(validate.clicks_exceed_impressions(amounts["clicks"], amounts["impressions"]))
-    if "event_type" in texts:
-        checks.append(
-            validate.Check(
-                QuarantineReason.MISSING_REQUIRED,
-                pl.col("event_type").is_null(),
-                pl.format(
-                    "event_type {} is not mapped",
-                    raw_expr("event_type").cast(pl.String).str.strip_chars().fill_null("<null>"),
-                ),
-            )
-        )
-
-    # ---- 5. the reason, the RMIS values and the event key
-    scale = mapping.money_scale
-    frame = frame.with_columns(
+def _finish(
+    staged: _Batch, checks: list[validate.Check], *, retailer: str, target_currency: str
+) -> pl.DataFrame:
+    """The failing rule's index and reason, the RMIS values and the event hash; scratch columns dropped."""
+    amounts = rules.amounts(staged.sources)
+    scale = staged.mapping.money_scale
+    rate = pl.col("_p_rate")
+    frame = staged.frame.with_columns(
         validate.first_index(checks).alias(CHECK_INDEX),
-        p("event_date").alias("event_date"),
-        pl.lit(retailer or mapping.retailer, dtype=pl.String).alias("retailer"),
-        p("gtin14").alias("gtin14"),
+        pl.col("_p_event_date").alias("event_date"),
+        pl.lit(retailer, dtype=pl.String).alias("retailer"),
+        pl.col("_p_gtin14").alias("gtin14"),
         *(amounts[f].cast(pl.Int64, strict=False).alias(f) for f in COUNT_FIELDS),
-        (amounts["spend"] * scale * p("rate")).alias("spend"),
-        (amounts["attributed_sales"] * scale * p("rate")).alias("attributed_sales"),
+        (amounts["spend"] * scale * rate).alias("spend"),
+        (amounts["attributed_sales"] * scale * rate).alias("attributed_sales"),
         pl.lit(target_currency, dtype=pl.String).alias("currency"),
     )
     frame = frame.with_columns(
         validate.reason_of_index(pl.col(CHECK_INDEX), checks).alias(REASON), event_hash().alias(EVENT_HASH)
     )
-    scratch = [c for c in frame.columns if c.startswith(("_t_", "_blank_", "_bad_"))]
-    return Staged(frame.drop(scratch), checks)
+    return frame.drop([c for c in frame.columns if c.startswith(("_t_", "_blank_", "_bad_"))])
 
 
 def harmonize_batch(
