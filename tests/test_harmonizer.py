@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -188,22 +189,18 @@ def test_shuffled_and_padded_rows_give_the_same_events(exports, tmp_path: Path) 
     padded = shuffled.with_columns(
         pl.concat_str(pl.lit("  "), pl.col(c), pl.lit(" ")).alias(c) for c in source.columns
     )
-    results = {}
+    results: dict[str, tuple[int, Any, pl.DataFrame]] = {}
     for name, frame in {"plain": source, "shuffled": shuffled, "padded": padded}.items():
         path = tmp_path / f"{name}.csv"
         frame.write_csv(path, separator=";")
         out = tmp_path / name
-        results[name] = harmonize(HarmonizeRequest(inputs=[path], retailer="walmart", out=out), batch_rows=97)
+        summary = harmonize(HarmonizeRequest(inputs=[path], retailer="walmart", out=out), batch_rows=97)
         events = read_events(out, "walmart").collect()
         for folder in (out / "events" / "retailer=walmart").iterdir():
             day = folder.name.removeprefix("event_date=")
             days = pl.read_parquet(list(folder.glob("*.parquet")))["event_date"].unique()
             assert days.cast(pl.String).to_list() == [day]
-        results[name] = (
-            results[name].rows_accepted,
-            results[name].totals,
-            events.drop("event_id").sort(pl.all()),
-        )
+        results[name] = (summary.rows_accepted, summary.totals, events.drop("event_id").sort(pl.all()))
     assert results["shuffled"][:2] == results["plain"][:2] == results["padded"][:2]
     assert results["shuffled"][2].equals(results["plain"][2])
     assert results["padded"][2].equals(results["plain"][2])
@@ -386,7 +383,7 @@ def test_daily_aggregates_load_idempotently(db, harmonized) -> None:
     assert spend == pytest.approx(summaries["kroger"].totals.spend, rel=1e-9)
 
 
-_EDGE_MAPPING = {
+_EDGE_MAPPING: dict[str, Any] = {
     "retailer": "edge",
     "format": "csv",
     "delimiter": "|",
@@ -410,8 +407,8 @@ _EDGE_MAPPING = {
     "event_types": {"perf": "performance", "Click": "click"},
     "constants": {"placement": "unknown_slot"},
 }
-_EDGE_COLUMNS = list(_EDGE_MAPPING["columns"])  # type: ignore[call-overload]
-_EDGE_ROWS = [
+_EDGE_COLUMNS: list[str] = list(_EDGE_MAPPING["columns"])
+_EDGE_ROWS: list[list[str | None]] = [
     # clean; decimal comma with a thousands dot; lower-case currency
     [
         "01.02.2025",
