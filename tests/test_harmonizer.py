@@ -201,7 +201,11 @@ def test_shuffled_and_padded_rows_give_the_same_events(exports, tmp_path: Path) 
             days = pl.read_parquet(list(folder.glob("*.parquet")))["event_date"].unique()
             assert days.cast(pl.String).to_list() == [day]
         results[name] = (summary.rows_accepted, summary.totals, events.drop("event_id").sort(pl.all()))
-    assert results["shuffled"][:2] == results["plain"][:2] == results["padded"][:2]
+    for name in ("shuffled", "padded"):
+        accepted, totals, _ = results[name]
+        assert accepted == results["plain"][0]
+        # sums over many files run in parallel, so only their last bits may differ
+        assert totals.model_dump() == pytest.approx(results["plain"][1].model_dump(), rel=1e-12)
     assert results["shuffled"][2].equals(results["plain"][2])
     assert results["padded"][2].equals(results["plain"][2])
 
