@@ -44,7 +44,8 @@ def _as_text(expr: pl.Expr) -> pl.Expr:
 def scan_input(
     path: Path, mapping: RetailerMapping, *, file_dtype: pl.DataType | None = None
 ) -> pl.LazyFrame:
-    """Lazily scan one export with its row index and file name; CSV/NDJSON values stay text.
+    """Lazily scan one export's mapped columns with its row index and file name; CSV/NDJSON values
+    stay text.
 
     ``file_dtype``: the type of the file-name column, String by default; ``harmonize`` passes an
     Enum of all its inputs so the name costs 4 bytes a row instead of a copy of the path per row.
@@ -72,7 +73,10 @@ def scan_input(
             "check the delimiter/format or run with --propose"
         )
     name = pl.lit(str(path), dtype=file_dtype or pl.String())
-    return frame.with_columns(name.alias(SOURCE_FILE), pl.col(SOURCE_ROW).cast(pl.Int64))
+    # only the mapped columns: the reader then skips the rest of a wide export instead of parsing it
+    return frame.select(
+        pl.col(SOURCE_ROW).cast(pl.Int64), *(pl.col(c) for c in mapping.columns), name.alias(SOURCE_FILE)
+    )
 
 
 def read_crosswalk(mapping: RetailerMapping, base_dir: Path) -> pl.DataFrame | None:
