@@ -20,7 +20,13 @@ import polars as pl
 from rmnlora.agents.harmonizer.core import SOURCE_FILE, SOURCE_ROW, stage_batch
 from rmnlora.agents.harmonizer.dedup import DuplicateIndex
 from rmnlora.agents.harmonizer.mapping import MappingError, RetailerMapping, resolve_mapping
-from rmnlora.agents.harmonizer.sink import EVENTS_COMPRESSION, EventWriter, events_of, quarantine_of
+from rmnlora.agents.harmonizer.sink import (
+    EVENTS_COMPRESSION,
+    EventWriter,
+    compact_days,
+    events_of,
+    quarantine_of,
+)
 from rmnlora.schemas.harmonize import HarmonizeRequest, HarmonizeSummary, HarmonizeTotals
 from rmnlora.schemas.rmis import QUARANTINE_SCHEMA, RMIS_EVENT_SCHEMA
 
@@ -194,6 +200,8 @@ def harmonize(
                     failed.write_parquet(staging / "quarantine" / f"part-{number:05d}.parquet")
                 done += batch.height
                 report("harmonizing", done, rows_in)
+        report("merging day files", done, rows_in)
+        compact_days(staging / "events", retailer)
         _publish(staging, out, retailer)
     except pl.exceptions.PolarsError as exc:
         raise HarmonizeError(f"harmonizing {retailer} failed: {exc}") from exc

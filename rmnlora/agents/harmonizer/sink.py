@@ -83,6 +83,29 @@ class EventWriter:
         return part.height
 
 
+def compact_days(events_root: Path, retailer: str, *, threads: int = 2) -> int:
+    """Merge each day folder that holds several batch files into one file; returns the folders merged.
+
+    A sorted export leaves a second file only in the days that straddle two batches; an export
+    sorted by anything else (campaign, product) leaves a file per batch in every day, which
+    readers would pay for on every scan. Rows keep their input order (files are named in batch
+    order, and the merged file takes the first one's name).
+    """
+    folders = sorted((events_root / f"retailer={retailer}").glob(f"{DAY}=*"))
+    several = [parts for folder in folders if len(parts := sorted(folder.glob("part-*.parquet"))) > 1]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rmn-compact") as pool:
+        list(pool.map(_merge, several))
+    return len(several)
+
+
+def _merge(parts: list[Path]) -> None:
+    merged = parts[0].with_suffix(".tmp")
+    pl.read_parquet(parts).write_parquet(merged, compression=EVENTS_COMPRESSION)
+    for part in parts:
+        part.unlink()
+    merged.rename(parts[0])
+
+
 def split_by_day(events: pl.DataFrame) -> Iterator[tuple[dt.date, pl.DataFrame]]:
     """The events of each day, in order of first appearance.
 
