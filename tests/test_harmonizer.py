@@ -494,3 +494,30 @@ def test_custom_mapping_options_apply_in_every_file_format(file_format: str, tmp
     )
     assert second["spend"] == pytest.approx(7.25 * eur)
     assert first["gtin14"] == second["gtin14"] == "04006381333931"
+
+
+def test_several_inputs_report_progress_by_rows_and_point_quarantine_rows_to_their_file(
+    exports, tmp_path: Path
+) -> None:
+    truth, _ = exports
+    first = Path(truth.retailers["walmart"].files[0])
+    source = pl.read_csv(first, separator=";", infer_schema=False)
+    second = tmp_path / "walmart_later.csv"
+    late = source.head(50).with_columns(pl.lit("31/31/2025").alias("Date"))  # every row: a bad date
+    late.write_csv(second, separator=";")
+    calls: list[tuple[str, int, int]] = []
+    summary = harmonize(
+        HarmonizeRequest(inputs=[first, second], retailer="walmart", out=tmp_path / "out"),
+        progress=lambda stage, done, total: calls.append((stage, done, total)),
+        batch_rows=100,
+    )
+    assert summary.rows_in == source.height + 50
+    assert summary.quarantine_reasons["unparseable_date"] == 3 + 50
+    bad_dates = read_quarantine(tmp_path / "out").filter(pl.col("reason") == "unparseable_date")
+    from_second = bad_dates.filter(pl.col("source_file") == str(second))
+    assert sorted(from_second["source_row"]) == list(range(50))
+    assert all(json.loads(raw)["Date"] == "31/31/2025" for raw in from_second["raw"])
+    rows_done = [done for stage, done, _ in calls if stage == "harmonizing"]
+    assert rows_done == sorted(rows_done) and rows_done[-1] == summary.rows_in
+    assert len(rows_done) >= summary.rows_in // 100
+    assert {total for _, _, total in calls} == {summary.rows_in}

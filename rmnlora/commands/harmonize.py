@@ -81,11 +81,13 @@ def harmonize_command(
         request = HarmonizeRequest(
             inputs=inputs, retailer=retailer, mapping=mapping, out=out, target_currency=target_currency
         )
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows"),
             TimeElapsedColumn(),
             console=console,
             transient=True,
