@@ -521,3 +521,21 @@ def test_several_inputs_report_progress_by_rows_and_point_quarantine_rows_to_the
     assert rows_done == sorted(rows_done) and rows_done[-1] == summary.rows_in
     assert len(rows_done) >= summary.rows_in // 100
     assert {total for _, _, total in calls} == {summary.rows_in}
+
+
+def test_a_failed_run_names_the_file_and_leaves_earlier_outputs_as_they_were(exports, tmp_path: Path) -> None:
+    from rmnlora.agents.harmonizer import HarmonizeError
+
+    truth, _ = exports
+    good = Path(truth.retailers["walmart"].files[0])
+    out = tmp_path / "out"
+    before = harmonize(HarmonizeRequest(inputs=[good], retailer="walmart", out=out))
+    events_before = read_events(out, "walmart").collect()
+    lines = good.read_text(encoding="utf-8").splitlines()
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("\n".join([*lines[:5], "a;b;c;d;e;f;g;h;i;j;k;l", *lines[5:]]) + "\n", encoding="utf-8")
+    with pytest.raises(HarmonizeError, match=r"ragged\.csv"):
+        harmonize(HarmonizeRequest(inputs=[ragged], retailer="walmart", out=out))
+    assert sorted(p.name for p in out.iterdir()) == ["events", "quarantine.parquet"]  # no staging left
+    assert read_events(out, "walmart").collect().equals(events_before)
+    assert read_quarantine(out, "walmart").height == before.rows_quarantined

@@ -204,7 +204,8 @@ def harmonize(
         compact_days(staging / "events", retailer)
         _publish(staging, out, retailer)
     except pl.exceptions.PolarsError as exc:
-        raise HarmonizeError(f"harmonizing {retailer} failed: {exc}") from exc
+        names = ", ".join(str(path) for path in inputs)
+        raise HarmonizeError(f"harmonizing {retailer} failed reading or writing ({names}): {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
