@@ -28,8 +28,8 @@ from typing import Any
 
 import polars as pl
 
-from rmnlora.agents.harmonizer import harmonize, read_events
-from rmnlora.agents.harmonizer.engine import DEFAULT_BATCH_ROWS, EVENTS_COMPRESSION
+from rmnlora.agents.harmonizer import harmonize, read_events, shipped_mapping
+from rmnlora.agents.harmonizer.engine import DEFAULT_BATCH_ROWS, EVENTS_COMPRESSION, scan_input
 from rmnlora.agents.harmonizer.sink import EventWriter
 from rmnlora.datagen import generate_exports
 from rmnlora.schemas.harmonize import HarmonizeRequest, HarmonizeSummary
@@ -58,7 +58,9 @@ def _io_floor(source: Path, events: pl.DataFrame, out: Path) -> float:
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
     done = 0
-    scan = pl.scan_csv(source, separator=";", infer_schema=False, row_index_name="_source_row")
+    mapping = shipped_mapping("walmart")
+    assert mapping is not None
+    scan = scan_input(source, mapping)
     with EventWriter(out, "walmart") as writer:
         for number, batch in enumerate(scan.collect_batches(chunk_size=DEFAULT_BATCH_ROWS)):
             writer.write(events.slice(done, batch.height), number)

@@ -42,6 +42,7 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
 
     def outcome(value: Any) -> str:
         return _money(value, unit)
+
     harmonized = results.get("harmonize") or {}
     optimized = results.get("optimize") or {}
     allocation = optimized.get("allocation") or {}

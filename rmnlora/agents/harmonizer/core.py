@@ -232,7 +232,9 @@ def _parse(staged: _Batch) -> None:
         if flags.any():
             careful[flags.name] = flags
             staged.replaced.add(name)
-        staged.blank[name] = pl.col(flags.name) if flags.any() else pl.lit(False)
+            staged.blank[name] = pl.col(flags.name)
+        else:  # the flag is a constant, and the text needs no blank → constant replacement
+            staged.blank[name] = pl.lit(False)
     staged.frame = frame.with_columns([series.alias(name) for name, series in careful.items()])
 
 

@@ -1,8 +1,8 @@
-"""Quarantine rules: every row either becomes an event or is set aside with a reason code.
+"""Quarantine rule building blocks: a ``Check`` (reason, failing rows, detail text) and the helpers
+that pick each row's first failing check.
 
-The rules are Polars expressions over the parsed columns, evaluated in a fixed order so that a
-row failing several rules carries the first (most fundamental) reason. Keeping them as
-expressions lets the same rules run in the streaming engine and on a single Arrow batch.
+``rules.checks_for`` puts a mapping's checks in order; ``mark_duplicates`` is the one rule that
+needs every row, for engines that run ``harmonize_batch`` per partition.
 """
 
 from __future__ import annotations
@@ -25,36 +25,6 @@ class Check:
 
 def _text(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.String).fill_null("<null>")
-
-
-def _stripped(raw: pl.Expr, text: pl.Expr | None) -> pl.Expr:
-    return raw.cast(pl.String).str.strip_chars() if text is None else text
-
-
-def missing(field: str, raw: pl.Expr, text: pl.Expr | None = None, *, blank: pl.Expr | None = None) -> Check:
-    """A required value that is absent or blank.
-
-    ``text``: its stripped text, if already computed; ``blank``: the blank flag itself, if known.
-    """
-    if blank is None:
-        blank = raw.is_null() | (_stripped(raw, text) == "")
-    return Check(QuarantineReason.MISSING_REQUIRED, blank, pl.lit(f"{field} is empty"))
-
-
-def unparseable(
-    reason: QuarantineReason,
-    field: str,
-    raw: pl.Expr,
-    parsed: pl.Expr,
-    text: pl.Expr | None = None,
-    *,
-    failed: pl.Expr | None = None,
-) -> Check:
-    """A present value that did not parse (date, number, product id); ``text`` as in ``missing``,
-    ``failed``: the present-but-unparsed flag itself when the parser already computed it."""
-    if failed is None:
-        failed = raw.is_not_null() & (_stripped(raw, text) != "") & parsed.is_null()
-    return Check(reason, failed, pl.format("{}={}", pl.lit(field), _text(raw)))
 
 
 def raw_detail(field: str, raw: pl.Expr) -> pl.Expr:
@@ -86,11 +56,6 @@ def unknown_currency(raw: pl.Expr, rate: pl.Expr) -> Check:
     return Check(QuarantineReason.UNKNOWN_CURRENCY, rate.is_null(), pl.format("currency={}", _text(raw)))
 
 
-def first_failure(checks: list[Check]) -> tuple[pl.Expr, pl.Expr]:
-    """(reason, detail) of the first failing check per row; both null for a clean row."""
-    return first_reason(checks), first_detail(checks)
-
-
 def first_index(checks: list[Check]) -> pl.Expr:
     """The position (UInt8) of the first failing check per row; null for a clean row.
 
@@ -118,21 +83,6 @@ def detail_of_index(index: pl.Expr, checks: list[Check]) -> pl.Expr:
     if not checks:
         return pl.lit(None, dtype=pl.String)
     return pl.coalesce([pl.when(index == i).then(check.detail) for i, check in enumerate(checks)])
-
-
-def first_reason(checks: list[Check]) -> pl.Expr:
-    """The reason code of the first failing check per row; null for a clean row."""
-    return reason_of_index(first_index(checks), checks)
-
-
-def first_detail(checks: list[Check]) -> pl.Expr:
-    """The detail text of the first failing check per row; null for a clean row.
-
-    Formatting text is costly, so the engine evaluates this after filtering to quarantined rows.
-    """
-    if not checks:
-        return pl.lit(None, dtype=pl.String)
-    return pl.coalesce([pl.when(check.failed.fill_null(False)).then(check.detail) for check in checks])
 
 
 def duplicate_detail(event_id: str = "event_id") -> pl.Expr:

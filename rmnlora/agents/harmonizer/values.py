@@ -25,13 +25,6 @@ class Parsed:
     bad: pl.Series
 
 
-def text_of(values: pl.Series) -> pl.Series:
-    """The values as text without surrounding whitespace (numbers as their decimal text)."""
-    if values.dtype != pl.String:
-        return values.cast(pl.String)
-    return values.str.strip_chars()
-
-
 def blank_of(text: pl.Series) -> pl.Series:
     """Absent or empty after stripping (``text`` is already stripped)."""
     return (text.is_null() | (text == "")).fill_null(True)
