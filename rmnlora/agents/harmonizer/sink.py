@@ -19,7 +19,7 @@ import polars as pl
 
 from rmnlora.agents.harmonizer.core import REASON, SOURCE_FILE, SOURCE_ROW, SRC, accepted_rows, event_id
 from rmnlora.agents.harmonizer.validate import duplicate_detail
-from rmnlora.schemas.rmis import QUARANTINE_SCHEMA, RMIS_EVENT_SCHEMA, QuarantineReason
+from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA, QuarantineReason
 
 #: Parquet codec of the events files. lz4 rather than Polars' default zstd: the unique text event_id
 #: does not compress, and zstd spent ~0.25 s per million rows on it (lz4 files are ~10-20% larger).
@@ -34,20 +34,18 @@ def day_folder(events_root: Path, retailer: str, day: dt.date) -> Path:
 class EventWriter:
     """Writes accepted events of one retailer into day partitions under ``events_root``.
 
-    Files are written on one background thread (Polars releases the GIL while it encodes), so the
-    next batch is parsed while this one is written; at most ``in_flight`` batches wait, which
-    bounds memory. Use it as a context manager: leaving the block waits for every write and
+    Files are written on ``threads`` background threads (Polars releases the GIL while it encodes),
+    so the next batch is parsed while this one is written; at most ``in_flight`` batches wait,
+    which bounds memory. Use it as a context manager: leaving the block waits for every write and
     re-raises the first failure.
     """
 
     def __init__(self, events_root: Path, retailer: str, *, threads: int = 2, in_flight: int = 2) -> None:
         self.events_root = Path(events_root)
         self.retailer = retailer
-        self.files = 0
-        self.rows = 0
         self._in_flight = in_flight
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rmn-events")
-        self._pending: deque[list[Future[int]]] = deque()
+        self._pending: deque[list[Future[None]]] = deque()
 
     def __enter__(self) -> EventWriter:
         return self
@@ -71,16 +69,14 @@ class EventWriter:
         futures = [self._pool.submit(self._write_day, part, day, batch) for day, part in split_by_day(events)]
         self._pending.append(futures)
 
-    def _finish(self, futures: list[Future[int]]) -> None:
+    def _finish(self, futures: list[Future[None]]) -> None:
         for future in futures:
-            self.rows += future.result()
-            self.files += 1
+            future.result()
 
-    def _write_day(self, part: pl.DataFrame, day: dt.date, batch: int) -> int:
+    def _write_day(self, part: pl.DataFrame, day: dt.date, batch: int) -> None:
         folder = day_folder(self.events_root, self.retailer, day)
         folder.mkdir(parents=True, exist_ok=True)
         part.write_parquet(folder / f"part-{batch:05d}.parquet", compression=EVENTS_COMPRESSION)
-        return part.height
 
 
 def compact_days(events_root: Path, retailer: str, *, threads: int = 2) -> int:
@@ -140,9 +136,10 @@ def quarantine_of(
 
     ``detail``: the staged batch's detail expression (duplicates get their own).
     """
-    failed = frame.filter(pl.col(REASON).is_not_null())
     duplicate = pl.col(REASON) == QuarantineReason.DUPLICATE_EVENT.value
-    return failed.with_columns(event_id()).select(
+    # lazily, so only the columns the outputs read are filtered, not every helper column
+    failed = frame.lazy().filter(pl.col(REASON).is_not_null()).with_columns(event_id())
+    return failed.select(
         pl.lit(retailer, dtype=pl.String).alias("retailer"),
         pl.col(SOURCE_FILE).cast(pl.String).alias("source_file"),
         pl.col(SOURCE_ROW).cast(pl.Int64).alias("source_row"),
@@ -151,8 +148,4 @@ def quarantine_of(
         pl.struct([pl.col(f"{SRC}{c}").cast(pl.String).alias(c) for c in raw_columns])
         .struct.json_encode()
         .alias("raw"),
-    )
-
-
-def empty_quarantine() -> pl.DataFrame:
-    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    ).collect()
