@@ -33,8 +33,8 @@ def main() -> None:
 
     from rmnlora.config import load_settings
     from rmnlora.datagen.retail_exports import generate_exports
-    from rmnlora.graphs.planner import build_planner_graph
-    from rmnlora.graphs.services import PlannerServices
+    from rmnlora.planner.graph import build_planner_graph
+    from rmnlora.planner.services import PlannerServices
     from rmnlora.schemas.brief import load_brief
 
     data_root = RESULTS_DIR / "planner_data"

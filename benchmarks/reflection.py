@@ -21,7 +21,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import write_results  # noqa: E402
-from rmnlora.agents.reflection import (  # noqa: E402
+from rmnlora.config import load_settings  # noqa: E402
+from rmnlora.reflection import (  # noqa: E402
     BiasType,
     ComponentStatus,
     CreateSignals,
@@ -34,7 +35,6 @@ from rmnlora.agents.reflection import (  # noqa: E402
     ReflectionEngine,
     Violation,
 )
-from rmnlora.config import load_settings  # noqa: E402
 
 
 @dataclass

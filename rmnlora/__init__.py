@@ -20,7 +20,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(config, name)
     if name == "build_planner_graph":
-        from rmnlora.graphs.planner import build_planner_graph
+        from rmnlora.planner.graph import build_planner_graph
 
         return build_planner_graph
     raise AttributeError(f"module 'rmnlora' has no attribute {name!r}")

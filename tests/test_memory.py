@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rmnlora.agents.reflection import ReflectionEngine
 from rmnlora.config import load_settings
 from rmnlora.memory import MemoryUnavailable, ScenarioMemory, collection_name, summarize_brief
+from rmnlora.reflection import ReflectionEngine
 from rmnlora.schemas.brief import parse_brief
 from rmnlora.schemas.reflection import OptimizeSignals
 

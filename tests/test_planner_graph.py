@@ -11,9 +11,9 @@ import pytest
 from langgraph.types import Command
 from sqlmodel import select
 
-from rmnlora.graphs import agent_steps
-from rmnlora.graphs.planner import build_planner_graph
-from rmnlora.graphs.services import PlannerServices
+from rmnlora.planner import phases as planner_phases
+from rmnlora.planner.graph import build_planner_graph
+from rmnlora.planner.services import PlannerServices
 from rmnlora.schemas.brief import load_brief
 from rmnlora.storage.models import PlanRun, ReflectionLog
 from tests.planner_fixtures import BASE_BRIEF, dirty_copy, make_exports, planner_settings, write_brief
@@ -199,20 +199,20 @@ def test_a_run_killed_mid_way_resumes_without_writing_twice(
     exports: Path, services: PlannerServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"harmonize": 0, "measure": 0}
-    real_harmonize, real_measure = agent_steps.harmonize, agent_steps.measure
+    real_harmonize, real_measure = planner_phases.harmonize_brief, planner_phases.measure_brief
 
-    def counting_harmonize(*args: Any) -> Any:
+    def counting_harmonize(*args: Any, **kwargs: Any) -> Any:
         calls["harmonize"] += 1
-        return real_harmonize(*args)
+        return real_harmonize(*args, **kwargs)
 
-    def dying_measure(*args: Any) -> Any:
+    def dying_measure(*args: Any, **kwargs: Any) -> Any:
         calls["measure"] += 1
         if calls["measure"] == 1:
             raise SystemExit("killed")  # the process dies mid-node
-        return real_measure(*args)
+        return real_measure(*args, **kwargs)
 
-    monkeypatch.setattr(agent_steps, "harmonize", counting_harmonize)
-    monkeypatch.setattr(agent_steps, "measure", dying_measure)
+    monkeypatch.setattr(planner_phases, "harmonize_brief", counting_harmonize)
+    monkeypatch.setattr(planner_phases, "measure_brief", dying_measure)
     brief = write_brief(tmp_path, exports, tenant="killed")
     graph = build_planner_graph(services.settings, services=services)
     with pytest.raises(SystemExit):

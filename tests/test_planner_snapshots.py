@@ -7,8 +7,8 @@ from typing import Any
 
 from syrupy.assertion import SnapshotAssertion
 
-from rmnlora.graphs.planner import build_planner_graph
-from rmnlora.graphs.services import PlannerServices
+from rmnlora.planner.graph import build_planner_graph
+from rmnlora.planner.services import PlannerServices
 from rmnlora.schemas.brief import load_brief
 from tests.planner_fixtures import make_exports, planner_settings, write_brief
 

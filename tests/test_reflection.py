@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from rmnlora.agents.reflection import (
+from rmnlora.config import load_settings
+from rmnlora.reflection import (
     BiasType,
     ComponentStatus,
     CreateSignals,
@@ -22,7 +23,6 @@ from rmnlora.agents.reflection import (
     Violation,
     bias,
 )
-from rmnlora.config import load_settings
 from rmnlora.storage.models import ReflectionLog, Tenant
 
 ENGINE = ReflectionEngine(
@@ -457,8 +457,35 @@ def test_seed_interface_critical_risk_blocks_regardless_of_confidence() -> None:
 
 
 def test_unknown_phase_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="unknown reflection phase 'budgeting'.*harmonize"):
-        ENGINE.create_context("budgeting", "s")
+    with pytest.raises(ValueError, match="unknown reflection phase 'forecasting'.*harmonize.*budgeting"):
+        ENGINE.create_context("forecasting", "s")
+
+
+def test_the_seed_example_runs_as_written(sqlite_db: Any) -> None:
+    """The seed's integration snippet, word for word (its task name 'budgeting' is the optimize phase)."""
+    with sqlite_db.get_session() as session:
+        session.add(Tenant(id="seed", name="seed"))
+    decision_data, rationale = {"allocation": {"walmart": 1.0}}, "budget within plan"
+    engine = ReflectionEngine(default_threshold=0.8)
+    context = engine.create_context("budgeting", "session_123")
+    engine.set_confidence(context, 0.9, "history supports the split")
+    with sqlite_db.get_session(tenant_id="seed") as db_session:
+        if engine.should_proceed(context):
+            engine.make_decision(context, decision_data, rationale)
+            engine.save_to_database(context, db_session)
+    with sqlite_db.get_session(tenant_id="seed") as session:
+        row = session.exec(select(ReflectionLog).where(ReflectionLog.session_id == "session_123")).one()
+    assert (row.phase, row.decision, row.tenant_id) == ("optimize", "proceed", "seed")
+    assert rationale in row.rationale
+
+
+def test_a_change_no_agent_can_apply_goes_to_a_person_in_the_first_decision() -> None:
+    """Told what each phase can apply, the engine escalates instead of proposing a retry nobody can run."""
+    engine = ReflectionEngine(0.8, max_revisions=2, revisable={"measure": ["design"]})
+    ctx = engine.reflect("measure", clean_measure(power=0.5, mde=0.08, expected_lift=0.05), session_id="s")
+    assert ctx.decision is not None and ctx.decision.decision == "escalate"
+    assert "No automatic revision can apply" in ctx.decision.rationale
+    assert ctx.applicable_changes() == {}
 
 
 def test_decision_without_confidence_is_an_error() -> None:

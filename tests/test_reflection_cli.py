@@ -39,8 +39,8 @@ def test_reflect_names_bad_fields_and_unknown_phases(env: Path) -> None:
     bad.write_text(json.dumps({"power": 2}))
     result = runner.invoke(app, ["reflect", "measure", str(bad)])
     assert result.exit_code == 1 and "'power'" in result.stderr and "'mde': Field required" in result.stderr
-    result = runner.invoke(app, ["reflect", "budgeting", str(bad)])
-    assert result.exit_code == 1 and "unknown reflection phase 'budgeting'" in result.stderr
+    result = runner.invoke(app, ["reflect", "forecasting", str(bad)])
+    assert result.exit_code == 1 and "unknown reflection phase 'forecasting'" in result.stderr
 
 
 def test_memory_store_then_recall_in_the_data_dir(env: Path) -> None:

@@ -132,7 +132,7 @@ def plan(
     """Plan a campaign brief: harmonize → optimize → measure → create → govern, gated by reflection."""
     from langgraph.types import Command
 
-    from rmnlora.graphs.planner import build_planner_graph
+    from rmnlora.planner.graph import build_planner_graph
     from rmnlora.schemas.brief import BriefError, load_brief
 
     settings = settings_from_cli()
@@ -245,7 +245,7 @@ def graph_command(
     mermaid: Annotated[bool, typer.Option("--mermaid", help="Print the mermaid drawing (default).")] = True,
 ) -> None:
     """Draw the planner graph (mermaid text; works offline)."""
-    from rmnlora.graphs.planner import build_planner_graph
+    from rmnlora.planner.graph import build_planner_graph
 
     graph = build_planner_graph(settings_from_cli(), checkpointer=False)
     typer.echo(graph.get_graph().draw_mermaid())

@@ -57,7 +57,7 @@ def reflect_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Assess SIGNALS for PHASE and print the decision (exit 0 whatever the decision)."""
-    from rmnlora.agents.reflection import ReflectionEngine
+    from rmnlora.reflection import ReflectionEngine
 
     settings = settings_from_cli()
     engine = ReflectionEngine.from_settings(settings)

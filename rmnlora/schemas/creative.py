@@ -70,11 +70,14 @@ class CopyCandidate(BaseModel):
 
 
 class CreativeResult(BaseModel):
-    """Candidates best first: passing governance, fewest warnings, then highest likelihood."""
+    """Candidates best first: passing governance, fewest warnings, then highest likelihood.
+
+    ``source="none"``: no copy could be written for the format (``notes`` says why).
+    """
 
     retailer: str
     ad_format: str
-    source: CopySource
+    source: CopySource | Literal["none"]
     candidates: list[CopyCandidate] = Field(default_factory=list)
     ranking: str = Field(description="How the candidates were ranked, incl. whether likelihood was used.")
     notes: list[str] = Field(default_factory=list)

@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlmodel import select
 
-from rmnlora.agents.reflection import ReflectionContext, ReflectionEngine
 from rmnlora.memory.store import ScenarioMemory, summarize_brief
+from rmnlora.planner.state import reflections_of, results_of
+from rmnlora.reflection import ReflectionContext, ReflectionEngine
 from rmnlora.schemas.brief import CampaignBrief
 from rmnlora.schemas.reflection import Outcome
 from rmnlora.storage.database import Database
@@ -84,17 +85,18 @@ def remember(
     status: str,
 ) -> None:
     """Store the finished scenario (upsert by run id) so later plans can recall it."""
-    allocation = ((state.get("results") or {}).get("optimize") or {}).get("allocation") or {}
+    optimized = results_of(state).optimize
+    allocation = optimized.allocation if optimized else None
     plan = {
         "status": status,
         "budget": brief.budget,
-        "roas": allocation.get("roas"),
-        "spend_by_line": {line["id"]: line["spend"] for line in allocation.get("lines", [])},
+        "roas": allocation.roas if allocation else None,
+        "spend_by_line": {line.id: line.spend for line in allocation.lines} if allocation else {},
         "blocked_reasons": state.get("blocked_reasons", []),
     }
     decisions = [
-        {"phase": r.get("phase"), "decision": r.get("decision"), "confidence": r.get("confidence")}
-        for r in state.get("reflections", [])
+        {"phase": r.phase.value, "decision": r.decision, "confidence": r.confidence}
+        for r in reflections_of(state)
     ]
     outcome: Outcome = "blocked" if status == "blocked" else "unknown"
     memory.store_scenario(

@@ -1,7 +1,12 @@
-"""Reflection: confidence from measured signals, risks, bias checks, frames, memory, and a decision."""
+"""Reflection: confidence from measured signals, risks, bias checks, frames, memory, and a decision.
 
-from rmnlora.agents.reflection.assessors import assess, combine
-from rmnlora.agents.reflection.engine import ReflectionContext, ReflectionEngine, parse_phase
+The gate the planner puts after every agent; it knows nothing of the graph or of agent results,
+only of each phase's signals (``rmnlora.schemas.reflection``).
+"""
+
+from rmnlora.reflection.assessors import assess, combine
+from rmnlora.reflection.context import ReflectionContext
+from rmnlora.reflection.engine import PHASE_ALIASES, ReflectionEngine, parse_phase
 from rmnlora.schemas.reflection import (
     BiasType,
     ComponentStatus,
@@ -18,6 +23,7 @@ from rmnlora.schemas.reflection import (
 )
 
 __all__ = [
+    "PHASE_ALIASES",
     "BiasType",
     "ComponentStatus",
     "CreateSignals",

@@ -1,4 +1,4 @@
-"""What the planner's nodes need beyond the state: database, memory, reflection, the model.
+"""What the planner's nodes need beyond the state: database, memory, the model, the clean room.
 
 Each part is built on first use and its status is recorded, so a part that is unconfigured or
 down shows up in the reflection (lower confidence, named in the rationale) instead of failing
@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from rmnlora.agents.governance.phase import check_audiences
 from rmnlora.config import Settings
+from rmnlora.schemas.brief import CampaignBrief
+from rmnlora.schemas.phases import CleanRoomCheck
+from rmnlora.schemas.reflection import ComponentStatus
+from rmnlora.tools.clean_room import CleanRoomClient, clean_room_config
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from rmnlora.adapters.service import InferenceService
-    from rmnlora.agents.reflection import ReflectionEngine
     from rmnlora.memory.store import ScenarioMemory
     from rmnlora.storage.database import Database
 
@@ -36,12 +40,6 @@ class PlannerServices:
         from rmnlora.storage import open_db
 
         return open_db(self.settings)
-
-    @cached_property
-    def engine(self) -> ReflectionEngine:
-        from rmnlora.agents.reflection import ReflectionEngine
-
-        return ReflectionEngine.from_settings(self.settings)
 
     @cached_property
     def memory(self) -> ScenarioMemory | None:
@@ -119,5 +117,31 @@ class PlannerServices:
         else:
             self.component_status[f"adapters:{retailer}"] = {"status": "ok", "detail": "retailer+brand+task"}
 
-    def components(self) -> list[dict[str, Any]]:
-        return [{"name": name, **status} for name, status in self.component_status.items()]
+    def check_audiences(self, brief: CampaignBrief) -> CleanRoomCheck:
+        """The brief's audiences queried in each retailer's clean room; unconfigured is said, never faked."""
+        endpoint = self.settings.clean_room.endpoint
+        if not endpoint:
+            check = check_audiences(brief, None)
+            self.component_status["clean_room"] = {"status": "unconfigured", "detail": check.detail}
+            return check
+        clients = {
+            r.name: CleanRoomClient(clean_room_config(self.settings, r.name, self.db))
+            for r in brief.retailers
+        }
+        try:
+            check = check_audiences(
+                brief, lambda query: clients[query.retailer].query(query), endpoint=endpoint
+            )
+        finally:
+            for client in clients.values():
+                client.close()
+        if check.status == "failed":
+            self.component_status["clean_room"] = {"status": "down", "detail": check.detail}
+        else:
+            self.component_status["clean_room"] = {"status": "ok", "detail": endpoint}
+        return check
+
+    def components(self) -> list[ComponentStatus]:
+        """The status of every part used so far, memory included: every gate recalls from it."""
+        _ = self.memory
+        return [ComponentStatus(name=name, **status) for name, status in self.component_status.items()]

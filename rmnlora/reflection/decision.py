@@ -5,7 +5,7 @@ Order matters and is deliberate:
    by good curve fits);
 2. a high risk the agent cannot fix itself (no proposed change, or retries used up) needs a person;
 3. any proposed change (assessors propose one only for something wrong) with retries left goes
-   back to the agent;
+   back to the agent, when the agent can apply it; one it cannot apply needs a person;
 4. low confidence with nothing to change, or retries exhausted, needs a person;
 5. otherwise proceed (noting changes left unapplied when retries ran out).
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rmnlora.schemas.reflection import SEVERITY_RANK, DecisionKind, ReflectionDecision
 
 if TYPE_CHECKING:
-    from rmnlora.agents.reflection.engine import ReflectionContext
+    from rmnlora.reflection.context import ReflectionContext
 
 
 def _fmt(value: float) -> str:
@@ -36,6 +36,7 @@ def decide(ctx: ReflectionContext) -> ReflectionDecision:
     has_changes = bool(ctx.changes)
     below = confidence < ctx.threshold
 
+    applicable = ctx.applicable_changes()
     reasons: list[str] = []
     kind: DecisionKind
     if critical:
@@ -45,6 +46,9 @@ def decide(ctx: ReflectionContext) -> ReflectionDecision:
         kind = "escalate"
         why = "no automatic change applies" if not has_changes else "revisions exhausted"
         reasons.append("high risk needs a person (" + why + "): " + "; ".join(r.factor for r in high) + ".")
+    elif has_changes and retries_left and not applicable:
+        kind = "escalate"
+        reasons.append(f"No automatic revision can apply {sorted(ctx.changes)}: a person decides.")
     elif has_changes and retries_left:
         kind = "revise"
         reasons.append(
@@ -96,7 +100,7 @@ def decide(ctx: ReflectionContext) -> ReflectionDecision:
         biases=ctx.biases,
         alternate_frames=ctx.alternate_frames,
         memory_refs=ctx.memory_refs,
-        changes=dict(ctx.changes) if kind == "revise" else {},
+        changes=dict(ctx.changes) if has_changes and retries_left and not critical else {},
         revisions_used=ctx.revisions_used,
         max_revisions=ctx.max_revisions,
     )

@@ -1,8 +1,11 @@
 """ReflectionEngine: the seed's interface (context, confidence, risks, biases, frames, decision).
 
-The engine only records and decides; the numbers come from the assessors (``assessors.py``),
+The engine only records and decides; the numbers come from the assessors (``assessors/``),
 which compute confidence, risks and bias flags from each agent's measured signals. ``reflect``
 runs an assessor and the decision in one call, which is what the planner graph uses.
+
+The seed's task names are accepted as phases ("budgeting" is optimize, "creative" is create...),
+so code written against the seed's example runs unchanged.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
-
+from rmnlora.reflection.assessors import assess
+from rmnlora.reflection.context import Evidence, ReflectionContext
+from rmnlora.reflection.decision import decide
 from rmnlora.schemas.reflection import (
     AlternateFrame,
     BiasFlag,
@@ -24,46 +28,49 @@ from rmnlora.schemas.reflection import (
     Risk,
     Severity,
 )
+from rmnlora.storage.database import TENANT_KEY
+from rmnlora.storage.models import ReflectionLog
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
     from rmnlora.config import Settings
-    from rmnlora.storage.models import ReflectionLog
 
 
-class ReflectionContext(BaseModel):
-    """The working record of one reflection; mutable, JSON-serialisable."""
-
-    phase: Phase
-    session_id: str
-    threshold: float
-    max_revisions: int = 0
-    revisions_used: int = 0
-    confidence: float | None = None
-    confidence_source: str = "unset"
-    rationale: list[str] = Field(default_factory=list)
-    supporting: list[str] = Field(default_factory=list)
-    contradicting: list[str] = Field(default_factory=list)
-    factors: list[ConfidenceFactor] = Field(default_factory=list)
-    signals: dict[str, Any] = Field(default_factory=dict)
-    risks: list[Risk] = Field(default_factory=list)
-    biases: list[BiasFlag] = Field(default_factory=list)
-    alternate_frames: list[AlternateFrame] = Field(default_factory=list)
-    memory_refs: list[MemoryRef] = Field(default_factory=list)
-    changes: dict[str, Any] = Field(default_factory=dict)
-    decision: ReflectionDecision | None = None
+# The seed's task names (and the agents' names) for each phase.
+PHASE_ALIASES: dict[str, Phase] = {
+    "harmonization": Phase.HARMONIZE,
+    "harmonizer": Phase.HARMONIZE,
+    "data": Phase.HARMONIZE,
+    "budgeting": Phase.OPTIMIZE,
+    "budget": Phase.OPTIMIZE,
+    "allocation": Phase.OPTIMIZE,
+    "optimizer": Phase.OPTIMIZE,
+    "optimization": Phase.OPTIMIZE,
+    "measurement": Phase.MEASURE,
+    "experiment": Phase.MEASURE,
+    "creative": Phase.CREATE,
+    "copy": Phase.CREATE,
+    "governance": Phase.GOVERN,
+    "compliance": Phase.GOVERN,
+}
 
 
 def parse_phase(phase: Phase | str) -> Phase:
-    """A Phase from its value; an unknown name is an error listing the valid ones."""
+    """A Phase from its value or a seed alias; an unknown name is an error listing the valid ones."""
     if isinstance(phase, Phase):
         return phase
+    name = str(phase).strip().lower()
+    if name in PHASE_ALIASES:
+        return PHASE_ALIASES[name]
     try:
-        return Phase(str(phase).strip().lower())
+        return Phase(name)
     except ValueError:
         valid = ", ".join(p.value for p in Phase)
-        raise ValueError(f"unknown reflection phase {phase!r}; expected one of: {valid}") from None
+        aliases = ", ".join(sorted(PHASE_ALIASES))
+        raise ValueError(
+            f"unknown reflection phase {phase!r}; expected one of: {valid} (or an alias: {aliases})"
+        ) from None
 
 
 class ReflectionEngine:
@@ -74,17 +81,23 @@ class ReflectionEngine:
         default_threshold: float = 0.8,
         thresholds: Mapping[str, float] | None = None,
         max_revisions: int = 2,
+        revisable: Mapping[Phase | str, Iterable[str]] | None = None,
     ) -> None:
+        """``revisable``: the change keys each phase's agent can apply (the planner passes its
+        revision models), so a change no agent can make goes to a person in the first decision."""
         if not 0.0 <= default_threshold <= 1.0:
             raise ValueError(f"default_threshold must be within [0, 1], got {default_threshold}")
         self.default_threshold = default_threshold
         self.thresholds = {parse_phase(k): float(v) for k, v in (thresholds or {}).items()}
         self.max_revisions = max_revisions
+        self.revisable = {parse_phase(k): sorted(v) for k, v in (revisable or {}).items()}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ReflectionEngine:
+    def from_settings(
+        cls, settings: Settings, *, revisable: Mapping[Phase | str, Iterable[str]] | None = None
+    ) -> ReflectionEngine:
         section = settings.reflection
-        return cls(section.default_threshold, section.thresholds, section.max_revisions)
+        return cls(section.default_threshold, section.thresholds, section.max_revisions, revisable)
 
     def threshold_for(self, phase: Phase | str) -> float:
         return self.thresholds.get(parse_phase(phase), self.default_threshold)
@@ -101,6 +114,7 @@ class ReflectionEngine:
             threshold=self.threshold_for(parsed),
             max_revisions=self.max_revisions,
             revisions_used=revisions_used,
+            revisable=self.revisable.get(parsed),
         )
 
     def set_confidence(
@@ -114,14 +128,7 @@ class ReflectionEngine:
         factors: Sequence[ConfidenceFactor] = (),
     ) -> None:
         """Record confidence. Without ``factors`` it is marked as a manual value in the audit trail."""
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"confidence must be within [0, 1], got {value}")
-        ctx.confidence = float(value)
-        ctx.confidence_source = "signals" if factors else "manual"
-        ctx.factors = list(factors)
-        ctx.rationale.append(rationale)
-        ctx.supporting.extend(supporting)
-        ctx.contradicting.extend(contradicting)
+        ctx.set_confidence(value, rationale, supporting, contradicting, factors=factors)
 
     def assess_risk(
         self,
@@ -132,18 +139,9 @@ class ReflectionEngine:
         impact: str,
         mitigation: str = "",
         *,
-        triggered_by: Mapping[str, float | int | str | None] | None = None,
+        triggered_by: Evidence | None = None,
     ) -> Risk:
-        risk = Risk(
-            factor=factor,
-            severity=severity,
-            probability=probability,
-            impact=impact,
-            mitigation=mitigation,
-            triggered_by=dict(triggered_by or {}),
-        )
-        ctx.risks.append(risk)
-        return risk
+        return ctx.add_risk(factor, severity, probability, impact, mitigation, triggered_by=triggered_by)
 
     def check_bias(
         self,
@@ -151,28 +149,22 @@ class ReflectionEngine:
         bias_type: BiasType | str,
         note: str,
         *,
-        evidence: Mapping[str, float | int | str | None] | None = None,
+        evidence: Evidence | None = None,
     ) -> BiasFlag:
-        flag = BiasFlag(type=BiasType(bias_type), note=note, evidence=dict(evidence or {}))
-        ctx.biases.append(flag)
-        return flag
+        return ctx.flag_bias(bias_type, note, evidence=evidence)
 
     def add_alternate_frame(self, ctx: ReflectionContext, text: str, conclusion: str = "") -> AlternateFrame:
-        frame = AlternateFrame(frame=text, conclusion=conclusion)
-        ctx.alternate_frames.append(frame)
-        return frame
+        return ctx.add_frame(text, conclusion)
 
     def add_memory_refs(self, ctx: ReflectionContext, refs: Iterable[MemoryRef]) -> None:
-        ctx.memory_refs.extend(refs)
+        ctx.add_memory_refs(refs)
 
     def propose_change(self, ctx: ReflectionContext, key: str, value: Any) -> None:
         """Something the agent should change if the decision is revise (machine readable)."""
-        ctx.changes[key] = value
+        ctx.propose_change(key, value)
 
     def decide(self, ctx: ReflectionContext) -> ReflectionDecision:
         """Compute the decision from what the context holds (see ``decision.py``)."""
-        from rmnlora.agents.reflection.decision import decide
-
         return decide(ctx)
 
     def should_proceed(self, ctx: ReflectionContext) -> bool:
@@ -190,11 +182,24 @@ class ReflectionEngine:
         return ctx.decision
 
     def save_to_database(
-        self, ctx: ReflectionContext, session: Session, *, tenant_id: str, run_id: str | None = None
+        self,
+        ctx: ReflectionContext,
+        session: Session,
+        *,
+        tenant_id: str | None = None,
+        run_id: str | None = None,
     ) -> ReflectionLog:
-        """Write the decision as a ReflectionLog row (making the decision first if needed)."""
-        from rmnlora.storage.models import ReflectionLog
+        """Write the decision as a ReflectionLog row (making the decision first if needed).
 
+        The tenant defaults to the session's own (``db.get_session(tenant_id=...)``), as in the
+        seed's ``engine.save_to_database(context, db_session)``.
+        """
+        tenant_id = tenant_id or session.info.get(TENANT_KEY)
+        if not tenant_id:
+            raise ValueError(
+                "save_to_database needs a tenant: pass tenant_id=..., or a session from "
+                "db.get_session(tenant_id=...)"
+            )
         decision = ctx.decision or self.make_decision(ctx)
         row = ReflectionLog(
             tenant_id=tenant_id,
@@ -233,9 +238,7 @@ class ReflectionEngine:
         data: Mapping[str, Any] | None = None,
     ) -> ReflectionContext:
         """Assess ``signals`` for ``phase``, decide, and return the context (``ctx.decision`` set)."""
-        from rmnlora.agents.reflection.assessors import assess
-
         ctx = self.create_context(phase, session_id, revisions_used=revisions_used)
-        assess(self, ctx, signals, memory_refs=memory_refs)
+        assess(ctx, signals, memory_refs=memory_refs)
         self.make_decision(ctx, data)
         return ctx

@@ -1,0 +1,86 @@
+"""The creative agent's planner phase: copy for every retailer format the brief names.
+
+Revisions it can apply (:class:`CreateRevision`): more candidates, or writing again. A model
+that fails gives labelled template copy and says so; an unknown format gives no copy and says
+why, so the gate counts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from langchain_core.language_models import BaseChatModel
+
+from rmnlora.agents.creative.formats import FormatSpecError, load_format_specs
+from rmnlora.agents.creative.generate import CreativeError, generate_copy
+from rmnlora.agents.governance import PolicyPackError
+from rmnlora.schemas.brief import CampaignBrief
+from rmnlora.schemas.creative import CopyRequest, CreativeResult
+from rmnlora.schemas.phases import CreateResult, CreateRevision
+
+MAX_CANDIDATES = 10
+
+ModelFor = Callable[[str], BaseChatModel | None]
+"""The chat model for one retailer (None: no model, template copy)."""
+
+
+def create_for_brief(
+    brief: CampaignBrief, model_for: ModelFor, revision: CreateRevision | None = None
+) -> CreateResult:
+    """Write copy for each (retailer, format) concurrently, so a batching runtime serves them together."""
+    revision = revision or CreateRevision()
+    k = revision.candidates or brief.creative.candidates
+    if revision.regenerate is not None:
+        k = min(MAX_CANDIDATES, max(k, brief.creative.candidates) * 2)
+    applied = CreateRevision(candidates=k) if revision.given() else CreateRevision()
+    jobs: list[tuple[CopyRequest, BaseChatModel | None]] = []
+    missing: list[CreativeResult] = []
+    for retailer in brief.retailers:
+        try:
+            formats = retailer.formats or sorted(load_format_specs(retailer.name))[:1]
+        except FormatSpecError as exc:
+            missing.append(no_copy(retailer.name, ", ".join(retailer.formats) or "(default)", str(exc)))
+            continue
+        model = model_for(retailer.name)
+        for ad_format in formats:
+            request = CopyRequest(
+                retailer=retailer.name,
+                brand=brief.brand,
+                ad_format=ad_format,
+                product=brief.creative.product,
+                key_message=brief.creative.key_message,
+                tone=brief.creative.tone,
+                claims=brief.creative.claims,
+                k=k,
+                tenant=brief.tenant,
+            )
+            jobs.append((request, model))
+
+    def write(job: tuple[CopyRequest, BaseChatModel | None]) -> tuple[CreativeResult, str | None]:
+        request, model = job
+        try:
+            return generate_copy(request, model), None
+        except CreativeError as exc:  # said in the result and the gate; the copy shown is labelled template
+            return generate_copy(request, None), f"{request.retailer}/{request.ad_format}: {exc}"
+        except (FormatSpecError, PolicyPackError) as exc:  # an unknown format: no copy, and the gate sees it
+            return no_copy(request.retailer, request.ad_format, str(exc)), str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        outcomes = list(pool.map(write, jobs))
+    return CreateResult(
+        copies=[copy for copy, _ in outcomes] + missing,
+        errors=[error for _, error in outcomes if error] + [m.notes[0] for m in missing],
+        applied_changes=applied,
+    )
+
+
+def no_copy(retailer: str, ad_format: str, reason: str) -> CreativeResult:
+    """A result with no candidates, carrying why: shown in the report and counted at the gate."""
+    return CreativeResult(
+        retailer=retailer,
+        ad_format=ad_format,
+        source="none",
+        ranking="",
+        notes=[f"{retailer}/{ad_format}: no copy written: {reason}"],
+    )
