@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rmnlora.cli import app, console, fail, settings_from_cli
+from rmnlora.planner.state import ReviewRequest, human_of, reflections_of
 
 EXIT_PAUSED = 3
 EXIT_BLOCKED = 4
@@ -36,23 +37,20 @@ def _print_update(node: str, update: dict[str, Any]) -> None:
     seconds = (update.get("timings") or {}).get(node)
     took = f" ({seconds:.1f}s)" if seconds is not None else ""
     if node.startswith("reflect_"):
-        verdict = (update.get("reflections") or [{}])[-1]
-        decision = verdict.get("decision", "?")
-        style = _decision_style(decision)
+        verdict = reflections_of(update)[-1]
+        style = _decision_style(verdict.decision)
         console.print(
-            f"  [bold]{verdict.get('phase', node)}[/bold] gate: [{style}]{decision}[/{style}] "
-            f"confidence {verdict.get('confidence', 0):.2f} "
-            f"(threshold {verdict.get('threshold', 0):.2f}){took}"
+            f"  [bold]{verdict.phase.value}[/bold] gate: [{style}]{verdict.decision}[/{style}] "
+            f"confidence {verdict.confidence:.2f} (threshold {verdict.threshold:.2f}){took}"
         )
-        rationale = verdict.get("rationale")
-        if rationale:
-            console.print(f"    {escape(rationale)}")
-        for risk in verdict.get("risks", [])[:4]:
-            severity = escape(f"[{risk.get('severity')}]")
-            console.print(f"    risk {severity} {escape(str(risk.get('factor')))}")
+        if verdict.rationale:
+            console.print(f"    {escape(verdict.rationale)}")
+        for risk in verdict.risks[:4]:
+            console.print(f"    risk {escape(f'[{risk.severity}]')} {escape(risk.factor)}")
     elif node == "human_review":
-        answer = update.get("human") or {}
-        console.print(f"  review: {answer.get('action', '?')} {answer.get('note') or ''}")
+        answer = human_of(update)
+        if answer is not None:
+            console.print(f"  review: {answer.action} {answer.note}")
     else:
         console.print(f"[cyan]✓ {node}[/cyan]{took}")
 
@@ -94,9 +92,8 @@ def _finish(values: dict[str, Any], as_json: bool) -> None:
     if status == "awaiting_review":
         if not as_json:
             for item in values.get("interrupt", []):
-                console.print(
-                    f"[magenta]paused for review at {item.get('phase')}:[/magenta] {item.get('rationale')}"
-                )
+                request = ReviewRequest.model_validate(item)
+                console.print(f"[magenta]paused for review at {request.phase}:[/magenta] {request.rationale}")
             console.print(f"resume with: rmn plan --resume {run_id} --approve|--reject [--note TEXT]")
         raise typer.Exit(EXIT_PAUSED)
     if status == "blocked":
