@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 import polars as pl
 import typer
 
-from rmnlora.cli import app, console, fail
+from rmnlora.cli.common import console, fail, settings_from_cli
 
-measure_app = typer.Typer(help="Incrementality experiments: design (power, assignment) and lift analysis.")
-app.add_typer(measure_app, name="measure")
+app = typer.Typer(
+    name="measure", help="Incrementality experiments: design (power, assignment) and lift analysis."
+)
 
 DesignChoice = Literal["auto", "geo", "switchback", "holdout"]
 
@@ -43,7 +44,7 @@ def _emit(model_json: str, as_json: bool, human: str) -> None:
         console.print(human)
 
 
-@measure_app.command("design")
+@app.command("design")
 def design_command(
     history: Annotated[Path, typer.Argument(help="Events: Parquet/CSV file or harmonized folder.")],
     flight_days: Annotated[int, typer.Option("--flight-days", help="Days the campaign runs.")],
@@ -108,7 +109,7 @@ def design_command(
         raise typer.Exit(3)
 
 
-@measure_app.command("analyze")
+@app.command("analyze")
 def analyze_command(
     results: Annotated[Path, typer.Argument(help="Events covering pre- and post-period.")],
     design_file: Annotated[
@@ -142,7 +143,7 @@ def analyze_command(
     _emit(lift.model_dump_json(), as_json, human)
 
 
-@measure_app.command("segments")
+@app.command("segments")
 def segments_command(
     data: Annotated[Path, typer.Argument(help="Rows with outcome, 0/1 treatment and segment columns.")],
     outcome: Annotated[str, typer.Option()],
@@ -168,8 +169,6 @@ def segments_command(
 
 
 def _min_aggregation() -> int:
-    from rmnlora.cli import settings_from_cli
-
     return settings_from_cli().clean_room.min_aggregation
 
 

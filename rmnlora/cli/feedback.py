@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 
-from rmnlora.cli import CliState, app, console, fail, settings_from_cli
+from rmnlora.cli.common import CliState, console, fail, settings_from_cli
 from rmnlora.schemas.feedback import ExportFilter
 
 if TYPE_CHECKING:
     from rmnlora.storage import Database
 
-feedback_app = typer.Typer(help="Human feedback: DPO export and statistics.", no_args_is_help=True)
-app.add_typer(feedback_app, name="feedback")
+app = typer.Typer()
+feedback_app = typer.Typer(
+    name="feedback", help="Human feedback: DPO export and statistics.", no_args_is_help=True
+)
 
 STREAMLIT_APP = Path(__file__).resolve().parents[1] / "ui" / "streamlit_app.py"
 

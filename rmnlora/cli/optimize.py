@@ -11,8 +11,10 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from rmnlora.cli import app, console, fail
+from rmnlora.cli.common import console, fail
 from rmnlora.schemas.optimizer import AllocationProblem, AllocationResult
+
+app = typer.Typer()
 
 EXIT_INFEASIBLE = 3
 

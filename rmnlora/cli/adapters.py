@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from rmnlora.cli import app, console, fail, settings_from_cli
+from rmnlora.cli.common import console, fail, settings_from_cli
 
+app = typer.Typer()
 adapters_app = typer.Typer(
-    help="LoRA adapter registry (retailer, brand and task adapters).", no_args_is_help=True
+    name="adapters", help="LoRA adapter registry (retailer, brand and task adapters).", no_args_is_help=True
 )
-app.add_typer(adapters_app, name="adapters")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
 TenantOption = Annotated[

@@ -15,12 +15,14 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
-from rmnlora.cli import app, console, fail, settings_from_cli
+from rmnlora.cli.common import console, fail, settings_from_cli
 
+app = typer.Typer()
 memory_app = typer.Typer(
-    help="Past scenarios in ChromaDB (per tenant): recall, store, health.", no_args_is_help=True
+    name="memory",
+    help="Past scenarios in ChromaDB (per tenant): recall, store, health.",
+    no_args_is_help=True,
 )
-app.add_typer(memory_app, name="memory")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
 

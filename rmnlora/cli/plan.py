@@ -17,14 +17,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rmnlora.cli import app, console, fail, settings_from_cli
+from rmnlora.cli.common import console, fail, settings_from_cli
 from rmnlora.planner.state import ReviewRequest, human_of, reflections_of
 
 EXIT_PAUSED = 3
 EXIT_BLOCKED = 4
 
-runs_app = typer.Typer(help="Past and paused planner runs.", no_args_is_help=True)
-app.add_typer(runs_app, name="runs")
+app = typer.Typer()
+runs_app = typer.Typer(name="runs", help="Past and paused planner runs.", no_args_is_help=True)
 
 
 def _decision_style(decision: str) -> str:

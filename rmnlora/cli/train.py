@@ -11,10 +11,12 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from rmnlora.cli import app, console, fail, settings_from_cli
+from rmnlora.cli.common import console, fail, settings_from_cli
 
-train_app = typer.Typer(help="Train LoRA adapters (TRL SFT / DPO, optional QLoRA).", no_args_is_help=True)
-app.add_typer(train_app, name="train")
+app = typer.Typer()
+train_app = typer.Typer(
+    name="train", help="Train LoRA adapters (TRL SFT / DPO, optional QLoRA).", no_args_is_help=True
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
 Steps = Annotated[int, typer.Option(help="Optimizer steps.")]

@@ -10,12 +10,14 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from rmnlora.cli import app, console, fail, settings_from_cli
+from rmnlora.cli.common import console, fail, settings_from_cli
 
+app = typer.Typer()
 examples_app = typer.Typer(
-    help="Example data: retailer exports in different formats, with ground truth.", no_args_is_help=True
+    name="examples",
+    help="Example data: retailer exports in different formats, with ground truth.",
+    no_args_is_help=True,
 )
-app.add_typer(examples_app, name="examples")
 
 
 def _load_fx(path: Path) -> dict[str, float]:

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from rmnlora.cli import app, console, fail, settings_from_cli
+from rmnlora.cli.common import console, fail, settings_from_cli
+
+app = typer.Typer()
 
 
 @app.command("check-copy")

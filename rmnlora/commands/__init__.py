@@ -1,1 +1,0 @@
-"""CLI commands per area; each module registers on rmnlora.cli.app."""
