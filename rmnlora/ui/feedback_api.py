@@ -19,12 +19,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from rmnlora.config import Settings
+from rmnlora.feedback import store
+from rmnlora.feedback.writer import close_writer, writer_for
 from rmnlora.schemas.feedback import ExportFilter, FeedbackIn, FeedbackRecord, FeedbackStats, PreferencePairIn
 from rmnlora.storage.database import Database
 from rmnlora.storage.models import Feedback
-from rmnlora.ui import feedback_store as store
 from rmnlora.ui.auth_cache import cached_tenant_dependency
-from rmnlora.ui.feedback_writer import close_writer, writer_for
 
 IdempotencyHeader = Annotated[
     str | None,
