@@ -15,7 +15,7 @@ import httpx
 import pytest
 from feedback_support import add_tenant
 
-from rmnlora.feedback.store import iter_dpo_rows
+from rmnlora.feedback.export import iter_dpo_rows
 from rmnlora.storage import init_db
 
 APP = Path(__file__).resolve().parents[1] / "rmnlora" / "ui" / "streamlit_app.py"

@@ -176,7 +176,7 @@ def _seed_feedback(database: Any) -> str:
 
 
 def test_dpo_trains_on_the_feedback_export_end_to_end(sqlite_db: Any, tmp_path: Path) -> None:
-    from rmnlora.feedback.store import write_dpo_jsonl
+    from rmnlora.feedback.export import write_dpo_jsonl
     from rmnlora.schemas.feedback import ExportFilter
     from rmnlora.training.datasets import load_feedback
 

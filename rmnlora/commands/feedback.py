@@ -73,7 +73,7 @@ def export_dpo(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Write the brand's preference pairs as TRL DPO JSON lines (prompt / chosen / rejected)."""
-    from rmnlora.feedback.store import write_dpo_jsonl
+    from rmnlora.feedback.export import write_dpo_jsonl
 
     flt = _filter(brand, task, since, until, corrections)
     database, tenant_id = _tenant_of_brand(brand, tenant)

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from rmnlora.config import Settings
-from rmnlora.feedback import store
+from rmnlora.feedback import export, store
 from rmnlora.feedback.writer import close_writer, writer_for
 from rmnlora.schemas.feedback import ExportFilter, FeedbackIn, FeedbackRecord, FeedbackStats, PreferencePairIn
 from rmnlora.storage.database import Database
@@ -124,7 +124,7 @@ def create_feedback_router(get_database: Callable[[], Database], *, auth_cache_s
         """JSON lines ``{"prompt", "chosen", "rejected"}`` (TRL DPO format), streamed."""
         flt = _export_filter(brand, task, since, until, include_corrections)
         return StreamingResponse(
-            store.iter_dpo_jsonl(database, tenant_id, flt),
+            export.iter_dpo_jsonl(database, tenant_id, flt),
             media_type="application/x-ndjson",
             headers={"Content-Disposition": 'attachment; filename="dpo.jsonl"'},
         )
