@@ -114,7 +114,7 @@ def serve(
     """Run the multi-tenant inference runtime (and the feedback API) with uvicorn."""
     import uvicorn
 
-    from rmnlora.adapters.runtime import create_app
+    from rmnlora.serving.app import create_app
     from rmnlora.storage import open_db
 
     settings = settings_from_cli()

@@ -22,9 +22,9 @@ from rmnlora.config import Settings
 from rmnlora.feedback import export, store
 from rmnlora.feedback.writer import close_writer, writer_for
 from rmnlora.schemas.feedback import ExportFilter, FeedbackIn, FeedbackRecord, FeedbackStats, PreferencePairIn
+from rmnlora.serving.deps import cached_tenant_dependency
 from rmnlora.storage.database import Database
 from rmnlora.storage.models import Feedback
-from rmnlora.ui.auth_cache import cached_tenant_dependency
 
 IdempotencyHeader = Annotated[
     str | None,
