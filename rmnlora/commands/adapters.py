@@ -121,7 +121,7 @@ def serve(
     database = open_db(settings)
     routers = []
     try:
-        from rmnlora.ui.feedback_api import create_feedback_router
+        from rmnlora.serving.routes.feedback import create_feedback_router
 
         routers.append(create_feedback_router(lambda: database))
     except ImportError as exc:

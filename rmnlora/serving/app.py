@@ -1,7 +1,7 @@
-"""The HTTP app ``rmn serve`` runs: POST /inference, GET /health, GET /adapters,
-POST /tenants/register, GET /metrics (Prometheus), OpenAPI docs at /docs.
+"""The HTTP apps: the runtime ``rmn serve`` runs (POST /inference, GET /health, GET /adapters,
+POST /tenants/register, GET /metrics (Prometheus), OpenAPI docs at /docs) and a feedback-only app.
 
-Why an app factory: tests start it on a loopback port with a tiny model and their own database,
+Why app factories: tests start them on a loopback port with a tiny model and their own database,
 ``rmn serve`` with the configured base model; other areas (the feedback API) add their routers.
 What the routes share lives on ``app.state`` and reaches them through :mod:`rmnlora.serving.deps`.
 """
@@ -16,9 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rmnlora import __version__
 from rmnlora.adapters.service import InferenceService
 from rmnlora.config import Settings
-from rmnlora.serving.deps import MetricsDep
+from rmnlora.feedback.writer import close_writer
+from rmnlora.serving.deps import DatabaseDep, MetricsDep, get_database
 from rmnlora.serving.metrics import Metrics
 from rmnlora.serving.routes import adapters, inference, tenants
+from rmnlora.serving.routes.feedback import create_feedback_router
 from rmnlora.storage import open_db
 from rmnlora.storage.database import Database
 
@@ -98,4 +100,25 @@ def create_app(
     app.add_api_route("/metrics", prometheus, methods=["GET"], tags=["ops"], include_in_schema=False)
     for router in extra_routers:
         app.include_router(router)
+    return app
+
+
+@asynccontextmanager
+async def feedback_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    close_writer(app.state.database)  # commit what is queued before the process ends
+
+
+def feedback_health(database: DatabaseDep) -> dict[str, object]:
+    report = database.health_check()
+    return {"ok": report.ok, "database": report.backend, "detail": report.detail}
+
+
+def create_feedback_app(settings: Settings | None, database: Database) -> FastAPI:
+    """A FastAPI app serving only the feedback routes (tests, or a feedback-only deployment)."""
+    app = FastAPI(title="rmnlora feedback API", version="1", lifespan=feedback_lifespan)
+    app.state.settings = settings
+    app.state.database = database
+    app.include_router(create_feedback_router(get_database))
+    app.add_api_route("/health", feedback_health, methods=["GET"], name="health")
     return app
