@@ -56,7 +56,7 @@ def _serve(url: str, port: int, workers: int) -> None:
 
 
 def _app_factory() -> object:
-    from rmnlora.ui.feedback_api import create_feedback_app
+    from rmnlora.serving.app import create_feedback_app
 
     database = init_db(os.environ["RMN_BENCH_DB_URL"], secret_key=SECRET, migrate=False, pool_size=20)
     return create_feedback_app(None, database)

@@ -38,9 +38,9 @@ from rmnlora.adapters.base_model import load_base_model  # noqa: E402
 from rmnlora.adapters.batching import generate_rows, render_chat  # noqa: E402
 from rmnlora.adapters.grouped import grouped_lora  # noqa: E402
 from rmnlora.adapters.registry import AdapterRegistry  # noqa: E402
-from rmnlora.adapters.runtime import create_app  # noqa: E402
 from rmnlora.adapters.service import InferenceService  # noqa: E402
 from rmnlora.config import load_settings  # noqa: E402
+from rmnlora.serving.app import create_app  # noqa: E402
 from rmnlora.storage import init_db  # noqa: E402
 from rmnlora.storage.tenants import register_tenant  # noqa: E402
 

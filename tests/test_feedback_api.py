@@ -13,8 +13,8 @@ from feedback_support import add_tenant, serve
 from sqlalchemy import func
 from sqlmodel import select
 
+from rmnlora.serving.app import create_feedback_app
 from rmnlora.storage import Database, Feedback
-from rmnlora.ui.feedback_api import create_feedback_app
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from rmnlora.adapters.registry import AdapterRegistry
 from rmnlora.adapters.service import InferenceService
 from rmnlora.adapters.tiny import build_tiny_model
 from rmnlora.config import load_settings
+from rmnlora.feedback import store as feedback_store
 from rmnlora.schemas.feedback import ExportFilter, PreferencePairIn
 from rmnlora.storage import Database, Feedback
-from rmnlora.ui import app_state, feedback_store
+from rmnlora.ui import app_state
 from rmnlora.ui.generation import GeneratorStatus, runtime_generator
 
 APP = str(Path(__file__).resolve().parents[1] / "rmnlora" / "ui" / "streamlit_app.py")

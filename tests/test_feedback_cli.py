@@ -10,9 +10,9 @@ from pathlib import Path
 
 from feedback_support import add_tenant
 
+from rmnlora.feedback.store import record_feedback, record_preference
 from rmnlora.schemas.feedback import FeedbackIn, PreferencePairIn
 from rmnlora.storage import init_db
-from rmnlora.ui.feedback_store import record_feedback, record_preference
 
 RMN = str(Path(sys.executable).parent / "rmn")
 SECRET = "cli-secret-passphrase"

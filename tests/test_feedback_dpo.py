@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 from feedback_support import add_tenant, serve
 
+from rmnlora.serving.app import create_feedback_app
 from rmnlora.storage import Database
-from rmnlora.ui.feedback_api import create_feedback_app
 
 
 def test_api_export_trains_one_dpo_step_on_the_tiny_model(sqlite_db: Database, tmp_path: Path) -> None:

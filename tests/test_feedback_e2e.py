@@ -15,8 +15,8 @@ import httpx
 import pytest
 from feedback_support import add_tenant
 
+from rmnlora.feedback.export import iter_dpo_rows
 from rmnlora.storage import init_db
-from rmnlora.ui.feedback_store import iter_dpo_rows
 
 APP = Path(__file__).resolve().parents[1] / "rmnlora" / "ui" / "streamlit_app.py"
 CHROMIUM = shutil.which("chromium")

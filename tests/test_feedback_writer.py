@@ -7,10 +7,10 @@ from feedback_support import add_tenant
 from sqlalchemy import func
 from sqlmodel import select
 
+from rmnlora.feedback import store
+from rmnlora.feedback.writer import BatchWriter
 from rmnlora.schemas.feedback import FeedbackIn
 from rmnlora.storage import Database, Feedback
-from rmnlora.ui import feedback_store as store
-from rmnlora.ui.feedback_writer import BatchWriter
 
 
 def _row(tenant: str, brand: str, prompt: str) -> Feedback:

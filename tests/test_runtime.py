@@ -14,10 +14,10 @@ from langchain_core.messages import HumanMessage
 
 from rmnlora.adapters.chat_model import RmnChatModel, RuntimeCallError
 from rmnlora.adapters.registry import AdapterRegistry
-from rmnlora.adapters.runtime import create_app
 from rmnlora.adapters.service import InferenceService
 from rmnlora.adapters.tiny import build_tiny_model
 from rmnlora.config import load_settings
+from rmnlora.serving.app import create_app
 
 ADMIN = "test-admin-token"
 

@@ -176,9 +176,9 @@ def _seed_feedback(database: Any) -> str:
 
 
 def test_dpo_trains_on_the_feedback_export_end_to_end(sqlite_db: Any, tmp_path: Path) -> None:
+    from rmnlora.feedback.export import write_dpo_jsonl
     from rmnlora.schemas.feedback import ExportFilter
     from rmnlora.training.datasets import load_feedback
-    from rmnlora.ui.feedback_store import write_dpo_jsonl
 
     tenant = _seed_feedback(sqlite_db)
     export = tmp_path / "export.jsonl"

@@ -114,14 +114,14 @@ def serve(
     """Run the multi-tenant inference runtime (and the feedback API) with uvicorn."""
     import uvicorn
 
-    from rmnlora.adapters.runtime import create_app
+    from rmnlora.serving.app import create_app
     from rmnlora.storage import open_db
 
     settings = settings_from_cli()
     database = open_db(settings)
     routers = []
     try:
-        from rmnlora.ui.feedback_api import create_feedback_router
+        from rmnlora.serving.routes.feedback import create_feedback_router
 
         routers.append(create_feedback_router(lambda: database))
     except ImportError as exc:

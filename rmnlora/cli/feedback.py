@@ -75,7 +75,7 @@ def export_dpo(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Write the brand's preference pairs as TRL DPO JSON lines (prompt / chosen / rejected)."""
-    from rmnlora.ui.feedback_store import write_dpo_jsonl
+    from rmnlora.feedback.export import write_dpo_jsonl
 
     flt = _filter(brand, task, since, until, corrections)
     database, tenant_id = _tenant_of_brand(brand, tenant)
@@ -99,7 +99,7 @@ def feedback_stats(
     until: Until = None,
 ) -> None:
     """Print the brand's feedback statistics as one JSON object."""
-    from rmnlora.ui.feedback_store import stats
+    from rmnlora.feedback.store import stats
 
     flt = _filter(brand, task, since, until, True)
     database, tenant_id = _tenant_of_brand(brand, tenant)

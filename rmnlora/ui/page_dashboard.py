@@ -5,14 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from rmnlora.feedback import store
 from rmnlora.schemas.feedback import ExportFilter
-from rmnlora.ui import app_state, feedback_store
+from rmnlora.ui import app_state
 
 
 def render() -> None:
     tenant_id, brand_id = app_state.require_brand()
     st.title(f"Feedback dashboard · {st.session_state.get('rmn_brand_name') or brand_id}")
-    summary = feedback_store.stats(app_state.database(), tenant_id, ExportFilter(brand_id=brand_id))
+    summary = store.stats(app_state.database(), tenant_id, ExportFilter(brand_id=brand_id))
     total, pairs, types = st.columns(3)
     total.metric("Feedback items", summary.total)
     pairs.metric("DPO training pairs", summary.dpo_pairs)

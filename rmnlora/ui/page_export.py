@@ -7,8 +7,9 @@ import datetime as dt
 import streamlit as st
 from pydantic import ValidationError
 
+from rmnlora.feedback import export
 from rmnlora.schemas.feedback import ExportFilter
-from rmnlora.ui import app_state, feedback_store
+from rmnlora.ui import app_state
 
 ALL_TASKS = "All tasks"
 
@@ -42,7 +43,7 @@ def render() -> None:
     except ValidationError as exc:
         st.error("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
         return
-    lines = list(feedback_store.iter_dpo_jsonl(app_state.database(), tenant_id, flt))
+    lines = list(export.iter_dpo_jsonl(app_state.database(), tenant_id, flt))
     st.metric("Pairs in this export", len(lines))
     if not lines:
         st.info("Nothing to export yet for these filters.")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 from pydantic import ValidationError
 
+from rmnlora.feedback import store
 from rmnlora.schemas.feedback import FeedbackIn, PreferencePairIn
-from rmnlora.ui import app_state, feedback_store
+from rmnlora.ui import app_state
 from rmnlora.ui.samples import sample_prompts
 
 OWN_PROMPT = "✍️ Write my own prompt"
@@ -56,7 +57,7 @@ def _save_preference(
         st.error(f"Not saved: {_explain(exc)}")
         return
     key = app_state.submission_key("pair", brand_id, task, prompt, item.chosen, item.rejected)
-    result = feedback_store.record_preference(app_state.database(), tenant_id, item, idempotency_key=key)
+    result = store.record_preference(app_state.database(), tenant_id, item, idempotency_key=key)
     if result.created:
         st.success(f"Preference saved (#{result.record.id}). Thank you!")
     else:
@@ -83,7 +84,7 @@ def _save_rating(task: str, tenant_id: str, brand_id: str, prompt: str, response
         st.error(f"Not saved: {_explain(exc)}")
         return
     key = app_state.submission_key("rating", brand_id, task, prompt, response, thumbs, stars, correction)
-    result = feedback_store.record_feedback(app_state.database(), tenant_id, item, idempotency_key=key)
+    result = store.record_feedback(app_state.database(), tenant_id, item, idempotency_key=key)
     if result.created:
         st.success(f"Feedback saved (#{result.record.id}). Thank you!")
     else:

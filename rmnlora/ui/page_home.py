@@ -6,9 +6,10 @@ import re
 
 import streamlit as st
 
+from rmnlora.feedback import store
 from rmnlora.schemas.feedback import ExportFilter
 from rmnlora.storage.tenants import tenant_for_api_key
-from rmnlora.ui import app_state, feedback_store
+from rmnlora.ui import app_state
 
 _BRAND_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -36,7 +37,7 @@ def _add_brand(tenant_id: str) -> None:
                 st.error("Give a brand id (lowercase letters, digits, '-' or '_') and a name.")
             else:
                 try:
-                    feedback_store.create_brand(app_state.database(), tenant_id, brand_id, name.strip())
+                    store.create_brand(app_state.database(), tenant_id, brand_id, name.strip())
                 except ValueError as exc:
                     st.error(str(exc))
                 else:
@@ -55,7 +56,7 @@ def render() -> None:
         _sign_in()
         return
     st.caption(f"Organisation: **{tenant_id}**")
-    brands = feedback_store.list_brands(app_state.database(), tenant_id)
+    brands = store.list_brands(app_state.database(), tenant_id)
     if not brands:
         st.info("Your organisation has no brands yet. Add one to start.")
         _add_brand(tenant_id)
@@ -68,7 +69,7 @@ def render() -> None:
     st.session_state["rmn_brand_name"] = names[chosen]
     name = st.text_input("Your name (optional, saved with your feedback)", value=app_state.user() or "")
     st.session_state[app_state.USER_KEY] = name.strip() or None
-    summary = feedback_store.stats(app_state.database(), tenant_id, ExportFilter(brand_id=chosen))
+    summary = store.stats(app_state.database(), tenant_id, ExportFilter(brand_id=chosen))
     left, right = st.columns(2)
     left.metric("Feedback given for this brand", summary.total)
     right.metric("Training pairs ready", summary.dpo_pairs)

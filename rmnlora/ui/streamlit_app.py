@@ -1,7 +1,7 @@
 """The RLHF feedback app (``rmn feedback-app``): Home, one page per task, Dashboard, Export.
 
 Run it with ``streamlit run rmnlora/ui/streamlit_app.py``; every write goes through
-:mod:`rmnlora.ui.feedback_store`, the same code as the REST API.
+:mod:`rmnlora.feedback.store`, the same code as the REST API.
 """
 
 from __future__ import annotations

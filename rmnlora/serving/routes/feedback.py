@@ -1,4 +1,4 @@
-"""Feedback REST API: a router the runtime mounts (``rmn serve``) and a standalone app for tests.
+"""Feedback REST API: the /feedback router that ``rmn serve`` and the feedback-only app mount.
 
 Routes (tenant API key in ``X-API-Key`` or ``Authorization: Bearer``):
 POST /feedback/ and POST /feedback/preference-pair (optional ``Idempotency-Key`` header:
@@ -10,21 +10,19 @@ body), GET /feedback/stats and GET /feedback/export-dpo (streamed JSON lines).
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from rmnlora.config import Settings
+from rmnlora.feedback import export, store
+from rmnlora.feedback.writer import writer_for
 from rmnlora.schemas.feedback import ExportFilter, FeedbackIn, FeedbackRecord, FeedbackStats, PreferencePairIn
+from rmnlora.serving.deps import cached_tenant_dependency
 from rmnlora.storage.database import Database
 from rmnlora.storage.models import Feedback
-from rmnlora.ui import feedback_store as store
-from rmnlora.ui.auth_cache import cached_tenant_dependency
-from rmnlora.ui.feedback_writer import close_writer, writer_for
 
 IdempotencyHeader = Annotated[
     str | None,
@@ -70,10 +68,12 @@ def _export_filter(
         ) from exc
 
 
-def create_feedback_router(get_database: Callable[[], Database], *, auth_cache_s: float = 5.0) -> APIRouter:
+def create_feedback_router(get_database: Callable[..., Database], *, auth_cache_s: float = 5.0) -> APIRouter:
     """The /feedback routes; ``get_database`` is a FastAPI dependency returning the Database.
 
-    ``auth_cache_s``: seconds an accepted API key is remembered (0: check the database every time).
+    A factory rather than a module-level router because each mount brings its own database
+    dependency and its own API-key cache. ``auth_cache_s``: seconds an accepted API key is
+    remembered (0: check the database every time).
     """
     router = APIRouter(prefix="/feedback", tags=["feedback"])
     require_tenant = cached_tenant_dependency(get_database, auth_cache_s)
@@ -124,33 +124,9 @@ def create_feedback_router(get_database: Callable[[], Database], *, auth_cache_s
         """JSON lines ``{"prompt", "chosen", "rejected"}`` (TRL DPO format), streamed."""
         flt = _export_filter(brand, task, since, until, include_corrections)
         return StreamingResponse(
-            store.iter_dpo_jsonl(database, tenant_id, flt),
+            export.iter_dpo_jsonl(database, tenant_id, flt),
             media_type="application/x-ndjson",
             headers={"Content-Disposition": 'attachment; filename="dpo.jsonl"'},
         )
 
     return router
-
-
-def create_feedback_app(settings: Settings | None, database: Database) -> FastAPI:
-    """A FastAPI app serving only the feedback routes (tests, or a feedback-only deployment)."""
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        close_writer(database)  # commit what is queued before the process ends
-
-    app = FastAPI(title="rmnlora feedback API", version="1", lifespan=lifespan)
-
-    def get_database() -> Database:
-        return database
-
-    app.include_router(create_feedback_router(get_database))
-
-    @app.get("/health")
-    def health() -> dict[str, object]:
-        report = database.health_check()
-        return {"ok": report.ok, "database": report.backend, "detail": report.detail}
-
-    app.state.settings = settings
-    return app

@@ -5,7 +5,7 @@ lock (whose busy handler sleeps) and pays one fsync/round trip per row on server
 request hands its row to the writer and waits for the commit that contains it, so nothing is
 acknowledged before it is durable (no lost rows), and N waiting rows cost one transaction.
 
-Idempotency and tenant rules are the same as :func:`feedback_store.store_row`: keys already in
+Idempotency and tenant rules are the same as :func:`rmnlora.feedback.store.store_row`: keys already in
 the table (or earlier in the same batch) answer with the stored row; a brand must belong to the
 tenant. If a batch fails as a whole (e.g. another process stored the same key a moment
 earlier), each of its rows is retried alone through ``store_row`` and gets its own answer.
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import tuple_
 from sqlmodel import col, select
 
+from rmnlora.feedback import store
 from rmnlora.storage.database import Database
 from rmnlora.storage.models import Brand, Feedback
-from rmnlora.ui import feedback_store as store
 
 log = logging.getLogger(__name__)
 

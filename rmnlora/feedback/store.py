@@ -6,6 +6,8 @@ scoped per tenant (stored as a SHA-256 of tenant and key, since the column is gl
 unique): a retried request with the same key returns the stored row instead of a second one,
 and the same key with a different body is a conflict, not a silent overwrite.
 
+The DPO export reads through this module's filter (:mod:`rmnlora.feedback.export`).
+
 Preference rows keep both adapters in ``Feedback.adapter`` as ``"<chosen>><rejected>"`` (either
 side may be empty), so win rates per adapter need no extra column.
 """
@@ -14,12 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_
@@ -31,7 +30,6 @@ from rmnlora.schemas.feedback import (
     AdapterWinRate,
     CountByKey,
     DailyCount,
-    DPORow,
     ExportFilter,
     FeedbackIn,
     FeedbackRecord,
@@ -239,7 +237,8 @@ def create_brand(database: Database, tenant_id: str, brand_id: str, name: str) -
     return brand
 
 
-def _filtered(statement: Any, tenant_id: str, flt: ExportFilter) -> Any:
+def filtered(statement: Any, tenant_id: str, flt: ExportFilter) -> Any:
+    """``statement`` limited to the tenant's rows that match ``flt`` (stats and the export share it)."""
     statement = statement.where(Feedback.tenant_id == tenant_id)
     if flt.brand_id:
         statement = statement.where(Feedback.brand_id == flt.brand_id)
@@ -254,7 +253,8 @@ def _filtered(statement: Any, tenant_id: str, flt: ExportFilter) -> Any:
     return statement
 
 
-def _dpo_condition(flt: ExportFilter) -> Any:
+def dpo_condition(flt: ExportFilter) -> Any:
+    """Rows that make a DPO pair: here so the stats' ``dpo_pairs`` counts exactly what the export writes."""
     preference = and_(col(Feedback.feedback_type) == "preference", col(Feedback.chosen).is_not(None))
     if not flt.include_corrections:
         return preference
@@ -262,51 +262,9 @@ def _dpo_condition(flt: ExportFilter) -> Any:
     return or_(preference, correction)
 
 
-def iter_dpo_rows(
-    database: Database, tenant_id: str, flt: ExportFilter | None = None, *, batch: int = 500
-) -> Iterator[DPORow]:
-    """Preference pairs, and corrections as (chosen=correction, rejected=response), oldest first."""
-    flt = flt or ExportFilter()
-    statement = _filtered(
-        sa_select(
-            col(Feedback.prompt),
-            col(Feedback.chosen),
-            col(Feedback.rejected),
-            col(Feedback.correction),
-            col(Feedback.response),
-        ),
-        tenant_id,
-        flt,
-    ).where(_dpo_condition(flt))
-    with database.get_session(tenant_id=tenant_id) as session:
-        result = session.exec(statement.order_by(col(Feedback.id)).execution_options(yield_per=batch))
-        for prompt, chosen, rejected, correction, response in result:
-            if chosen is not None and rejected is not None:
-                yield DPORow(prompt=prompt, chosen=chosen, rejected=rejected)
-            elif correction is not None and response is not None:
-                yield DPORow(prompt=prompt, chosen=correction, rejected=response)
-
-
-def iter_dpo_jsonl(database: Database, tenant_id: str, flt: ExportFilter | None = None) -> Iterator[str]:
-    """The export as JSON lines (each ends in a newline), for streaming responses and downloads."""
-    for row in iter_dpo_rows(database, tenant_id, flt):
-        yield json.dumps(row.model_dump(), ensure_ascii=False) + "\n"
-
-
-def write_dpo_jsonl(database: Database, tenant_id: str, flt: ExportFilter | None, path: Path) -> int:
-    """Write the export to ``path``; returns the number of rows."""
-    count = 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for line in iter_dpo_jsonl(database, tenant_id, flt):
-            handle.write(line)
-            count += 1
-    return count
-
-
 def _counts(session: Session, column: Any, tenant_id: str, flt: ExportFilter) -> list[CountByKey]:
     rows = session.exec(
-        _filtered(select(column, func.count()), tenant_id, flt).group_by(column).order_by(column)
+        filtered(select(column, func.count()), tenant_id, flt).group_by(column).order_by(column)
     ).all()
     return [CountByKey(key=str(key), count=int(count)) for key, count in rows]
 
@@ -345,12 +303,12 @@ def stats(database: Database, tenant_id: str, flt: ExportFilter | None = None) -
     flt = flt or ExportFilter()
     day = func.date(Feedback.created_at)
     with database.get_session(tenant_id=tenant_id) as session:
-        total = session.exec(_filtered(select(func.count(col(Feedback.id))), tenant_id, flt)).one()
+        total = session.exec(filtered(select(func.count(col(Feedback.id))), tenant_id, flt)).one()
         by_day_rows = session.exec(
-            _filtered(select(day, func.count()), tenant_id, flt).group_by(day).order_by(day)
+            filtered(select(day, func.count()), tenant_id, flt).group_by(day).order_by(day)
         ).all()
         rating_rows = session.exec(
-            _filtered(
+            filtered(
                 sa_select(
                     col(Feedback.task),
                     func.count(col(Feedback.rating)),
@@ -365,12 +323,12 @@ def stats(database: Database, tenant_id: str, flt: ExportFilter | None = None) -
             .order_by(Feedback.task)
         ).all()
         label_rows = session.exec(
-            _filtered(select(Feedback.adapter, func.count()), tenant_id, flt)
+            filtered(select(Feedback.adapter, func.count()), tenant_id, flt)
             .where(Feedback.feedback_type == "preference", col(Feedback.adapter).is_not(None))
             .group_by(Feedback.adapter)
         ).all()
         dpo_pairs = session.exec(
-            _filtered(select(func.count(col(Feedback.id))), tenant_id, flt).where(_dpo_condition(flt))
+            filtered(select(func.count(col(Feedback.id))), tenant_id, flt).where(dpo_condition(flt))
         ).one()
         return FeedbackStats(
             total=int(total),

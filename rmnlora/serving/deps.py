@@ -1,0 +1,151 @@
+"""Every FastAPI dependency of the HTTP API in one module, so a route's signature says what it needs.
+
+The app factories keep the settings, the database, the inference service and the metrics on
+``app.state`` (the lifespan fills in a missing database or service at startup); the getters here
+read them per request and answer 503 until they exist. Tenants come from ``X-API-Key`` (or
+``Authorization: Bearer``) and tenant registration needs the admin token in ``X-Admin-Token``.
+
+The feedback router is given the callable that returns its database (``rmn serve`` and the
+feedback-only app each pass their own), which is why the tenant checks are also offered as
+factories over such a callable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from rmnlora.adapters.service import InferenceService
+from rmnlora.config import Settings
+from rmnlora.serving.metrics import Metrics
+from rmnlora.storage.database import Database
+from rmnlora.storage.tenants import tenant_for_api_key
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database | None = getattr(request.app.state, "database", None)
+    if database is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database not initialised yet")
+    return database
+
+
+def get_service(request: Request) -> InferenceService:
+    service: InferenceService | None = getattr(request.app.state, "service", None)
+    if service is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "model not loaded yet")
+    return service
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ServiceDep = Annotated[InferenceService, Depends(get_service)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+def tenant_dependency(get_database: Callable[..., Database]) -> Callable[..., str]:
+    """A dependency returning the caller's tenant id from ``X-API-Key`` (or ``Authorization: Bearer``)."""
+
+    def require_tenant(
+        x_api_key: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
+        database: Database = Depends(get_database),
+    ) -> str:
+        api_key = x_api_key
+        if api_key is None and authorization and authorization.lower().startswith("bearer "):
+            api_key = authorization[7:].strip()
+        if not api_key:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "missing API key: send it in the X-API-Key header"
+            )
+        with database.get_session() as session:
+            tenant = tenant_for_api_key(session, api_key)
+        if tenant is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key")
+        return tenant.id
+
+    return require_tenant
+
+
+TenantId = Annotated[str, Depends(tenant_dependency(get_database))]
+
+
+def require_admin(settings: SettingsDep, x_admin_token: Annotated[str | None, Header()] = None) -> None:
+    """Accept only the configured admin token (``X-Admin-Token``); 503 when none is configured."""
+    admin_token = settings.runtime.admin_token
+    if not admin_token:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "tenant registration is disabled: no runtime.admin_token configured",
+        )
+    if x_admin_token is None or not hmac.compare_digest(x_admin_token, admin_token):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "admin token required in X-Admin-Token")
+
+
+class _TtlCache:
+    def __init__(self, ttl_s: float, limit: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.limit = limit
+        self._entries: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: str, tenant_id: str) -> None:
+        with self._lock:
+            if len(self._entries) >= self.limit:
+                self._entries.clear()
+            self._entries[key] = (tenant_id, time.monotonic() + self.ttl_s)
+
+
+def cached_tenant_dependency(
+    get_database: Callable[..., Database], ttl_s: float = 5.0
+) -> Callable[..., Awaitable[str]]:
+    """Like ``tenant_dependency`` (same headers, same 401s), remembering accepted keys for ``ttl_s``.
+
+    Why: resolving the key is a database round trip on every request, the largest single cost of a
+    feedback write. Only successful checks are cached, keyed by the key's SHA-256: a rotated or
+    revoked key stops working within ``ttl_s``; an unknown key is always checked again.
+    """
+    check = tenant_dependency(get_database)
+    cache = _TtlCache(ttl_s)
+
+    async def require_tenant(
+        x_api_key: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
+        database: Database = Depends(get_database),
+    ) -> str:
+        presented = x_api_key
+        if presented is None and authorization and authorization.lower().startswith("bearer "):
+            presented = authorization[7:].strip()
+        digest = hashlib.sha256(presented.encode()).hexdigest() if presented else None
+        if digest is not None and ttl_s > 0:
+            hit = cache.get(digest)
+            if hit is not None:
+                return hit
+        tenant_id = await run_in_threadpool(check, x_api_key, authorization, database)
+        if digest is not None:
+            cache.put(digest, tenant_id)
+        return tenant_id
+
+    return require_tenant

@@ -1,0 +1,46 @@
+"""GET /adapters: the adapters a tenant may compose, so a client can see what a request will use.
+
+Only the shared (retailer, task) adapters and the tenant's own brand adapters are listed; the
+registry applies that rule, this route only shapes the answer.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+
+from rmnlora.adapters.registry import AdapterError
+from rmnlora.serving.deps import ServiceDep, TenantId
+
+router = APIRouter(tags=["adapters"])
+
+
+class AdapterView(BaseModel):
+    kind: str
+    name: str
+    shared: bool
+    owner_tenant_id: str | None
+    base_model: str
+    rank: int
+    metrics: dict[str, Any]
+
+
+@router.get("/adapters", response_model=list[AdapterView])
+def adapters(tenant_id: TenantId, service: ServiceDep, kind: str | None = None) -> list[AdapterView]:
+    """Adapters this tenant may use: the shared ones and its own."""
+    try:
+        found = service.registry.list(tenant_id=tenant_id, kind=kind)
+    except AdapterError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return [
+        AdapterView(
+            kind=a.kind,
+            name=a.name,
+            shared=a.shared,
+            owner_tenant_id=a.owner_tenant_id,
+            base_model=a.base_model,
+            rank=a.rank,
+            metrics=a.metrics,
+        )
+        for a in found
+    ]

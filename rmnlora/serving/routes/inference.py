@@ -1,0 +1,41 @@
+"""POST /inference: one generation through the caller's composed adapters.
+
+The service applies the tenant rules; this route turns its failures into HTTP answers (403 for
+another tenant's brand, 504 on a generation timeout, 500 otherwise) and counts each outcome.
+"""
+
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from fastapi import APIRouter, HTTPException, status
+
+from rmnlora.adapters.registry import AdapterAccessError
+from rmnlora.schemas.inference import InferenceRequest, InferenceResponse
+from rmnlora.serving.deps import MetricsDep, ServiceDep, TenantId
+
+router = APIRouter(tags=["inference"])
+
+
+@router.post("/inference", response_model=InferenceResponse)
+def inference(
+    request: InferenceRequest, tenant_id: TenantId, service: ServiceDep, metrics: MetricsDep
+) -> InferenceResponse:
+    """Generate with the composed adapter; 403 for another tenant's brand."""
+    started = time.perf_counter()
+    try:
+        response = service.infer(tenant_id, request)
+    except AdapterAccessError as exc:
+        metrics.requests.labels("forbidden").inc()
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except FutureTimeout as exc:
+        metrics.requests.labels("timeout").inc()
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, "generation timed out") from exc
+    except Exception as exc:
+        metrics.requests.labels("error").inc()
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR, f"generation failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    metrics.requests.labels("ok").inc()
+    metrics.latency.observe(time.perf_counter() - started)
+    metrics.tokens.inc(response.tokens)
+    return response

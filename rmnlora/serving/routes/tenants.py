@@ -1,0 +1,43 @@
+"""POST /tenants/register: create a tenant and hand out its API key, once.
+
+Admin only (``X-Admin-Token``), because a tenant key opens that tenant's adapters and feedback;
+only the key's hash is stored, so the answer here is the one chance to read it.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+
+from rmnlora.serving.deps import DatabaseDep, require_admin
+from rmnlora.storage.tenants import InvalidTenantIdError, TenantExistsError, register_tenant
+
+router = APIRouter(tags=["tenants"])
+
+
+class TenantRegistration(BaseModel):
+    tenant_id: str = Field(min_length=1, max_length=64, description="Lowercase id, e.g. 'acme'.")
+    name: str = Field(min_length=1, max_length=255)
+
+
+class TenantCredentials(BaseModel):
+    tenant_id: str
+    api_key: str = Field(description="Shown once; only its hash is stored.")
+
+
+@router.post(
+    "/tenants/register",
+    response_model=TenantCredentials,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require_admin)],
+)
+def tenants_register(body: TenantRegistration, db: DatabaseDep) -> Any:
+    """Create a tenant (admin token required); its API key is returned once."""
+    try:
+        with db.get_session() as session:
+            api_key = register_tenant(session, body.tenant_id, body.name)
+    except TenantExistsError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except InvalidTenantIdError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return TenantCredentials(tenant_id=body.tenant_id, api_key=api_key)
