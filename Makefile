@@ -35,6 +35,7 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check rmnlora tests benchmarks
 	$(VENV)/bin/mypy rmnlora
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff check --fix rmnlora tests benchmarks
