@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from feedback_support import add_tenant
-
 from rmnlora.feedback.store import record_feedback, record_preference
 from rmnlora.schemas.feedback import FeedbackIn, PreferencePairIn
 from rmnlora.storage import init_db
+from tests.support.feedback_support import add_tenant
 
 RMN = str(Path(sys.executable).parent / "rmn")
 SECRET = "cli-secret-passphrase"

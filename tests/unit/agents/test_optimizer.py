@@ -34,8 +34,9 @@ from rmnlora.schemas.optimizer import (
     LineItem,
     RetailerLimits,
 )
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 def _problem(

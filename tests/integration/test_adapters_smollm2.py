@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 import torch
-from adapter_helpers import make_lora
 
 from rmnlora.adapters.base_model import bundled_model_dir, load_base_model
 from rmnlora.adapters.batching import generate_rows, render_chat
 from rmnlora.adapters.compose import BASE_ADAPTER, Composer
 from rmnlora.adapters.registry import AdapterInfo, Resolution
 from rmnlora.config import load_settings
+from tests.support.adapter_helpers import make_lora
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from feedback_support import add_tenant
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -11,6 +10,7 @@ from rmnlora.feedback import store
 from rmnlora.feedback.writer import BatchWriter
 from rmnlora.schemas.feedback import FeedbackIn
 from rmnlora.storage import Database, Feedback
+from tests.support.feedback_support import add_tenant
 
 
 def _row(tenant: str, brand: str, prompt: str) -> Feedback:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.planner_fixtures import BASE_BRIEF, dirty_copy, make_exports, write_brief
+from tests.support.planner_fixtures import BASE_BRIEF, dirty_copy, make_exports, write_brief
 
 RMN = str(Path(sys.executable).parent / "rmn")
 

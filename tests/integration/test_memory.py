@@ -16,6 +16,7 @@ from rmnlora.memory import MemoryUnavailable, ScenarioMemory, collection_name, s
 from rmnlora.reflection import ReflectionEngine
 from rmnlora.schemas.brief import parse_brief
 from rmnlora.schemas.reflection import OptimizeSignals
+from tests.support.paths import REPO_ROOT
 
 SCENARIOS = {
     "snacks-walmart": "brand Crunchy; salty snacks; retailers Walmart, Target; budget 120,000 USD; "
@@ -129,7 +130,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real ChromaDB server (`chroma run`) on a free loopback port."""
-    binary = shutil.which("chroma") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "chroma")
+    binary = shutil.which("chroma") or str(REPO_ROOT / ".venv" / "bin" / "chroma")
     port = _free_port()
     path = tmp_path_factory.mktemp("chroma-server")
     proc = subprocess.Popen(

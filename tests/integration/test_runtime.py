@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from adapter_helpers import make_lora, serve
 from langchain_core.messages import HumanMessage
 
 from rmnlora.adapters.chat_model import RmnChatModel, RuntimeCallError
@@ -18,6 +17,7 @@ from rmnlora.adapters.service import InferenceService
 from rmnlora.adapters.tiny import build_tiny_model
 from rmnlora.config import load_settings
 from rmnlora.serving.app import create_app
+from tests.support.adapter_helpers import make_lora, serve
 
 ADMIN = "test-admin-token"
 

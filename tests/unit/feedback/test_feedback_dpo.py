@@ -6,10 +6,10 @@ import math
 from pathlib import Path
 
 import httpx
-from feedback_support import add_tenant, serve
 
 from rmnlora.serving.app import create_feedback_app
 from rmnlora.storage import Database
+from tests.support.feedback_support import add_tenant, serve
 
 
 def test_api_export_trains_one_dpo_step_on_the_tiny_model(sqlite_db: Database, tmp_path: Path) -> None:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from feedback_support import add_tenant
 
 from rmnlora.feedback.export import iter_dpo_rows
 from rmnlora.storage import init_db
+from tests.support.feedback_support import add_tenant
+from tests.support.paths import REPO_ROOT
 
-APP = Path(__file__).resolve().parents[1] / "rmnlora" / "ui" / "streamlit_app.py"
+APP = REPO_ROOT / "rmnlora" / "ui" / "streamlit_app.py"
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 SECRET = "e2e-secret-passphrase"

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import torch
-from adapter_helpers import make_lora
 from langchain_core.messages import HumanMessage, SystemMessage
 from typer.testing import CliRunner
 
@@ -21,6 +20,7 @@ from rmnlora.adapters.service import InferenceService
 from rmnlora.adapters.tiny import build_tiny_model, smollm2_tokenizer
 from rmnlora.storage import Brand
 from rmnlora.storage.tenants import register_tenant
+from tests.support.adapter_helpers import make_lora
 
 
 def _tiny() -> Any:

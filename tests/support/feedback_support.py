@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from fastapi import FastAPI
-from loopback import run_server
 
 from rmnlora.storage import Brand, Database
 from rmnlora.storage.tenants import register_tenant
+from tests.support.loopback import run_server
 
 
 @contextmanager

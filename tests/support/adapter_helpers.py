@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from loopback import run_server
 from peft import LoraConfig, get_peft_model
+
+from tests.support.loopback import run_server
 
 TARGETS = ["q_proj", "v_proj", "o_proj", "down_proj"]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rmnlora.config import BUNDLED_BASE_MODEL, ConfigError, interpolate, load_settings
+from tests.support.paths import REPO_ROOT
 
 
 def test_embedded_defaults_need_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,7 +74,7 @@ def test_interpolation_reaches_lists_and_keeps_non_strings() -> None:
 
 
 def test_shipped_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    example = Path(__file__).resolve().parents[1] / "config" / "config.example.yaml"
+    example = REPO_ROOT / "config" / "config.example.yaml"
     monkeypatch.delenv("RMN_DATA_DIR", raising=False)
     settings = load_settings(example)
     assert settings.reflection.thresholds["harmonize"] == 0.7

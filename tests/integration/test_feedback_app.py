@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapter_helpers import make_lora
-from feedback_support import add_tenant
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
@@ -18,8 +16,11 @@ from rmnlora.schemas.feedback import ExportFilter, PreferencePairIn
 from rmnlora.storage import Database, Feedback
 from rmnlora.ui import app_state
 from rmnlora.ui.generation import GeneratorStatus, runtime_generator
+from tests.support.adapter_helpers import make_lora
+from tests.support.feedback_support import add_tenant
+from tests.support.paths import REPO_ROOT
 
-APP = str(Path(__file__).resolve().parents[1] / "rmnlora" / "ui" / "streamlit_app.py")
+APP = str(REPO_ROOT / "rmnlora" / "ui" / "streamlit_app.py")
 UNAVAILABLE = GeneratorStatus(None, "no model configured in this test")
 
 

@@ -16,7 +16,7 @@ from rmnlora.planner.graph import build_planner_graph
 from rmnlora.planner.services import PlannerServices
 from rmnlora.schemas.brief import load_brief
 from rmnlora.storage.models import PlanRun, ReflectionLog
-from tests.planner_fixtures import BASE_BRIEF, dirty_copy, make_exports, planner_settings, write_brief
+from tests.support.planner_fixtures import BASE_BRIEF, dirty_copy, make_exports, planner_settings, write_brief
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from feedback_support import add_tenant, serve
 from sqlalchemy import func
 from sqlmodel import select
 
 from rmnlora.serving.app import create_feedback_app
 from rmnlora.storage import Database, Feedback
+from tests.support.feedback_support import add_tenant, serve
 
 
 @pytest.fixture

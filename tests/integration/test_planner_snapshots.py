@@ -10,7 +10,7 @@ from syrupy.assertion import SnapshotAssertion
 from rmnlora.planner.graph import build_planner_graph
 from rmnlora.planner.services import PlannerServices
 from rmnlora.schemas.brief import load_brief
-from tests.planner_fixtures import make_exports, planner_settings, write_brief
+from tests.support.planner_fixtures import make_exports, planner_settings, write_brief
 
 
 def test_graph_structure(snapshot: SnapshotAssertion, tmp_path: Path) -> None:
