@@ -9,6 +9,7 @@ from __future__ import annotations
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from rmnlora.schemas.creative import CopyRequest, FormatSpec
+from rmnlora.schemas.governance import AdCopy
 
 
 def build_messages(request: CopyRequest, spec: FormatSpec) -> list[BaseMessage]:
@@ -29,3 +30,11 @@ def build_messages(request: CopyRequest, spec: FormatSpec) -> list[BaseMessage]:
         f"Tone: {request.tone}\nAllowed claims: {claims}"
     )
     return [SystemMessage(content=system), HumanMessage(content=user)]
+
+
+def render_answer(copy: AdCopy) -> str:
+    """A finished copy in the answer layout the system message asks for and ``parsing`` reads back.
+
+    Training targets are written with it, so an adapter learns exactly the layout it is asked for.
+    """
+    return f"Headline: {copy.headline}\nBody: {copy.body}\nCTA: {copy.cta}".replace("Body: \n", "Body:\n")
