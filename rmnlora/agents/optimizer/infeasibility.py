@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rmnlora.agents.optimizer.program import Arrays, solve_conic
 from rmnlora.schemas.optimizer import AllocationProblem, Conflict
-
-from .allocate import Arrays, solve_conic
 
 
 def _money(value: float) -> str:
