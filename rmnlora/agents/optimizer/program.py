@@ -187,6 +187,20 @@ def solve_conic(
     return Solved(str(prob.status), x, seconds, reports, float(prob.value) * scale, retried)
 
 
+def _bound_report(
+    name: str, kind: str, bound: float, value: float, dual: float, tol: float
+) -> ConstraintReport:
+    """A line or retailer bound at the solution; its dual is clipped at zero (an inequality's)."""
+    return ConstraintReport(
+        name=name,
+        kind=kind,  # type: ignore[arg-type]
+        bound=float(bound),
+        value=float(value),
+        dual=max(float(dual), 0.0),
+        binding=abs(value - bound) <= tol,
+    )
+
+
 def _constraint_reports(
     problem: AllocationProblem,
     arr: Arrays,
@@ -221,32 +235,15 @@ def _constraint_reports(
             for j, i in enumerate(idx):
                 if kind == "line_min" and bounds[i] <= 0 and x[i] > tol:
                     continue  # an inactive non-negativity bound says nothing worth listing
-                suffix = "min" if kind == "line_min" else "max"
-                reports.append(
-                    ConstraintReport(
-                        name=f"line:{arr.ids[i]}:{suffix}",
-                        kind=kind,
-                        bound=float(bounds[i]),
-                        value=float(x[i]),
-                        dual=max(float(dual[j]), 0.0),
-                        binding=abs(x[i] - bounds[i]) <= tol,
-                    )
-                )
+                name = f"line:{arr.ids[i]}:{'min' if kind == 'line_min' else 'max'}"
+                reports.append(_bound_report(name, kind, bounds[i], x[i], dual[j], tol))
         else:
             assert rows is not None
             bounds = {"retailer_min": arr.gmin, "retailer_max": arr.gmax, "share_cap": arr.gshare}[kind]
             suffix = {"retailer_min": "min", "retailer_max": "max", "share_cap": "share_cap"}[kind]
             for j, g in enumerate(rows):
-                reports.append(
-                    ConstraintReport(
-                        name=f"retailer:{arr.group_names[g]}:{suffix}",
-                        kind=kind,  # type: ignore[arg-type]
-                        bound=float(bounds[g]),
-                        value=float(group_spend[g]),
-                        dual=max(float(dual[j]), 0.0),
-                        binding=abs(group_spend[g] - bounds[g]) <= tol,
-                    )
-                )
+                name = f"retailer:{arr.group_names[g]}:{suffix}"
+                reports.append(_bound_report(name, kind, bounds[g], group_spend[g], dual[j], tol))
     if floor_c is not None and problem.roas_floor is not None:
         assert arr.sa is not None and arr.sb is not None
         sales = float(np.sum(arr.sa * np.log1p(x / arr.sb)))
