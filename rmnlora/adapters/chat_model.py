@@ -3,8 +3,8 @@
 Why a small BaseChatModel rather than ChatHuggingFace: the request must carry the tenant and the
 (retailer, brand, task) composition, and must work both in-process and against the runtime over
 HTTP with the same behaviour. Like any local HF model it has no tool calling: callers ask for
-JSON in the prompt and parse it from the text (see docs/PITFALLS). Response metadata says which
-adapters were used and which were missing.
+JSON in the prompt and parse it from the text (docs/adapters.md, "Chat model"). Response metadata
+says which adapters were used and which were missing.
 """
 
 from __future__ import annotations

@@ -110,11 +110,3 @@ class CleanRoomResult(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
-
-
-class QueryCleanRoomInput(BaseModel):
-    """Tool input: the query (its retailer picks the endpoint and key)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    query: CleanRoomQuery

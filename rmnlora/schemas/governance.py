@@ -10,7 +10,6 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rmnlora.schemas.clean_room import CleanRoomQuery
 from rmnlora.schemas.rmis import Severity
 
 COPY_FIELDS = ("headline", "body", "cta", "disclosure")
@@ -101,15 +100,3 @@ class CheckPolicyInput(BaseModel):
     retailer: str = Field(min_length=1)
     brand: str | None = None
     ad_format: str | None = Field(default=None, description="Adds the format's length/element rules.")
-
-
-class CheckBudgetInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    plan: BudgetPlan
-
-
-class CheckCleanRoomQueryInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: CleanRoomQuery

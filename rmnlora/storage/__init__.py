@@ -1,7 +1,7 @@
 """Storage: SQLModel tables, the database manager, Alembic migrations."""
 
 from rmnlora.storage.bootstrap import open_db
-from rmnlora.storage.database import CrossTenantWriteError, Database, HealthReport, get_db, init_db
+from rmnlora.storage.database import CrossTenantWriteError, Database, HealthReport, init_db
 from rmnlora.storage.models import (
     AdapterRecord,
     AudienceSegment,
@@ -33,7 +33,6 @@ __all__ = [
     "SKUCatalog",
     "Tenant",
     "TenantOwned",
-    "get_db",
     "init_db",
     "open_db",
 ]

@@ -148,14 +148,10 @@ def _current_revision(connection: Any) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-_default_db: Database | None = None
-
-
 def init_db(
     url: str, *, secret_key: str | None = None, migrate: bool = True, **engine_options: Any
 ) -> Database:
     """Connect, configure encryption of stored secrets, and bring the schema to the latest migration."""
-    global _default_db
     if secret_key is not None:
         configure_encryption(secret_key)
     database = Database(url, make_engine(url, **engine_options))
@@ -163,13 +159,4 @@ def init_db(
         from rmnlora.storage.migrate import upgrade
 
         upgrade(database.engine)
-    _default_db = database
     return database
-
-
-def get_db() -> Database:
-    if _default_db is None:
-        raise RuntimeError(
-            "no database initialised: call init_db(url) first (or use rmnlora.storage.open_db)"
-        )
-    return _default_db

@@ -45,17 +45,6 @@ def register_tenant(session: Session, tenant_id: str, name: str) -> str:
     return api_key
 
 
-def rotate_api_key(session: Session, tenant_id: str) -> str:
-    tenant = session.get(Tenant, tenant_id)
-    if tenant is None:
-        raise KeyError(f"no tenant {tenant_id!r}")
-    api_key = KEY_PREFIX + secrets.token_urlsafe(32)
-    tenant.api_key_hash = hash_api_key(api_key)
-    session.add(tenant)
-    session.flush()
-    return api_key
-
-
 def tenant_for_api_key(session: Session, api_key: str) -> Tenant | None:
     if not api_key or not api_key.startswith(KEY_PREFIX):
         return None

@@ -104,6 +104,13 @@ def _should_retry(response: httpx.Response) -> bool:
     return response.status_code >= 500 or response.status_code in _RETRY_STATUS
 
 
+def _transport_failure(config: CleanRoomConfig, exc: httpx.TransportError) -> str:
+    """Why an attempt got no response (both are retried)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timeout after {config.timeout_s}s ({type(exc).__name__})"
+    return f"connection error: {exc}"
+
+
 def _interpret(
     config: CleanRoomConfig, query: CleanRoomQuery, response: httpx.Response, attempts: int
 ) -> CleanRoomResult:
@@ -175,11 +182,8 @@ class CleanRoomClient:
                 response = self._http.post(
                     _url(self.config), json=_payload(self.config, query), headers=_headers(self.config)
                 )
-            except httpx.TimeoutException as exc:
-                last, http_status = f"timeout after {self.config.timeout_s}s ({type(exc).__name__})", None
-                continue
             except httpx.TransportError as exc:
-                last, http_status = f"connection error: {exc}", None
+                last, http_status = _transport_failure(self.config, exc), None
                 continue
             if _should_retry(response):
                 last, http_status = f"HTTP {response.status_code}", response.status_code
@@ -216,11 +220,8 @@ class AsyncCleanRoomClient:
                 response = await self._http.post(
                     _url(self.config), json=_payload(self.config, query), headers=_headers(self.config)
                 )
-            except httpx.TimeoutException as exc:
-                last, http_status = f"timeout after {self.config.timeout_s}s ({type(exc).__name__})", None
-                continue
             except httpx.TransportError as exc:
-                last, http_status = f"connection error: {exc}", None
+                last, http_status = _transport_failure(self.config, exc), None
                 continue
             if _should_retry(response):
                 last, http_status = f"HTTP {response.status_code}", response.status_code

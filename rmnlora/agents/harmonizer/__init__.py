@@ -13,7 +13,6 @@ from rmnlora.agents.harmonizer.mapping import (
     RetailerMapping,
     load_mapping,
     resolve_mapping,
-    save_mapping,
     shipped_mapping,
 )
 from rmnlora.agents.harmonizer.validate import mark_duplicates
@@ -29,6 +28,5 @@ __all__ = [
     "read_events",
     "read_quarantine",
     "resolve_mapping",
-    "save_mapping",
     "shipped_mapping",
 ]

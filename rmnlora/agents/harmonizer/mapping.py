@@ -142,13 +142,6 @@ def load_mapping(path: Path) -> RetailerMapping:
     return parse_mapping(data, source=str(path))
 
 
-def save_mapping(mapping: RetailerMapping, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(mapping.to_yaml(), encoding="utf-8")
-    return path
-
-
 def shipped_retailers() -> list[str]:
     """Retailers whose mapping ships in the package (rmnlora/datagen/mappings)."""
     folder = importlib.resources.files("rmnlora.datagen") / "mappings"

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from rmnlora.agents.measurement.noise import fit_ar_noise
-from rmnlora.agents.measurement.panel import history_matrix
+from rmnlora.agents.measurement.panel import design_fields, history_matrix
 from rmnlora.agents.measurement.power import (
     PairPowerInputs,
     min_post_days,
@@ -67,17 +67,7 @@ def design_geo(request: ExperimentRequest) -> ExperimentDesign:
     problems: list[str] = []
     suggestions: list[str] = []
     warnings: list[str] = []
-    base = {
-        "kind": "geo",
-        "kpi": history.kpi,
-        "alpha": alpha,
-        "target_power": target,
-        "expected_lift": lift,
-        "duration_days": post,
-        "pre_days": pre,
-        "flight_start": request.flight_start,
-        "seed": request.seed,
-    }
+    base = {**design_fields(request, "geo", post), "pre_days": pre}
 
     # Levels for matching and for the lift come from a fixed recent window, not the pre-period,
     # so the same history gives the same pairs whatever flight length is asked about.

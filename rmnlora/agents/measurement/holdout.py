@@ -13,7 +13,7 @@ import math
 import numpy as np
 from statsmodels.stats.power import TTestIndPower
 
-from rmnlora.agents.measurement.panel import history_matrix
+from rmnlora.agents.measurement.panel import design_fields, history_matrix
 from rmnlora.agents.measurement.power import two_sample_mde, two_sample_power
 from rmnlora.schemas.measurement import ExperimentDesign, ExperimentRequest
 
@@ -24,16 +24,7 @@ def design_holdout(request: ExperimentRequest) -> ExperimentDesign:
     """Smallest holdout share reaching the power, respecting the clean room's minimum group size."""
     history = request.history
     lift, alpha, target, cv = request.expected_lift, request.alpha, request.power, request.kpi_cv_per_user
-    base = {
-        "kind": "holdout",
-        "kpi": history.kpi,
-        "alpha": alpha,
-        "target_power": target,
-        "expected_lift": lift,
-        "duration_days": request.flight_days,
-        "flight_start": request.flight_start,
-        "seed": request.seed,
-    }
+    base = design_fields(request, "holdout", request.flight_days)
     warnings = [
         f"per-user KPI coefficient of variation assumed {cv:g} (set kpi_cv_per_user from the clean room)"
     ]

@@ -2,18 +2,20 @@
 
 Events arrive many per day (one per retailer, placement, product); experiments reason about
 markets and days. Missing days inside the range count as zero activity, not as gaps, so the
-time axis is regular and autocorrelation estimates mean what they say.
+time axis is regular and autocorrelation estimates mean what they say. ``design_fields`` is what
+every design copies from its request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from rmnlora.schemas.measurement import MarketHistory
+from rmnlora.schemas.measurement import ExperimentRequest, MarketHistory
 
 KPI_COLUMNS = ("attributed_sales", "spend", "units", "clicks", "impressions")
 
@@ -69,3 +71,17 @@ def history_matrix(history: MarketHistory) -> np.ndarray:
 def date_offset(history: MarketHistory, day: dt.date) -> int:
     """Column index of ``day`` in the history (may fall outside it)."""
     return (day - history.start).days
+
+
+def design_fields(request: ExperimentRequest, kind: str, duration_days: int) -> dict[str, Any]:
+    """What every design carries over from its request: KPI, test settings, flight start, seed."""
+    return {
+        "kind": kind,
+        "kpi": request.history.kpi,
+        "alpha": request.alpha,
+        "target_power": request.power,
+        "expected_lift": request.expected_lift,
+        "duration_days": duration_days,
+        "flight_start": request.flight_start,
+        "seed": request.seed,
+    }

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 from rmnlora.agents.measurement.noise import fit_ar_noise
-from rmnlora.agents.measurement.panel import history_matrix
+from rmnlora.agents.measurement.panel import design_fields, history_matrix
 from rmnlora.agents.measurement.power import two_sample_mde, two_sample_power
 from rmnlora.schemas.measurement import ExperimentDesign, ExperimentRequest, SwitchbackBlock
 
@@ -98,14 +98,7 @@ def design_switchback(request: ExperimentRequest) -> ExperimentDesign:
     suggestions: list[str] = []
     warnings: list[str] = []
     base = {
-        "kind": "switchback",
-        "kpi": history.kpi,
-        "alpha": alpha,
-        "target_power": target,
-        "expected_lift": lift,
-        "duration_days": n_blocks * block,
-        "flight_start": request.flight_start,
-        "seed": request.seed,
+        **design_fields(request, "switchback", n_blocks * block),
         "treatment_markets": list(history.markets),
     }
     if buffer >= block:

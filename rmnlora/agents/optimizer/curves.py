@@ -208,31 +208,23 @@ def fit_response_curves(
         placement = str(group["placement"][0]) if "placement" in keys else "all"
         line_id = "/".join(labels)
         spend = group["spend"].to_numpy()
+        params: CurveParams | None = None
+        issue: str | None = None
         try:
             params = fit_log_curve(spend, group["outcome"].to_numpy(), seed=seed + index, bootstrap=bootstrap)
-            fits.append(
-                CurveFit(
-                    line_id=line_id,
-                    retailer=retailer,
-                    placement=placement,
-                    outcome=outcome,
-                    ok=True,
-                    params=params,
-                    mean_daily_spend=float(spend.mean()),
-                    days=len(spend),
-                )
-            )
         except CurveFitError as exc:
-            fits.append(
-                CurveFit(
-                    line_id=line_id,
-                    retailer=retailer,
-                    placement=placement,
-                    outcome=outcome,
-                    ok=False,
-                    issue=str(exc),
-                    mean_daily_spend=float(spend.mean()),
-                    days=len(spend),
-                )
+            issue = str(exc)
+        fits.append(
+            CurveFit(
+                line_id=line_id,
+                retailer=retailer,
+                placement=placement,
+                outcome=outcome,
+                ok=issue is None,
+                issue=issue,
+                params=params,
+                mean_daily_spend=float(spend.mean()),
+                days=len(spend),
             )
+        )
     return fits

@@ -10,13 +10,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from rmnlora.agents.optimizer.program import Arrays, solve_conic
 from rmnlora.schemas.optimizer import AllocationProblem, Conflict
-
-from .allocate import Arrays, solve_conic
 
 
 def _money(value: float) -> str:
     return f"{value:,.2f}"
+
+
+def _floor_source(arr: Arrays, line_lo: np.ndarray, g: int) -> str:
+    """The constraint that sets retailer ``g``'s floor: its own minimum or its lines' minimums."""
+    name = arr.group_names[g]
+    return f"retailer:{name}:min" if arr.gmin[g] >= line_lo[g] else f"line minimums of {name}"
+
+
+def _ceiling_source(arr: Arrays, line_hi: np.ndarray, g: int) -> str:
+    """The constraint that sets retailer ``g``'s ceiling: the lowest of max, share cap, line maximums."""
+    name = arr.group_names[g]
+    caps = {
+        f"retailer:{name}:max": arr.gmax[g],
+        f"retailer:{name}:share_cap": arr.gshare[g],
+        f"line maximums of {name}": line_hi[g],
+    }
+    return min(caps, key=lambda k: caps[k])
 
 
 def structural_conflicts(problem: AllocationProblem, arr: Arrays) -> list[Conflict]:
@@ -31,13 +47,8 @@ def structural_conflicts(problem: AllocationProblem, arr: Arrays) -> list[Confli
 
     for g, name in enumerate(arr.group_names):
         if floor[g] > ceiling[g] + tol:
-            lower = f"retailer:{name}:min" if arr.gmin[g] >= line_lo[g] else f"line minimums of {name}"
-            uppers = {
-                f"retailer:{name}:max": arr.gmax[g],
-                f"retailer:{name}:share_cap": arr.gshare[g],
-                f"line maximums of {name}": line_hi[g],
-            }
-            upper = min(uppers, key=lambda k: uppers[k])
+            lower = _floor_source(arr, line_lo, g)
+            upper = _ceiling_source(arr, line_hi, g)
             conflicts.append(
                 Conflict(
                     constraints=[lower, upper],
@@ -50,11 +61,7 @@ def structural_conflicts(problem: AllocationProblem, arr: Arrays) -> list[Confli
             )
     total_floor = float(floor.sum())
     if total_floor > budget + tol:
-        parts = [
-            f"retailer:{n}:min" if arr.gmin[g] >= line_lo[g] else f"line minimums of {n}"
-            for g, n in enumerate(arr.group_names)
-            if floor[g] > 0
-        ]
+        parts = [_floor_source(arr, line_lo, g) for g in range(len(arr.group_names)) if floor[g] > 0]
         conflicts.append(
             Conflict(
                 constraints=["budget", *parts],
@@ -67,14 +74,7 @@ def structural_conflicts(problem: AllocationProblem, arr: Arrays) -> list[Confli
         )
     total_ceiling = float(ceiling.sum())
     if problem.spend_all and total_ceiling < budget - tol:
-        parts = []
-        for g, n in enumerate(arr.group_names):
-            caps = {
-                f"retailer:{n}:max": arr.gmax[g],
-                f"retailer:{n}:share_cap": arr.gshare[g],
-                f"line maximums of {n}": line_hi[g],
-            }
-            parts.append(min(caps, key=lambda k: caps[k]))
+        parts = [_ceiling_source(arr, line_hi, g) for g in range(len(arr.group_names))]
         conflicts.append(
             Conflict(
                 constraints=["budget", *parts],
