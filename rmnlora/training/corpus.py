@@ -99,9 +99,7 @@ class Corpus:
     products: dict[str, Product]
     examples: list[Example]
 
-    def select(
-        self, split: Split, *, retailer: str | None = None, brand: str | None = None
-    ) -> list[Example]:
+    def select(self, split: Split, *, retailer: str | None = None, brand: str | None = None) -> list[Example]:
         return [
             e
             for e in self.examples
@@ -129,7 +127,10 @@ class Corpus:
         for example in examples:
             spec = self.spec(example)
             brand = example.product.brand_id if example.product.brand_id in self._brand_packs else None
-            packs = [*load_packs(example.copy.retailer, brand), format_pack(spec, product=example.product.name)]
+            packs = [
+                *load_packs(example.copy.retailer, brand),
+                format_pack(spec, product=example.product.name),
+            ]
             verdict = check_copy(example.copy.ad, packs)
             if not verdict.passed:
                 reasons = "; ".join(v.message for v in verdict.critical)
