@@ -58,6 +58,11 @@ class ModelSettings(BaseModel):
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     max_new_tokens: int = Field(default=64, ge=1, le=2048)
+    shipped_adapters: bool = Field(
+        default=True,
+        description="Register the adapters shipped in the package (creative task, retailers, example brand) "
+        "on first use; one already registered is never replaced.",
+    )
     composition_weights: dict[str, float] = Field(
         default_factory=lambda: {"retailer": 1.0, "brand": 1.0, "task": 1.0}
     )

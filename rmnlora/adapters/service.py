@@ -13,6 +13,7 @@ from typing import Any
 from rmnlora.adapters.batching import BatchingEngine, GenerationJob, MixedPath, render_chat
 from rmnlora.adapters.compose import Composer
 from rmnlora.adapters.registry import AdapterRegistry
+from rmnlora.adapters.shipped import register_shipped
 from rmnlora.config import Settings
 from rmnlora.schemas.inference import InferenceRequest, InferenceResponse
 from rmnlora.storage.database import Database
@@ -66,10 +67,13 @@ class InferenceService:
             from rmnlora.adapters.base_model import load_base_model
 
             model, tokenizer = load_base_model(settings)
+        registry = AdapterRegistry(database, adapters_root(settings))
+        if settings.model.shipped_adapters:
+            register_shipped(registry)
         return cls(
             model,
             tokenizer,
-            AdapterRegistry(database, adapters_root(settings)),
+            registry,
             weights=dict(settings.model.composition_weights),
             cache_size=settings.model.composition_cache_size,
             max_batch_size=settings.runtime.max_batch_size,

@@ -270,3 +270,59 @@ def eval_command(
         typer.echo(json.dumps(document, default=str))
     else:
         console.print(f"report written to {out / 'report.md'}")
+
+
+@train_app.command("shipped")
+def train_shipped_command(
+    corpus: Annotated[Path, typer.Option(help="The copy corpus folder.")] = Path("examples/corpus"),
+    only: Annotated[
+        list[str] | None, typer.Option(help="Train only these (kind/name, e.g. task/creative); repeatable.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where the adapters go (default: the package's adapters/shipped).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    max_steps: Annotated[int | None, typer.Option(help="Cap steps per adapter (smoke runs).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train the default adapters (creative task, one per retailer, the example brand) from the corpus."""
+    from rmnlora.adapters.base_model import load_base_model
+    from rmnlora.training.corpus import CorpusError, load_corpus
+    from rmnlora.training.shipped import SHIPPED, SHIPPED_DIR, ShipRun, train_shipped
+
+    settings = settings_from_cli()
+    known = [s.key for s in SHIPPED]
+    unknown = sorted(set(only or []) - set(known))
+    if unknown:
+        raise fail(f"unknown shipped adapter(s) {unknown}; choose from {', '.join(known)}", 2)
+    try:
+        data = load_corpus(corpus)
+    except CorpusError as exc:
+        raise fail(str(exc), 2) from exc
+    run = ShipRun(
+        work_dir=settings.data_dir / "training" / "shipped",
+        out_dir=out or SHIPPED_DIR,
+        seed=seed,
+        max_steps=max_steps,
+        progress=not as_json,
+    )
+    results = train_shipped(data, lambda: load_base_model(settings), run, only or ())
+    summary = {
+        key: {
+            "steps": r.steps,
+            "rows": r.train_rows,
+            "first_loss": r.first_loss,
+            "last_loss": r.last_loss,
+            "seconds": round(r.seconds, 1),
+        }
+        for key, r in results.items()
+    }
+    if as_json:
+        typer.echo(json.dumps({"out": str(run.out_dir), "adapters": summary}))
+        return
+    for key, row in summary.items():
+        console.print(
+            f"{key}: {row['rows']} rows, {row['steps']} steps, loss {row['first_loss']:.3f} → "
+            f"{row['last_loss']:.3f} ({row['seconds']} s)"
+        )
+    console.print(f"adapters in {run.out_dir}")

@@ -167,7 +167,7 @@ def test_unknown_format_names_the_known_ones() -> None:
 
 @pytest.fixture(scope="module")
 def smollm2_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from adapter_helpers import make_lora
+    from tests.support.adapter_helpers import make_lora
 
     from rmnlora.adapters.base_model import load_base_model
     from rmnlora.adapters.chat_model import RmnChatModel
