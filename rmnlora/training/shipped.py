@@ -37,7 +37,7 @@ class ShippedSpec:
     owner_tenant: str | None = None  # brand adapters belong to a tenant
     rank: int = 8
     targets: tuple[str, ...] = ("q_proj", "v_proj")
-    epochs: float = 2.0
+    epochs: float = 1.0
     learning_rate: float = 3e-4
 
     @property
@@ -46,12 +46,12 @@ class ShippedSpec:
 
 
 SHIPPED: tuple[ShippedSpec, ...] = (
-    ShippedSpec("task", "creative", targets=("q_proj", "k_proj", "v_proj", "o_proj"), epochs=2.0),
+    ShippedSpec("task", "creative", targets=("q_proj", "k_proj", "v_proj", "o_proj"), epochs=1.5),
     ShippedSpec("retailer", "walmart", parent="task/creative", retailer="walmart"),
     ShippedSpec("retailer", "amazon", parent="task/creative", retailer="amazon"),
     ShippedSpec("retailer", "kroger", parent="task/creative", retailer="kroger"),
     ShippedSpec(
-        "brand", "acme-snacks", parent="task/creative", brand="acme-snacks", owner_tenant="acme", epochs=3.0
+        "brand", "acme-snacks", parent="task/creative", brand="acme-snacks", owner_tenant="acme", epochs=2.0
     ),
 )
 
