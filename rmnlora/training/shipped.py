@@ -46,13 +46,13 @@ class ShippedSpec:
 
 
 SHIPPED: tuple[ShippedSpec, ...] = (
-    ShippedSpec("task", "creative", targets=("q_proj", "k_proj", "v_proj", "o_proj"), epochs=1.5),
-    ShippedSpec("retailer", "walmart", parent="task/creative", retailer="walmart"),
-    ShippedSpec("retailer", "amazon", parent="task/creative", retailer="amazon"),
-    ShippedSpec("retailer", "kroger", parent="task/creative", retailer="kroger"),
+    ShippedSpec("task", "creative", targets=("q_proj", "k_proj", "v_proj", "o_proj"), epochs=1.0),
     ShippedSpec(
         "brand", "acme-snacks", parent="task/creative", brand="acme-snacks", owner_tenant="acme", epochs=2.0
     ),
+    ShippedSpec("retailer", "walmart", parent="task/creative", retailer="walmart"),
+    ShippedSpec("retailer", "amazon", parent="task/creative", retailer="amazon"),
+    ShippedSpec("retailer", "kroger", parent="task/creative", retailer="kroger"),
 )
 
 
