@@ -91,7 +91,13 @@ def heldout_loss(service: InferenceService, corpus: Corpus, examples: Sequence[E
     return total / max(tokens, 1)
 
 
-def score(service: InferenceService, corpus: Corpus, examples: Sequence[Example], k: int, use: tuple[bool, bool, bool]):
+def score(
+    service: InferenceService,
+    corpus: Corpus,
+    examples: Sequence[Example],
+    k: int,
+    use: tuple[bool, bool, bool],
+):
     retailer_on, brand_on, task_on = use
 
     def parts(example: Example) -> dict[str, str | None]:
@@ -108,7 +114,9 @@ def score(service: InferenceService, corpus: Corpus, examples: Sequence[Example]
         for cand in result.candidates:
             quality = [v for v in cand.governance.violations if v.rule_id.startswith(QUALITY_PREFIX)]
             policy = [v for v in cand.governance.critical if not v.rule_id.startswith(QUALITY_PREFIX)]
-            rows.append({"usable": cand.governance.passed, "policy_pass": not policy, "quality": bool(quality)})
+            rows.append(
+                {"usable": cand.governance.passed, "policy_pass": not policy, "quality": bool(quality)}
+            )
         top = result.candidates[0] if result.candidates else None
         return {
             "id": example.copy.id,
@@ -161,11 +169,15 @@ def main() -> int:
                 flush=True,
             )
         service.close()
-    acme_base = score  # noqa: F841 (kept for the reader: brand rows use the Acme subset only)
     write_results(
         "creative",
-        {"briefs": len(briefs), "acme_briefs": len(acme), "k": k, "variants": table,
-         "note": "brand variants on the Acme held-out briefs only"},
+        {
+            "briefs": len(briefs),
+            "acme_briefs": len(acme),
+            "k": k,
+            "variants": table,
+            "note": "brand variants on the Acme held-out briefs only",
+        },
     )
     if any(math.isnan(row["heldout_loss"]) for row in table.values()):
         return 1
