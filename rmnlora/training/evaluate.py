@@ -84,13 +84,19 @@ def completion_logps(
             attention[i, : len(ids)] = 1
             target_mask[i, : len(ids)] = torch.tensor(mask, dtype=torch.bool)
         input_ids, attention, target_mask = input_ids.to(device), attention.to(device), target_mask.to(device)
-        with torch.no_grad():
-            logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
-        logp = (
-            torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-        )
+        # Project onto the vocabulary only the positions that predict a completion token: a prompt
+        # is most of a row, and the vocabulary projection and softmax are most of the time.
         shifted = target_mask[:, 1:]
-        sums = (logp * shifted).sum(dim=1)
+        keep = torch.zeros_like(target_mask)
+        keep[:, :-1] = shifted
+        with torch.no_grad():
+            logits = model(input_ids=input_ids, attention_mask=attention, logits_to_keep=keep).logits
+        if logits.dim() == 3:  # a model that returns every position
+            logits = logits[keep]
+        picked = torch.log_softmax(logits.float(), dim=-1)
+        logp = picked.gather(-1, input_ids[:, 1:][shifted].unsqueeze(-1)).squeeze(-1)
+        rows = torch.arange(len(ids_list), device=device).unsqueeze(1).expand_as(shifted)[shifted]
+        sums = torch.zeros(len(ids_list), device=device).index_add_(0, rows, logp)
         counts = shifted.sum(dim=1)
         results.extend((float(s), int(c)) for s, c in zip(sums.tolist(), counts.tolist(), strict=True))
     return results
