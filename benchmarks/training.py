@@ -1,7 +1,12 @@
 """Training benchmark on the real SmolLM2-135M (CPU): a brand SFT adapter and a DPO adapter.
 
-Prints held-out loss and compliance of base vs brand adapter, DPO preference accuracy of base vs
-DPO adapter, the composition of both, and seconds per step; writes benchmarks/results/training.json.
+Data: the copy corpus (examples/corpus), the example brand acme-snacks: SFT rows are the creative
+agent's own request for each brief and the copy that answers it; DPO pairs are a corpus copy over
+a variant governance refuses; held out are the corpus's held-out products (never trained on).
+Prints held-out loss and governance pass rate (greedy generations read by the agent's parser and
+judged by governance's check_copy with the retailer format) of base vs brand adapter, DPO
+preference accuracy of base vs DPO adapter, the composition of both, and seconds per step;
+writes benchmarks/results/training.json.
 Usage: .venv/bin/python benchmarks/training.py [SFT_STEPS=20] [DPO_STEPS=12] [GENERATIONS=8] [HELDOUT_CAP=16]
 """
 
@@ -19,16 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import write_results  # noqa: E402
 from rmnlora.adapters.base_model import load_base_model  # noqa: E402
 from rmnlora.config import load_settings  # noqa: E402
-from rmnlora.training.datasets import (  # noqa: E402
-    DEFAULT_BRAND,
-    DEFAULT_RETAILERS,
-    brand_sft_rows,
-    split_heldout,
-    synthetic_preference_rows,
-)
+from rmnlora.training.corpus import load_corpus  # noqa: E402
+from rmnlora.training.creative_rows import CORPUS_SPLIT, preference_rows, select, sft_split  # noqa: E402
+from rmnlora.training.datasets import explicit_split  # noqa: E402
 from rmnlora.training.dpo import DPORunConfig, train_dpo  # noqa: E402
 from rmnlora.training.evaluate import evaluate_variants, improvement, load_adapters  # noqa: E402
 from rmnlora.training.sft import SFTRunConfig, train_sft  # noqa: E402
+
+BRAND = "acme-snacks"
+CORPUS = Path(__file__).resolve().parent.parent / "examples" / "corpus"
 
 
 def _pct(value: float | None) -> str:
@@ -40,10 +44,14 @@ def main(sft_steps: int = 20, dpo_steps: int = 12, generations: int = 8, heldout
     started = time.perf_counter()
     settings = load_settings(None, model={"device": "cpu"})
     work = Path(tempfile.mkdtemp(prefix="rmn-train-bench-"))
-    rows = brand_sft_rows(DEFAULT_BRAND, DEFAULT_RETAILERS)
-    train, heldout, manifest = split_heldout(rows, "bench/brand", 0.25, seed=0)
-    pairs = synthetic_preference_rows(DEFAULT_BRAND, DEFAULT_RETAILERS, seed=1)
-    pair_train, pair_heldout, pair_manifest = split_heldout(pairs, "bench/dpo", 0.25, seed=0)
+    corpus = load_corpus(CORPUS)
+    train, heldout, manifest = explicit_split(*sft_split(corpus, "brand", BRAND), "bench/brand", CORPUS_SPLIT)
+    pair_train, pair_heldout, pair_manifest = explicit_split(
+        preference_rows(corpus, select(corpus, "brand", BRAND, "train"), seed=1),
+        preference_rows(corpus, select(corpus, "brand", BRAND, "heldout"), seed=1),
+        "bench/dpo",
+        CORPUS_SPLIT,
+    )
     print(
         f"brand rows {len(train)} train / {len(heldout)} held out; "
         f"pairs {len(pair_train)} / {len(pair_heldout)}"
@@ -104,21 +112,22 @@ def main(sft_steps: int = 20, dpo_steps: int = 12, generations: int = 8, heldout
         pairs=pair_heldout[:heldout_cap],
         compositions=[["acme", "acme-dpo"]],
         max_generations=generations,
-        max_new_tokens=24,
+        max_new_tokens=64,
     )
     eval_seconds = time.perf_counter() - eval_started
     by_name = {s.name: s for s in scores}
     for s in scores:
         print(
-            f"{s.name:>14}: held-out loss {s.loss:.3f}  compliance {s.compliance_rate:.0%} "
-            f"({s.compliance_cases})  pref. acc. {s.preference_accuracy:.0%}  "
+            f"{s.name:>14}: held-out loss {s.loss:.3f}  governance pass {_pct(s.governance_pass_rate)} "
+            f"({s.governance_cases})  pref. acc. {_pct(s.preference_accuracy)}  "
             f"implicit-reward acc. {_pct(s.implicit_reward_accuracy)}"
         )
     gains = {name: improvement(by_name["base"], s) for name, s in by_name.items() if name != "base"}
     brand_gain, dpo_gain = gains["acme"], gains["acme-dpo"]
     print(
         f"brand adapter: held-out loss cut {brand_gain['heldout_loss_cut']:.1%} (goal >= 10%), "
-        f"compliance {by_name['base'].compliance_rate:.0%} -> {by_name['acme'].compliance_rate:.0%}"
+        f"governance pass {_pct(by_name['base'].governance_pass_rate)} -> "
+        f"{_pct(by_name['acme'].governance_pass_rate)}"
     )
     print(
         f"DPO adapter: preference accuracy {by_name['base'].preference_accuracy:.0%} -> "
@@ -127,13 +136,14 @@ def main(sft_steps: int = 20, dpo_steps: int = 12, generations: int = 8, heldout
     )
     for s in scores:
         for sample in s.samples[:2]:
-            print(f"  {s.name}: {sample['output'][:90]!r} ok={sample['ok']}")
+            print(f"  {s.name}: {sample['output'][:90]!r} ok={sample['ok']} {sample['violations']}")
     total = time.perf_counter() - started
     print(f"total {total:.0f} s (evaluation {eval_seconds:.0f} s)")
     write_results(
         "training",
         {
             "device": "cpu",
+            "data": f"copy corpus, brand {BRAND}, {CORPUS_SPLIT}",
             "sizes": {
                 "sft_steps": sft_steps,
                 "dpo_steps": dpo_steps,

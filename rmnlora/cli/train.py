@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from rmnlora.cli.common import console, fail, settings_from_cli
 
@@ -22,33 +21,13 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object to
 Steps = Annotated[int, typer.Option(help="Optimizer steps.")]
 Rank = Annotated[int, typer.Option(help="LoRA rank.")]
 QLora = Annotated[bool, typer.Option("--qlora", help="Load the base in 4-bit NF4 (bitsandbytes).")]
-Heldout = Annotated[float, typer.Option(help="Share of prompts held out for evaluation.")]
+Heldout = Annotated[
+    float,
+    typer.Option(
+        help="Share of prompts held out for evaluation (file/feedback rows; the corpus has its own split)."
+    ),
+]
 Tenant = Annotated[str | None, typer.Option(help="Tenant that owns brand adapters / feedback.")]
-
-
-def _facts(path: Path | None, example: bool) -> dict[str, Any]:
-    from rmnlora.schemas.training import BrandFacts, ColumnMappingFact, RetailerFacts
-    from rmnlora.training.datasets import DEFAULT_BRAND, DEFAULT_MAPPINGS, DEFAULT_RETAILERS
-
-    if path is None:
-        if not example:
-            raise fail("give --data FILE (JSONL rows), --facts FILE (YAML brand/retailers) or --example")
-        return {
-            "brand": DEFAULT_BRAND,
-            "retailers": list(DEFAULT_RETAILERS),
-            "mappings": list(DEFAULT_MAPPINGS),
-        }
-    if not path.is_file():
-        raise fail(f"facts file not found: {path}")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    try:
-        return {
-            "brand": BrandFacts.model_validate(raw["brand"]) if "brand" in raw else None,
-            "retailers": [RetailerFacts.model_validate(r) for r in raw.get("retailers", [])],
-            "mappings": [ColumnMappingFact.model_validate(m) for m in raw.get("mappings", [])],
-        }
-    except Exception as exc:  # pydantic ValidationError names the field
-        raise fail(f"{path}: {exc}") from exc
 
 
 def _emit(result: Any, as_json: bool) -> None:
@@ -56,13 +35,15 @@ def _emit(result: Any, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(payload, default=str))
         return
-    held = payload["extra"].get("heldout", {})
+    held = payload["extra"].get("heldout") or {}
     console.print(
         f"[green]trained[/green] {payload['method']} {payload['kind']}:{payload['name']} "
         f"steps={payload['steps']} loss {payload['first_loss']} → {payload['last_loss']} "
         f"({payload['seconds_per_step']:.2f} s/step) registered id={payload['registered_id']}"
     )
-    if held:
+    if not held.get("base"):
+        console.print("no held-out rows for this adapter: nothing to score it on")
+    else:
         base, adapter = held["base"], held["adapter"]
         console.print(
             f"held-out ({held['rows']} rows): loss {base['loss']} → {adapter['loss']}, "
@@ -75,8 +56,15 @@ def train_sft_command(
     kind: Annotated[str, typer.Option(help="retailer | brand | task")],
     name: Annotated[str, typer.Option(help="Adapter name (brand id, retailer name, or task).")],
     data: Annotated[Path | None, typer.Option(help="JSONL of {prompt, completion} rows.")] = None,
-    facts: Annotated[Path | None, typer.Option(help="YAML with brand / retailers / mappings facts.")] = None,
-    example: Annotated[bool, typer.Option("--example", help="Use the built-in Acme example facts.")] = False,
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            help="Copy corpus folder: the brand's / retailer's / every copy, as the creative agent asks."
+        ),
+    ] = None,
+    example: Annotated[
+        bool, typer.Option("--example", help="Use the project's copy corpus (examples/corpus).")
+    ] = False,
     tenant: Tenant = None,
     steps: Steps = 60,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 2e-4,
@@ -86,34 +74,29 @@ def train_sft_command(
     heldout: Heldout = 0.2,
     as_json: JsonFlag = False,
 ) -> None:
-    """Supervised LoRA training for one adapter; registers it with its held-out metrics."""
+    """Supervised LoRA training for one adapter; registers it with its held-out metrics.
+
+    From the copy corpus, rows are the creative agent's own request for each brief and the copy
+    that answers it (governance-checked); held out are the corpus's held-out products.
+    """
     from rmnlora.storage import open_db
-    from rmnlora.training.datasets import DatasetError, brand_sft_rows, retailer_sft_rows, task_sft_rows
+    from rmnlora.training.corpus import DEFAULT_CORPUS, CorpusError, load_corpus
+    from rmnlora.training.creative_rows import CORPUS_SPLIT, sft_split
+    from rmnlora.training.datasets import DatasetError, Row
     from rmnlora.training.pipeline import rows_from_file, train_and_register
     from rmnlora.training.sft import SFTRunConfig
 
     if kind not in ("retailer", "brand", "task"):
         raise fail(f"--kind must be retailer, brand or task, got {kind!r}")
+    if (data is not None) + (corpus is not None or example) != 1:
+        raise fail("give one of --data FILE (JSONL rows), --corpus DIR or --example (the project's corpus)")
     settings = settings_from_cli()
+    held: list[Row] | None = None
     try:
         if data is not None:
             rows = rows_from_file(data, "sft")
         else:
-            known = _facts(facts, example)
-            if kind == "brand":
-                if known["brand"] is None:
-                    raise fail(f"{facts} has no 'brand' section")
-                rows = brand_sft_rows(known["brand"], known["retailers"])
-            elif kind == "retailer":
-                match = [r for r in known["retailers"] if r.name.lower() == name.lower()]
-                if not match:
-                    raise fail(f"no retailer named {name!r} in the facts")
-                rows = retailer_sft_rows(match[0], [known["brand"]] if known["brand"] else [])
-            else:
-                brands = [known["brand"]] if known["brand"] else []
-                rows = task_sft_rows(
-                    name, brands=brands, retailers=known["retailers"], mappings=known["mappings"]
-                )
+            rows, held = sft_split(load_corpus(corpus or DEFAULT_CORPUS), kind, name)
         config = SFTRunConfig(
             kind=kind,
             name=name,
@@ -127,9 +110,16 @@ def train_sft_command(
         )
         with contextlib.redirect_stdout(sys.stderr):  # trainer logs must not pollute --json stdout
             result = train_and_register(
-                settings, open_db(settings), config, rows, tenant_id=tenant, heldout_fraction=heldout
+                settings,
+                open_db(settings),
+                config,
+                rows,
+                tenant_id=tenant,
+                heldout_fraction=heldout,
+                heldout=held,
+                split_by=CORPUS_SPLIT,
             )
-    except (DatasetError, ValueError) as exc:
+    except (CorpusError, DatasetError, ValueError) as exc:
         raise fail(str(exc)) from exc
     _emit(result, as_json)
 

@@ -1,34 +1,30 @@
-"""Training data: synthetic SFT rows per adapter kind, feedback → SFT/DPO rows, held-out splits.
+"""Training data: feedback → SFT/DPO rows, row files, held-out splits and the leak guard.
+
+Creative rows come from the project's copy corpus (:mod:`rmnlora.training.creative_rows`): the
+creative agent's own prompt, targets judged by governance. This module holds what every trainer
+shares whatever the rows' source.
 
 Row contracts (TRL's standard formats, so the trainers take them as they are):
 - SFT: ``{"prompt": str, "completion": str}`` (loss on the completion only);
 - DPO: ``{"prompt", "chosen", "rejected"}``, strings or conversational message lists: the
   feedback export format.
 
-Held-out membership is decided per prompt by a seeded hash, not by position, so the same prompt
-lands on the same side however the dataset grows (new feedback never leaks an old held-out
-prompt into training), and the split's manifest lets every trainer re-check that.
+Rows from a file or from feedback are split per prompt by a seeded hash, not by position, so the
+same prompt lands on the same side however the dataset grows (new feedback never leaks an old
+held-out prompt into training); corpus rows keep the corpus's own product/category split
+(:func:`explicit_split`). Either way the split's manifest lets every trainer re-check it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
-import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rmnlora.schemas.training import (
-    BrandFacts,
-    ColumnMappingFact,
-    FormatSpec,
-    RetailerFacts,
-    SplitManifest,
-)
+from rmnlora.schemas.training import SplitManifest
 from rmnlora.storage.models import Feedback
-from rmnlora.training.compliance import check_copy
 
 Row = dict[str, Any]
 
@@ -39,205 +35,6 @@ class DatasetError(ValueError):
 
 class HeldoutLeakError(DatasetError):
     """A training row's prompt is in the recorded held-out set."""
-
-
-# ---------------------------------------------------------------- prompts (shared with evaluation)
-
-
-def creative_prompt(retailer: str, fmt: FormatSpec, brand: BrandFacts, product: str, message: str) -> str:
-    """The ad-copy instruction every creative row, generation and evaluation uses."""
-    needs = ", ".join(fmt.required_elements) or "none"
-    return (
-        f"Write {fmt.name} ad copy for {retailer}.\n"
-        f"Brand: {brand.name} (voice: {brand.voice})\nProduct: {product}\nMessage: {message}\n"
-        f"Rules: at most {fmt.max_chars} characters; must include: {needs}.\nCopy:"
-    )
-
-
-def mapping_prompt(fact: ColumnMappingFact) -> str:
-    samples = ", ".join(fact.sample_values[:3]) or "n/a"
-    return (
-        f"Map the {fact.retailer} export column to its RMIS column.\n"
-        f"Column: {fact.source_column}\nSample values: {samples}\nRMIS column:"
-    )
-
-
-def rationale_prompt(retailer: str, share: float, roas: float, marginal_roas: float, binding: str) -> str:
-    return (
-        f"Explain this allocation in one plain sentence.\nRetailer: {retailer}\nShare of budget: "
-        f"{share:.0%}\nPredicted ROAS: {roas:.2f}\nMarginal ROAS: {marginal_roas:.2f}\nBinding: {binding}\n"
-        "Rationale:"
-    )
-
-
-# ---------------------------------------------------------------- compliant ad copy
-
-
-_TEMPLATES = (
-    "{brand} {product}: {message}, {term}. {cta}.",
-    "{brand} {product}: {message}. {cta}.",
-    "{brand} {product}, {message}.",
-    "{brand} {product}. {cta}.",
-    "{brand} {product}.",
-)
-
-
-def compliant_copy(
-    fmt: FormatSpec,
-    brand: BrandFacts,
-    retailer: RetailerFacts,
-    product: str,
-    message: str,
-    rng: random.Random,
-) -> str | None:
-    """The richest template that passes every rule of ``fmt``; None when none fits."""
-    term = rng.choice(brand.approved_terms) if brand.approved_terms else "made simply"
-    cta = rng.choice(brand.ctas)
-    for template in _TEMPLATES:
-        text = template.format(brand=brand.name, product=product, message=message, term=term, cta=cta)
-        if check_copy(text, fmt, brand, retailer, product).ok:
-            return text
-    return None
-
-
-def _creative_rows(brands: Sequence[BrandFacts], retailers: Sequence[RetailerFacts], seed: int) -> list[Row]:
-    rng = random.Random(seed)
-    rows: list[Row] = []
-    for brand, retailer in itertools.product(brands, retailers):
-        for fmt, product, message in itertools.product(retailer.formats, brand.products, brand.messages):
-            copy = compliant_copy(fmt, brand, retailer, product, message, rng)
-            if copy is not None:
-                prompt = creative_prompt(retailer.name, fmt, brand, product, message)
-                meta = creative_meta(fmt, brand, retailer, product)
-                rows.append({"prompt": prompt, "completion": " " + copy, "meta": meta})
-    return rows
-
-
-def creative_meta(fmt: FormatSpec, brand: BrandFacts, retailer: RetailerFacts, product: str) -> Row:
-    """What the evaluation harness needs to re-check a generation for this prompt (kept beside the row)."""
-    return {
-        "task": "creative",
-        "product": product,
-        "format": fmt.model_dump(),
-        "brand": brand.model_dump(include={"name", "products", "messages", "banned_terms", "ctas"}),
-        "retailer": retailer.model_dump(include={"name", "formats", "banned_terms"}),
-    }
-
-
-def brand_sft_rows(brand: BrandFacts, retailers: Sequence[RetailerFacts], seed: int = 0) -> list[Row]:
-    """A brand adapter's data: its voice, terms and products across every retailer format."""
-    rows = _creative_rows([brand], retailers, seed)
-    rows += [
-        {
-            "prompt": f"Write a line of {brand.name} ad copy in the brand's voice.\nCopy:",
-            "completion": " " + s,
-        }
-        for s in brand.sample_copy
-    ]
-    return _require(rows, f"brand {brand.name!r}")
-
-
-def retailer_sft_rows(retailer: RetailerFacts, brands: Sequence[BrandFacts], seed: int = 0) -> list[Row]:
-    """A retailer adapter's data: its formats, limits and banned terms across many brands."""
-    return _require(_creative_rows(brands, [retailer], seed), f"retailer {retailer.name!r}")
-
-
-def mapping_sft_rows(facts: Sequence[ColumnMappingFact]) -> list[Row]:
-    """Mapping task rows: retailer column (+ sample values) → RMIS column name."""
-    return _require(
-        [
-            {
-                "prompt": mapping_prompt(f),
-                "completion": " " + f.rmis_column,
-                "meta": {"task": "mapping", "target": f.rmis_column},
-            }
-            for f in facts
-        ],
-        "mapping facts",
-    )
-
-
-def rationale_sft_rows(retailers: Sequence[str], n: int = 60, seed: int = 0) -> list[Row]:
-    """Plan-rationale rows: allocation figures → one plain-language sentence that states them."""
-    rng = random.Random(seed)
-    rows: list[Row] = []
-    for _ in range(n):
-        retailer = rng.choice(list(retailers))
-        share, roas = rng.uniform(0.05, 0.6), rng.uniform(1.2, 6.0)
-        marginal = roas * rng.uniform(0.3, 0.9)
-        binding = rng.choice(["none", "max_share", "min_spend", "roas_floor"])
-        why = {
-            "none": "spend stops where its marginal return meets the other retailers'",
-            "max_share": "the per-retailer share cap stops it from taking more",
-            "min_spend": "the brief's minimum spend holds it at this level",
-            "roas_floor": "the ROAS floor limits how far spend can scale",
-        }[binding]
-        text = (
-            f" {retailer} gets {share:.0%} of the budget at a predicted ROAS of {roas:.2f}; "
-            f"the next dollar returns {marginal:.2f}, and {why}."
-        )
-        rows.append(
-            {"prompt": rationale_prompt(retailer, share, roas, marginal, binding), "completion": text}
-        )
-    return rows
-
-
-def task_sft_rows(
-    task: str,
-    *,
-    brands: Sequence[BrandFacts] = (),
-    retailers: Sequence[RetailerFacts] = (),
-    mappings: Sequence[ColumnMappingFact] = (),
-    seed: int = 0,
-) -> list[Row]:
-    """A task adapter's data: ``creative`` (copy across brands/retailers), ``rationale``, ``mapping``."""
-    if task == "creative":
-        return _require(_creative_rows(brands, retailers, seed), "creative task")
-    if task == "rationale":
-        return rationale_sft_rows([r.name for r in retailers] or ["Walmart", "Target", "Kroger"], seed=seed)
-    if task == "mapping":
-        return mapping_sft_rows(mappings or DEFAULT_MAPPINGS)
-    raise DatasetError(f"unknown task {task!r}: expected creative, rationale or mapping")
-
-
-def synthetic_preference_rows(
-    brand: BrandFacts, retailers: Sequence[RetailerFacts], seed: int = 0
-) -> list[Row]:
-    """DPO rows as a reviewer would give them: the compliant copy beats a near-copy that breaks a rule.
-
-    The rejected side differs by one rule break of similar length (a banned term in place of an
-    approved one, or a dropped brand name), so length alone does not decide the preference.
-    """
-    rng = random.Random(seed)
-    banned = [*brand.banned_terms, *(t for r in retailers for t in r.banned_terms)]
-    if not banned:
-        raise DatasetError(f"brand {brand.name!r} and its retailers have no banned terms to build pairs from")
-    rows: list[Row] = []
-    for retailer in retailers:
-        for fmt, product, message in itertools.product(retailer.formats, brand.products, brand.messages):
-            chosen = compliant_copy(fmt, brand, retailer, product, message, rng)
-            if chosen is None:
-                continue
-            bad = rng.choice(banned)
-            if ", " in chosen and rng.random() < 0.7:
-                head, _, tail = chosen.rpartition(", ")
-                rejected = f"{head}, {bad}. {tail.split('. ', 1)[-1]}" if ". " in tail else f"{head}, {bad}."
-            elif rng.random() < 0.5:
-                rejected = chosen.replace(brand.name + " ", "", 1)
-            else:
-                rejected = chosen.replace(": ", f": {bad}, ", 1) if ": " in chosen else f"{bad} {chosen}"
-            if rejected == chosen:
-                continue
-            prompt = creative_prompt(retailer.name, fmt, brand, product, message)
-            meta = creative_meta(fmt, brand, retailer, product)
-            rows.append({"prompt": prompt, "chosen": " " + chosen, "rejected": " " + rejected, "meta": meta})
-    return _require(rows, f"preference pairs for {brand.name!r}")
-
-
-def _require(rows: list[Row], what: str) -> list[Row]:
-    if not rows:
-        raise DatasetError(f"{what}: no training rows could be generated (do any formats fit the copy?)")
-    return rows
 
 
 # ---------------------------------------------------------------- feedback → data
@@ -430,6 +227,29 @@ def split_heldout(
     return train, heldout, manifest
 
 
+def explicit_split(
+    train: Sequence[Row], heldout: Sequence[Row], dataset: str, split_by: str
+) -> tuple[list[Row], list[Row], SplitManifest]:
+    """A split decided elsewhere (the corpus's held-out products), recorded like a hashed one.
+
+    Raises :class:`HeldoutLeakError` when a training prompt is also a held-out prompt.
+    """
+    train, heldout = list(train), list(heldout)
+    held = sorted({prompt_hash(r["prompt"]) for r in heldout})
+    total = len(train) + len(heldout)
+    manifest = SplitManifest(
+        dataset=dataset,
+        seed=0,
+        heldout_fraction=len(heldout) / total if total else 0.0,
+        train_rows=len(train),
+        heldout_rows=len(heldout),
+        heldout_prompt_hashes=held,
+        split_by=split_by,
+    )
+    assert_no_leak(train, manifest)
+    return train, heldout, manifest
+
+
 def assert_no_leak(train_rows: Iterable[Row], manifest: SplitManifest) -> None:
     """Raise when any training prompt is in the manifest's held-out set."""
     held = set(manifest.heldout_prompt_hashes)
@@ -453,76 +273,3 @@ def save_split(folder: Path, train: Sequence[Row], heldout: Sequence[Row], manif
 def load_manifest(folder: Path) -> SplitManifest | None:
     path = folder / "manifest.json"
     return SplitManifest.model_validate_json(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-# ---------------------------------------------------------------- default facts (examples, benchmark, tests)
-
-
-DEFAULT_MAPPINGS: tuple[ColumnMappingFact, ...] = tuple(
-    ColumnMappingFact(retailer=r, source_column=s, rmis_column=t, sample_values=v)
-    for r, s, t, v in [
-        ("Walmart", "Impr", "impressions", ["1200", "980"]),
-        ("Walmart", "Ad Spend ($)", "spend", ["12.50", "8.00"]),
-        ("Walmart", "Item UPC", "gtin14", ["036000291452"]),
-        ("Walmart", "Attributed Sales (14d)", "attributed_sales", ["120.00"]),
-        ("Walmart", "Day", "event_date", ["2025-03-01"]),
-        ("Target", "impression_count", "impressions", ["4410"]),
-        ("Target", "cost_usd", "spend", ["44.10"]),
-        ("Target", "tcin_gtin", "gtin14", ["00036000291452"]),
-        ("Target", "click_count", "clicks", ["12"]),
-        ("Target", "report_date", "event_date", ["03/01/2025"]),
-        ("Kroger", "IMPRESSIONS", "impressions", ["77"]),
-        ("Kroger", "SPEND_AMT", "spend", ["3.10"]),
-        ("Kroger", "EAN", "gtin14", ["4006381333931"]),
-        ("Kroger", "CLICKS", "clicks", ["2"]),
-        ("Kroger", "SALES_ATTR", "attributed_sales", ["40.2"]),
-        ("Kroger", "UNITS_SOLD", "units", ["5"]),
-        ("Instacart", "ad_group", "placement", ["search"]),
-        ("Instacart", "region", "market", ["US-CA"]),
-        ("Instacart", "cpc_spend", "spend", ["9.20"]),
-        ("Instacart", "date", "event_date", ["2025-03-01"]),
-    ]
-)
-
-DEFAULT_RETAILERS: tuple[RetailerFacts, ...] = (
-    RetailerFacts(
-        name="Walmart",
-        formats=[
-            FormatSpec(
-                name="sponsored product headline", max_chars=60, required_elements=["brand", "product"]
-            ),
-            FormatSpec(name="display banner", max_chars=90, required_elements=["brand", "product", "cta"]),
-        ],
-        banned_terms=["guaranteed", "cheapest"],
-    ),
-    RetailerFacts(
-        name="Target",
-        formats=[
-            FormatSpec(name="search ad", max_chars=70, required_elements=["brand", "product", "cta"]),
-            FormatSpec(name="onsite display", max_chars=120, required_elements=["brand", "product"]),
-        ],
-        banned_terms=["best ever", "miracle"],
-    ),
-)
-
-DEFAULT_BRAND = BrandFacts(
-    name="Acme",
-    voice="warm, simple, confident",
-    products=[
-        "Oat Crunch",
-        "Maple Granola",
-        "Berry Bites",
-        "Honey Os",
-        "Cocoa Puffs Lite",
-        "Fruit Loops Plus",
-    ],
-    messages=[
-        "whole grain goodness",
-        "a breakfast kids ask for",
-        "less sugar, same crunch",
-        "ready in a minute",
-    ],
-    approved_terms=["simply made", "real oats", "family favorite"],
-    banned_terms=["cure", "number one", "healthiest"],
-    sample_copy=["Acme Oat Crunch: real oats, simply made. Shop now.", "Acme Honey Os, a family favorite."],
-)

@@ -3,8 +3,9 @@
 Every metric is computed for the base model (adapters disabled) and for each adapter or
 composition on the same held-out rows, so the report states gains, not absolute numbers alone.
 - loss: mean NLL per completion token (EOS included, as the SFT trainer trains it);
-- compliance: greedy generations checked by ``check_copy`` (length, banned terms, required elements);
-- mapping exact match: the first generated line equals the RMIS column;
+- governance pass rate: greedy generations for creative rows (``meta`` naming retailer, ad format and
+  product) read by the creative agent's ``parse_copy``/``clean_copy`` and judged by governance's
+  ``check_copy`` with the row's retailer format (``format_pack``): the agent's own parser and checker;
 - preference accuracy: share of held-out pairs where the model gives chosen a higher total
   log-probability than rejected; for a DPO adapter also the implicit-reward accuracy
   (``beta * (logp_policy - logp_base)`` of chosen above rejected) and its mean margin.
@@ -18,8 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rmnlora.schemas.training import BrandFacts, FormatSpec, RetailerFacts
-from rmnlora.training.compliance import check_copy
+from rmnlora.training.creative_rows import is_creative_case, judge_answer
 from rmnlora.training.datasets import Row
 
 BASE = "base"
@@ -33,10 +33,8 @@ class ModelScores:
     loss: float | None = None
     perplexity: float | None = None
     loss_tokens: int = 0
-    compliance_rate: float | None = None
-    compliance_cases: int = 0
-    mapping_exact_match: float | None = None
-    mapping_cases: int = 0
+    governance_pass_rate: float | None = None
+    governance_cases: int = 0
     preference_accuracy: float | None = None
     implicit_reward_accuracy: float | None = None
     implicit_reward_margin: float | None = None
@@ -84,13 +82,19 @@ def completion_logps(
             attention[i, : len(ids)] = 1
             target_mask[i, : len(ids)] = torch.tensor(mask, dtype=torch.bool)
         input_ids, attention, target_mask = input_ids.to(device), attention.to(device), target_mask.to(device)
-        with torch.no_grad():
-            logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
-        logp = (
-            torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-        )
+        # Project onto the vocabulary only the positions that predict a completion token: a prompt
+        # is most of a row, and the vocabulary projection and softmax are most of the time.
         shifted = target_mask[:, 1:]
-        sums = (logp * shifted).sum(dim=1)
+        keep = torch.zeros_like(target_mask)
+        keep[:, :-1] = shifted
+        with torch.no_grad():
+            logits = model(input_ids=input_ids, attention_mask=attention, logits_to_keep=keep).logits
+        if logits.dim() == 3:  # a model that returns every position
+            logits = logits[keep]
+        picked = torch.log_softmax(logits.float(), dim=-1)
+        logp = picked.gather(-1, input_ids[:, 1:][shifted].unsqueeze(-1)).squeeze(-1)
+        rows = torch.arange(len(ids_list), device=device).unsqueeze(1).expand_as(shifted)[shifted]
+        sums = torch.zeros(len(ids_list), device=device).index_add_(0, rows, logp)
         counts = shifted.sum(dim=1)
         results.extend((float(s), int(c)) for s, c in zip(sums.tolist(), counts.tolist(), strict=True))
     return results
@@ -120,9 +124,9 @@ def pair_logps(
 
 
 def generate(
-    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 40, batch_size: int = 8
+    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 64, batch_size: int = 8
 ) -> list[str]:
-    """Greedy continuations, cut at the first newline (one line of copy / one column name)."""
+    """Greedy continuations up to EOS or ``max_new_tokens`` (the runtime's default is 64), stripped."""
     import torch
 
     device = next(model.parameters()).device
@@ -146,29 +150,34 @@ def generate(
             )
         new = generated[:, batch["input_ids"].shape[1] :]
         for text in tokenizer.batch_decode(new, skip_special_tokens=True):
-            outputs.append(text.strip().split("\n", 1)[0].strip())
+            outputs.append(text.strip())
     return outputs
 
 
+def _content(value: Any) -> str:
+    """A completion as text: a string, or the content of its (assistant) chat turns."""
+    if isinstance(value, list):
+        return "".join(str(turn.get("content", "")) for turn in value)
+    return str(value)
+
+
 def rendered(tokenizer: Any, row: Row, answers: tuple[str, ...], chat_format: bool) -> Row:
-    """The row as the model sees it: chat-rendered prompt and stripped answers, or unchanged."""
-    if not chat_format:
+    """The row as the model sees it: chat-rendered prompt and stripped answers.
+
+    A conversational prompt (the creative agent's system + user turns) is always rendered with the
+    chat template; a string prompt is sent as one user turn, or left as it is without ``chat_format``.
+    """
+    prompt = row["prompt"]
+    if not chat_format and not isinstance(prompt, list):
         return dict(row)
     from rmnlora.adapters.batching import render_chat
 
     out = dict(row)
-    out["prompt"] = render_chat(tokenizer, [{"role": "user", "content": str(row["prompt"]).strip()}])
+    turns = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt).strip()}]
+    out["prompt"] = render_chat(tokenizer, turns)
     for key in answers:
-        out[key] = str(row[key]).strip()
+        out[key] = _content(row[key]).strip()
     return out
-
-
-def _creative_check(text: str, meta: Row) -> tuple[bool, list[str]]:
-    fmt = FormatSpec.model_validate(meta["format"])
-    brand = BrandFacts.model_validate(meta["brand"])
-    retailer = RetailerFacts.model_validate(meta["retailer"])
-    result = check_copy(text, fmt, brand, retailer, meta["product"])
-    return result.ok, result.violations
 
 
 # ---------------------------------------------------------------- one model variant
@@ -184,7 +193,7 @@ def score_model(
     reference_pair_logps: Sequence[tuple[float, float]] | None = None,
     beta: float = 0.1,
     max_generations: int = 24,
-    max_new_tokens: int = 40,
+    max_new_tokens: int = 64,
     batch_size: int = 8,
     keep_samples: int = 3,
     chat_format: bool = True,
@@ -199,36 +208,25 @@ def score_model(
     if sft_rows:
         loss, tokens = heldout_loss(model, tokenizer, sft_rows, batch_size)
         scores.loss, scores.perplexity, scores.loss_tokens = loss, math.exp(min(loss, 50.0)), tokens
-        cases = [r for r in sft_rows if isinstance(r.get("meta"), dict)][:max_generations]
+        cases = [r for r in sft_rows if is_creative_case(r.get("meta"))][:max_generations]
         if cases:
             texts = generate(model, tokenizer, [r["prompt"] for r in cases], max_new_tokens, batch_size)
-            creative_ok: list[bool] = []
-            mapping_ok: list[bool] = []
+            passed: list[bool] = []
             for row, text in zip(cases, texts, strict=True):
-                meta = row["meta"]
-                if meta.get("task") == "creative":
-                    ok, violations = _creative_check(text, meta)
-                    creative_ok.append(ok)
-                elif meta.get("task") == "mapping":
-                    ok, violations = text.strip().lower() == str(meta["target"]).lower(), []
-                    mapping_ok.append(ok)
-                else:
-                    continue
+                verdict = judge_answer(text, row["meta"])
+                passed.append(verdict.passed)
                 if len(scores.samples) < keep_samples:
                     scores.samples.append(
                         {
                             "prompt_tail": row["prompt"][-120:],
                             "output": text,
-                            "ok": ok,
-                            "violations": violations,
+                            "copy": verdict.copy.model_dump(),
+                            "ok": verdict.passed,
+                            "violations": verdict.reasons,
                         }
                     )
-            if creative_ok:
-                scores.compliance_rate = sum(creative_ok) / len(creative_ok)
-                scores.compliance_cases = len(creative_ok)
-            if mapping_ok:
-                scores.mapping_exact_match = sum(mapping_ok) / len(mapping_ok)
-                scores.mapping_cases = len(mapping_ok)
+            scores.governance_pass_rate = sum(passed) / len(passed)
+            scores.governance_cases = len(passed)
     logps: list[tuple[float, float]] = []
     if pairs:
         logps = pair_logps(model, tokenizer, pairs, batch_size)
@@ -297,7 +295,7 @@ def evaluate_variants(
     compositions: Sequence[Sequence[str]] = (),
     beta: float = 0.1,
     max_generations: int = 24,
-    max_new_tokens: int = 40,
+    max_new_tokens: int = 64,
     chat_format: bool = True,
 ) -> list[ModelScores]:
     """Scores of the base, each named adapter, and each composition, on the same held-out data."""
@@ -333,7 +331,7 @@ def evaluate_variants(
 
 
 def improvement(base: ModelScores, other: ModelScores) -> dict[str, float | None]:
-    """Relative loss cut, compliance and preference-accuracy gains (points) of ``other`` over ``base``."""
+    """Loss cut (relative), governance-pass and preference-accuracy gains (points) over ``base``."""
 
     def diff(a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None else b - a
@@ -343,7 +341,6 @@ def improvement(base: ModelScores, other: ModelScores) -> dict[str, float | None
         loss_cut = (base.loss - other.loss) / base.loss
     return {
         "heldout_loss_cut": loss_cut,
-        "compliance_gain": diff(base.compliance_rate, other.compliance_rate),
-        "mapping_gain": diff(base.mapping_exact_match, other.mapping_exact_match),
+        "governance_pass_gain": diff(base.governance_pass_rate, other.governance_pass_rate),
         "preference_accuracy_gain": diff(base.preference_accuracy, other.preference_accuracy),
     }

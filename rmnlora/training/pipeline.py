@@ -16,7 +16,15 @@ from typing import Any, Literal
 from rmnlora.config import Settings
 from rmnlora.schemas.training import TrainResult
 from rmnlora.storage.database import Database
-from rmnlora.training.datasets import DPO_KEYS, SFT_KEYS, Row, read_rows, save_split, split_heldout
+from rmnlora.training.datasets import (
+    DPO_KEYS,
+    SFT_KEYS,
+    Row,
+    explicit_split,
+    read_rows,
+    save_split,
+    split_heldout,
+)
 from rmnlora.training.dpo import DPORunConfig, train_dpo
 from rmnlora.training.evaluate import load_adapters, score_model
 from rmnlora.training.sft import SFTRunConfig, train_sft
@@ -57,13 +65,18 @@ def train_and_register(
     *,
     tenant_id: str | None = None,
     heldout_fraction: float = 0.2,
+    heldout: Sequence[Row] | None = None,
+    split_by: str = "given held-out rows",
     load_base: BaseLoader | None = None,
     register: bool = True,
 ) -> TrainResult:
     """Split ``rows`` (held-out recorded), train on the rest, score base vs adapter, register it.
 
-    ``config.output_dir`` is replaced by the run folder for (method, kind, name), so a repeated
-    command resumes the interrupted run. Brand adapters are registered to ``tenant_id``.
+    ``heldout``: a split decided by the data's source (the corpus holds out whole products): then
+    ``rows`` are all trained on, ``heldout`` only scored, and ``split_by`` is recorded; without it
+    ``rows`` are split by prompt hash (``heldout_fraction``). ``config.output_dir`` is replaced by
+    the run folder for (method, kind, name), so a repeated command resumes the interrupted run.
+    Brand adapters are registered to ``tenant_id``.
     """
     from rmnlora.adapters.registry import AdapterRegistry
     from rmnlora.adapters.service import adapters_root
@@ -73,10 +86,12 @@ def train_and_register(
     if config.kind == "brand" and register and not tenant_id:
         raise ValueError("brand adapters belong to a tenant: give tenant_id (--tenant)")
     folder = dataset_dir(settings, method, config.kind, config.name)
-    train, heldout, manifest = split_heldout(
-        rows, f"{method}/{config.kind}/{config.name}", heldout_fraction, config.seed
-    )
-    save_split(folder, train, heldout, manifest)
+    dataset = f"{method}/{config.kind}/{config.name}"
+    if heldout is None:
+        train, held, manifest = split_heldout(rows, dataset, heldout_fraction, config.seed)
+    else:
+        train, held, manifest = explicit_split(rows, heldout, dataset, split_by)
+    save_split(folder, train, held, manifest)
     config.output_dir = run_dir(settings, method, config.kind, config.name)
     loader = load_base or default_loader(settings, config.qlora)
     model, tokenizer = loader()
@@ -88,7 +103,7 @@ def train_and_register(
         result = train_sft(model, tokenizer, [{k: r[k] for k in keys} for r in train], config, manifest)
     del model
     result.extra["heldout"] = heldout_metrics(
-        loader, tokenizer, config.name, str(config.adapter_dir), heldout, method, config.chat_format
+        loader, tokenizer, config.name, str(config.adapter_dir), held, method, config.chat_format
     )
     result.extra["dataset_dir"] = str(folder)
     if register:
@@ -118,6 +133,8 @@ def heldout_metrics(
     """Held-out loss (SFT) or preference accuracy (DPO) of the base and of the new adapter."""
     from rmnlora.training.evaluate import active
 
+    if not heldout:
+        return {"rows": 0, "base": None, "adapter": None}
     base, _ = loader()
     model = load_adapters(base, {name: adapter_path})
     kwargs: dict[str, Any] = {"max_generations": 0, "chat_format": chat_format}

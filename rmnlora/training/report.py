@@ -24,7 +24,7 @@ def _chart(scores: Sequence[ModelScores], path: Path) -> Path | None:
 
     metrics = [
         ("held-out loss", [s.loss for s in scores]),
-        ("compliance", [s.compliance_rate for s in scores]),
+        ("governance pass", [s.governance_pass_rate for s in scores]),
         ("preference acc.", [s.preference_accuracy for s in scores]),
     ]
     metrics = [(label, values) for label, values in metrics if any(v is not None for v in values)]
@@ -58,13 +58,13 @@ def write_report(
     lines = [
         "# Adapter evaluation (held-out data)",
         "",
-        "| variant | loss | perplexity | compliance | mapping EM | pref. acc. | implicit-reward acc. |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | loss | perplexity | governance pass | pref. acc. | implicit-reward acc. |",
+        "|---|---|---|---|---|---|",
     ]
     for s in scores:
         lines.append(
-            f"| {s.name} | {_fmt(s.loss)} | {_fmt(s.perplexity)} | {_fmt(s.compliance_rate, True)} "
-            f"| {_fmt(s.mapping_exact_match, True)} | {_fmt(s.preference_accuracy, True)} "
+            f"| {s.name} | {_fmt(s.loss)} | {_fmt(s.perplexity)} | {_fmt(s.governance_pass_rate, True)} "
+            f"| {_fmt(s.preference_accuracy, True)} "
             f"| {_fmt(s.implicit_reward_accuracy, True)} |"
         )
     if document["vs_base"]:
@@ -77,6 +77,7 @@ def write_report(
     lines += ["", "Samples (first generations per variant):", ""]
     for s in scores:
         for sample in s.samples:
-            lines.append(f"- {s.name}: `{sample['output'][:100]}` ok={sample['ok']} {sample['violations']}")
+            output = " / ".join(sample["output"].splitlines())[:100]
+            lines.append(f"- {s.name}: `{output}` ok={sample['ok']} {sample['violations']}")
     (out_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return document

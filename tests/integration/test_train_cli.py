@@ -33,9 +33,9 @@ def test_train_then_eval_print_one_json_object_each(env: Path) -> None:
             "train",
             "sft",
             "--kind",
-            "task",
+            "retailer",
             "--name",
-            "mapping",
+            "kroger",
             "--example",
             "--steps",
             "1",
@@ -47,15 +47,27 @@ def test_train_then_eval_print_one_json_object_each(env: Path) -> None:
     assert trained.exit_code == 0, trained.output
     result = json.loads(trained.stdout)
     assert result["method"] == "sft" and result["registered_id"] is not None
-    assert result["extra"]["heldout"]["rows"] > 0
+    assert result["extra"]["heldout"]["rows"] > 0  # the corpus's held-out products
     evaluated = runner.invoke(
-        app, ["eval", "--adapter", "task:mapping", "--generations", "2", "--out", str(env / "rep"), "--json"]
+        app,
+        ["eval", "--adapter", "retailer:kroger", "--generations", "2", "--out", str(env / "rep"), "--json"],
     )
     assert evaluated.exit_code == 0, evaluated.output
     document = json.loads(evaluated.stdout)
     names = [v["name"] for v in document["variants"]]
-    assert names == ["base", "mapping"] and document["variants"][1]["mapping_cases"] == 2
+    assert names == ["base", "kroger"] and document["variants"][1]["governance_cases"] == 2
     assert (env / "rep" / "report.md").is_file()
+
+
+def test_train_sft_names_what_the_corpus_lacks(env: Path) -> None:
+    runner = CliRunner()
+    nothing = runner.invoke(app, ["train", "sft", "--kind", "task", "--name", "creative"])
+    assert nothing.exit_code == 1 and "--corpus DIR or --example" in nothing.output
+    unknown = runner.invoke(app, ["train", "sft", "--kind", "brand", "--name", "nope", "--example"])
+    assert unknown.exit_code == 1 and "no training copies for brand 'nope'" in unknown.output
+    assert "acme-snacks" in unknown.output
+    task = runner.invoke(app, ["train", "sft", "--kind", "task", "--name", "mapping", "--example"])
+    assert task.exit_code == 1 and "creative' task only" in task.output
 
 
 def test_dpo_needs_a_tenant_and_one_data_source(env: Path) -> None:
