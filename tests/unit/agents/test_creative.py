@@ -167,8 +167,6 @@ def test_unknown_format_names_the_known_ones() -> None:
 
 @pytest.fixture(scope="module")
 def smollm2_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from adapter_helpers import make_lora
-
     from rmnlora.adapters.base_model import load_base_model
     from rmnlora.adapters.chat_model import RmnChatModel
     from rmnlora.adapters.registry import AdapterRegistry
@@ -176,6 +174,7 @@ def smollm2_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from rmnlora.config import load_settings
     from rmnlora.storage import init_db
     from rmnlora.storage.tenants import register_tenant
+    from tests.support.adapter_helpers import make_lora
 
     root: Path = tmp_path_factory.mktemp("smollm2")
     settings = load_settings(data_dir=root, model={"device": "cpu"})
