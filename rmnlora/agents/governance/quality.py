@@ -179,16 +179,16 @@ BRACKETS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"), ("«", "»"))
 
 MESSAGES = {
     "chatter": (
-        "assistant chatter or meta-text ('{matched}'): the model is talking about the ad, not writing it",
+        "assistant chatter or meta-text ({what}: '{matched}'): the model is talking, not writing the ad",
         "Regenerate; the ad must contain only the copy itself.",
     ),
     "echoed_instruction": (
-        "echoed instructions ('{matched}'): the prompt's own labels or rules, not ad copy",
+        "echoed instructions ({what}: '{matched}'): the prompt's own labels or rules, not ad copy",
         "Regenerate; never repeat the request's labels or rules in the ad.",
     ),
     "placeholder": ("unfilled placeholder '{matched}'", "Replace the placeholder with real copy."),
     "number_salad": (
-        "number salad ('{matched}'): outline numbers or digits and punctuation, not words",
+        "number salad ({what}: '{matched}'): outline numbers or digits and punctuation, not words",
         "Regenerate; numbers may appear only where a claim holds them.",
     ),
     "truncated": (
@@ -241,9 +241,10 @@ def _compiled(regex: str) -> re.Pattern[str]:
     return _CACHE[regex]
 
 
-def _first(patterns: Iterable[Pattern], text: str) -> re.Match[str] | None:
-    found = [m for p in patterns if (m := _compiled(p.regex).search(text))]
-    return min(found, key=lambda m: m.start()) if found else None
+def _first(patterns: Iterable[Pattern], text: str) -> tuple[Pattern, re.Match[str]] | None:
+    """The earliest match of any pattern, with the pattern that matched."""
+    found = [(p, m) for p in patterns if (m := _compiled(p.regex).search(text))]
+    return min(found, key=lambda item: item[1].start()) if found else None
 
 
 def _words(text: str) -> list[tuple[str, int, int]]:
@@ -258,9 +259,10 @@ def _fold(text: str) -> str:
 
 
 def _pattern_rule(name: str, patterns: Iterable[Pattern], field: str, text: str) -> Iterator[Violation]:
-    match = _first(patterns, text)
-    if match:
-        yield _violation(name, field, match.span(), match.group(0))
+    first = _first(patterns, text)
+    if first:
+        pattern, match = first
+        yield _violation(name, field, match.span(), match.group(0), what=pattern.name)
 
 
 def chatter(field: str, text: str, ctx: Context) -> Iterator[Violation]:
@@ -283,15 +285,18 @@ def number_salad(field: str, text: str, ctx: Context) -> Iterator[Violation]:
 
     Plain quantities ('24 oz jar', 'ready in 4 minutes') pass: they are words with a number.
     """
-    match = _first(NUMBER_SALAD, text)
-    if match:
-        yield _violation("number_salad", field, match.span(), match.group(0))
+    first = _first(NUMBER_SALAD, text)
+    if first:
+        pattern, match = first
+        yield _violation("number_salad", field, match.span(), match.group(0), what=pattern.name)
         return
     visible = [c for c in text if not c.isspace()]
     if len(visible) >= ctx.thresholds.min_chars_for_share:
         letters = sum(1 for c in visible if c.isalpha())
         if letters / len(visible) < ctx.thresholds.min_letter_share:
-            yield _violation("number_salad", field, (0, len(text)), text)
+            yield _violation(
+                "number_salad", field, (0, len(text)), text, what="mostly digits and punctuation"
+            )
 
 
 def _cut_word(text: str, words: list[tuple[str, int, int]], field: str) -> bool:
