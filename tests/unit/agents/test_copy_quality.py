@@ -120,6 +120,13 @@ def test_headlines_may_end_on_a_preposition_or_without_a_period() -> None:
         assert _rules(AdCopy(headline=headline, cta="Shop now")) == set(), headline
 
 
+def test_a_cited_ranking_and_a_question_answered_by_a_fragment_are_copy() -> None:
+    """A '#1' claim is the policy packs' call, not number salad; 'Questions? Email us' is not cut off."""
+    cited = AdCopy(headline="Acme Crunch granola bars", body="#1 granola bar in the Midwest (Circana 2025).")
+    assert _rules(cited) == set()
+    assert _rules(AdCopy(headline="Acme Crunch granola bars", body="Questions? Ask us anything")) == set()
+
+
 def test_every_hand_written_corpus_copy_passes_the_judge() -> None:
     products = corpus_products()
     copies = corpus_copies()
