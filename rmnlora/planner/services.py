@@ -70,6 +70,11 @@ class PlannerServices:
     def chat_model(self, *, tenant: str, retailer: str, brand: str, task: str) -> BaseChatModel | None:
         """The LoRA-composed model for one (retailer, brand, task), or None with the reason recorded."""
         if self._chat_model is not None:
+            # A chat model handed in (a test double, another backend) is the model the copy came from.
+            self.component_status["model"] = {
+                "status": "ok",
+                "detail": f"given chat model {type(self._chat_model).__name__}",
+            }
             return self._chat_model
         if not self.settings.model.enabled:
             self.component_status["model"] = {

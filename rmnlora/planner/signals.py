@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from rmnlora.agents.governance.quality import KIND as COPY_QUALITY
 from rmnlora.schemas.brief import CampaignBrief
+from rmnlora.schemas.creative import CopyCandidate
 from rmnlora.schemas.governance import GovernanceResult
 from rmnlora.schemas.phases import (
     CreateResult,
@@ -145,11 +147,38 @@ def _violations(governance: GovernanceResult, target: str) -> list[Violation]:
     ]
 
 
+def unusable_reasons(candidates: Sequence[CopyCandidate]) -> list[str]:
+    """Why candidates were rejected: each critical rule with how many candidates broke it, most first."""
+    counts: dict[str, int] = {}
+    for candidate in candidates:
+        for rule in {v.rule_id for v in candidate.governance.critical}:
+            counts[rule] = counts.get(rule, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [f"{rule} ({n} of {len(candidates)} candidates)" for rule, n in ranked]
+
+
 def create_signals(brief: CampaignBrief, result: CreateResult) -> CreateSignals:
+    """Policy violations of each format's best candidate, and how many candidates per format are usable.
+
+    Copy-quality findings (not ad copy: chatter, echoed instructions, cut-off text...) are counted as
+    unusability, never passed on as policy violations: unusable copy is regenerated, then escalated,
+    while a critical policy violation (the brief asks for a banned claim) blocks.
+    """
     violations: list[Violation] = []
+    usable: dict[str, int] = {}
+    reasons: dict[str, list[str]] = {}
     for copy in result.copies:
-        if copy.candidates:
-            violations += _violations(copy.candidates[0].governance, f"{copy.retailer}/{copy.ad_format}")
+        if not copy.candidates:
+            continue  # no copy at all (an unknown format): counted by coverage, with its error
+        target = f"{copy.retailer}/{copy.ad_format}"
+        best = copy.candidates[0].governance
+        policy = best.model_copy(
+            update={"violations": [v for v in best.violations if v.kind != COPY_QUALITY]}
+        )
+        violations += _violations(policy, target)
+        usable[target] = sum(1 for c in copy.candidates if c.governance.passed)
+        if not usable[target]:
+            reasons[target] = unusable_reasons(copy.candidates)
     statuses = _named(result.components, ("model",)) + [
         c for c in result.components if c.name.startswith("adapters:")
     ]
@@ -161,6 +190,8 @@ def create_signals(brief: CampaignBrief, result: CreateResult) -> CreateSignals:
         template_fallback_used=any(c.source == "template" for c in result.copies),
         model_available=any(s.name == "model" and s.status == "ok" for s in statuses),
         components=statuses,
+        usable_by_format=usable,
+        unusable_reasons=reasons,
     )
 
 

@@ -161,7 +161,18 @@ class ContentSignals(_Signals):
 
 
 class CreateSignals(ContentSignals):
-    pass
+    """Create's signals add usability per format: a candidate is usable when governance passes it
+    (policy packs and the copy-quality judge), and a format with none is regenerated, then escalated."""
+
+    usable_by_format: dict[str, int] = Field(
+        default_factory=dict,
+        description="'retailer/format' → usable candidates (no critical violation), for formats with copy.",
+    )
+    unusable_reasons: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="'retailer/format' with no usable candidate → why, e.g. "
+        "'quality:chatter (2 of 3 candidates)'.",
+    )
 
 
 class GovernSignals(ContentSignals):

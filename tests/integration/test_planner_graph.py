@@ -389,3 +389,41 @@ def test_clicks_objective_is_reported_in_clicks(
     line = next(text for text in report.splitlines() if text.startswith("Status: optimal"))
     assert "clicks" in line and "USD" not in line
     assert "| predicted clicks |" in report
+
+
+def test_model_gibberish_is_regenerated_then_escalated_and_one_usable_candidate_proceeds(
+    exports: Path, tmp_path: Path
+) -> None:
+    """Copy that is not ad copy never proceeds: the create gate regenerates the formats left with no
+    usable candidate (bounded by max_revisions), then a person is asked, with the reason."""
+    from tests.support.fake_chat import GIBBERISH, GOOD, GreedyOnlyChat
+
+    settings = planner_settings(tmp_path / "rmn")
+    gibberish = PlannerServices(settings, chat_model=GreedyOnlyChat(responses=GIBBERISH))
+    brief = write_brief(tmp_path, exports, tenant="gibberish")
+    graph = build_planner_graph(settings, services=gibberish)
+    state = graph.invoke(_start(brief, "run-gibberish", tmp_path), _config("run-gibberish"))
+
+    create = [r for r in state["reflections"] if r["phase"] == "create"]
+    revisions = settings.reflection.max_revisions
+    assert [r["decision"] for r in create] == ["revise"] * revisions + ["escalate"]
+    assert create[0]["changes"]["regenerate"] == [
+        "amazon/sponsored_brands",
+        "kroger/sponsored_product",
+        "walmart/sponsored_brands",
+    ]
+    assert graph.get_state(_config("run-gibberish")).next == ("human_review",)
+    assert "no usable copy for walmart/sponsored_brands" in create[-1]["rationale"]
+    assert "quality:chatter" in create[-1]["rationale"]
+    assert "govern" not in state["results"]
+    gibberish.db.dispose()
+
+    usable = PlannerServices(settings, chat_model=GreedyOnlyChat(responses=GIBBERISH, greedy=GOOD))
+    graph = build_planner_graph(settings, services=usable)
+    state = graph.invoke(_start(brief, "run-one-usable", tmp_path), _config("run-one-usable"))
+    create = [r for r in state["reflections"] if r["phase"] == "create"]
+    assert [r["decision"] for r in create] == ["proceed"]
+    for copy in state["results"]["create"]["copies"]:
+        assert copy["source"] == "model"
+        assert copy["candidates"][0]["copy_text"]["headline"] == "Acme Crunch for busy mornings"
+    usable.db.dispose()

@@ -15,11 +15,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from rmnlora.agents.creative.formats import load_format_spec
-from rmnlora.agents.creative.parsing import clean_copy, parse_copy
+from rmnlora.agents.creative.parsing import clean_copy, parse_copy, trimmed_fields
 from rmnlora.agents.creative.prompts import build_messages
 from rmnlora.agents.creative.ranking import likelihood_from_metadata, rank_candidates
 from rmnlora.agents.creative.templates import template_copies
-from rmnlora.agents.governance import check_copy, format_pack, load_packs
+from rmnlora.agents.governance import format_pack, load_packs, review_copy
 from rmnlora.schemas.creative import CopyCandidate, CopyRequest, CreativeResult, FormatSpec
 from rmnlora.schemas.rmis import PolicyPack
 
@@ -48,7 +48,9 @@ def generate_copy(
     """Write ``request.k`` candidates for the request's retailer format, ranked best first.
 
     ``packs`` default to the baseline, retailer and brand packs; the format's own limits are
-    always added as a pack, so every candidate's verdict includes length and element checks.
+    always added as a pack, so every candidate's verdict includes length and element checks, and
+    the copy-quality judge runs on every candidate (template copy too), so copy that is not an ad
+    (chatter, echoed instructions, cut-off or looping text) never passes.
     ``sampling_temperature`` is passed as ``temperature`` to every call after the first (None:
     pass nothing, for chat models that take no such argument).
     """
@@ -64,7 +66,13 @@ def generate_copy(
                 CopyCandidate(
                     copy_text=copy,
                     source="template",
-                    governance=check_copy(copy, all_packs),
+                    governance=review_copy(
+                        copy,
+                        all_packs,
+                        product=request.product,
+                        brand=request.brand,
+                        trimmed=trimmed_fields(cleaning),
+                    ),
                     cleaning=cleaning,
                 )
             )
@@ -86,12 +94,20 @@ def generate_copy(
         for reply in replies:
             raw = _text(reply)
             copy, cleaning = clean_copy(parse_copy(raw), spec)
+            likelihood = likelihood_from_metadata(reply.response_metadata)
             candidates.append(
                 CopyCandidate(
                     copy_text=copy,
                     source="model",
-                    governance=check_copy(copy, all_packs),
-                    likelihood=likelihood_from_metadata(reply.response_metadata),
+                    governance=review_copy(
+                        copy,
+                        all_packs,
+                        product=request.product,
+                        brand=request.brand,
+                        likelihood=likelihood,
+                        trimmed=trimmed_fields(cleaning),
+                    ),
+                    likelihood=likelihood,
                     raw=raw,
                     cleaning=cleaning,
                 )

@@ -86,6 +86,18 @@ def _trim(value: str, limit: int) -> str:
     return cut[:limit].rstrip(" ,;:-–")
 
 
+_TRIM_NOTE = "trimmed the {name} to {length} characters (limit {limit})"
+
+
+def trimmed_fields(notes: list[str]) -> set[str]:
+    """The fields :func:`clean_copy` cut to the format's limit, read back from its notes."""
+    return {
+        name
+        for name in ("headline", "body", "cta")
+        if any(n.startswith(f"trimmed the {name} ") for n in notes)
+    }
+
+
 def clean_copy(copy: AdCopy, spec: FormatSpec, default_cta: str | None = None) -> tuple[AdCopy, list[str]]:
     """Scrub markup, fit the format's limits, fill a missing CTA; returns the notes of each change."""
     notes: list[str] = []
@@ -97,7 +109,7 @@ def clean_copy(copy: AdCopy, spec: FormatSpec, default_cta: str | None = None) -
     for name, limit in limits.items():
         if limit and len(fields[name]) > limit:
             fields[name] = _trim(fields[name], limit)
-            notes.append(f"trimmed the {name} to {len(fields[name])} characters (limit {limit})")
+            notes.append(_TRIM_NOTE.format(name=name, length=len(fields[name]), limit=limit))
     if not fields["cta"]:
         cta = default_cta or (spec.allowed_ctas[0] if spec.allowed_ctas else "")
         if cta:

@@ -9,9 +9,11 @@ claim needs a disclosure, a plain headline does not).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 
+from rmnlora.agents.governance.quality import PACK as QUALITY_PACK
+from rmnlora.agents.governance.quality import judge_copy
 from rmnlora.schemas.creative import FormatSpec
 from rmnlora.schemas.governance import COPY_FIELDS, AdCopy, GovernanceResult, Violation
 from rmnlora.schemas.rmis import PolicyPack, PolicyRule
@@ -156,6 +158,35 @@ def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
         passed=not any(v.severity == "critical" for v in violations),
         violations=violations,
         packs=[f"{p.owner_kind}:{p.owner}" for p in packs],
+    )
+
+
+def review_copy(
+    copy: AdCopy,
+    packs: list[PolicyPack],
+    *,
+    product: str | None = None,
+    brand: str | None = None,
+    likelihood: float | None = None,
+    trimmed: Collection[str] = (),
+) -> GovernanceResult:
+    """The verdict on a generated candidate: the policy packs and the copy-quality judge together.
+
+    :func:`check_copy` asks whether copy may run; the judge (:mod:`.quality`) asks whether it is
+    ad copy at all (no chatter, echoed instructions, cut-off phrases, loops, number salad, a named
+    product, fluent text). Its violations are critical, so unusable copy never ``passed``.
+    ``trimmed``: the fields the cleaner cut to the format's limit.
+    """
+    policy = check_copy(copy, packs)
+    quality = judge_copy(copy, product=product, brand=brand, likelihood=likelihood, trimmed=trimmed)
+    violations = sorted(
+        [*policy.violations, *quality],
+        key=lambda v: (SEVERITY_RANK[v.severity], v.field or "", v.span[0] if v.span else -1),
+    )
+    return GovernanceResult(
+        passed=policy.passed and not quality,
+        violations=violations,
+        packs=[*policy.packs, f"judge:{QUALITY_PACK}"],
     )
 
 

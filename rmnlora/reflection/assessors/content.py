@@ -1,4 +1,5 @@
-"""Create and govern gates: violations by severity, format coverage, template copy, budget, clean room."""
+"""Create and govern gates: violations by severity, format coverage, usable copy per format, template
+copy, budget, clean room."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from rmnlora.reflection.assessors.scoring import clip
 from rmnlora.reflection.context import ReflectionContext
-from rmnlora.schemas.reflection import ConfidenceFactor, ContentSignals, GovernSignals
+from rmnlora.schemas.reflection import ConfidenceFactor, ContentSignals, CreateSignals, GovernSignals
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class ContentThresholds:
     medium_penalty: float = 0.1
     low_penalty: float = 0.02
     template_score: float = 0.85  # labelled template copy instead of model copy
+    # A format whose every candidate governance rejected (not ad copy, or a critical violation):
+    # certain to need new copy before anything can run there.
+    unusable_probability: float = 1.0
     clean_room_unchecked_score: float = 0.8
 
 
@@ -56,7 +60,7 @@ def assess_content(ctx: ReflectionContext, s: ContentSignals) -> list[Confidence
             triggered_by={severity: len(items)},
         )
         if severity == "high":
-            ctx.propose_change("regenerate", sorted({v.target for v in items if v.target}) or ["all"])
+            _regenerate(ctx, sorted({v.target for v in items if v.target}) or ["all"])
             ctx.propose_change("avoid_rules", rules)
     if s.formats_expected:
         cov = s.formats_covered / s.formats_expected
@@ -70,7 +74,9 @@ def assess_content(ctx: ReflectionContext, s: ContentSignals) -> list[Confidence
                 "generate again",
                 triggered_by={"candidates": 0},
             )
-            ctx.propose_change("regenerate", ["all"])
+            _regenerate(ctx, ["all"])
+    if isinstance(s, CreateSignals):
+        factors += _assess_usable(ctx, s)
     if s.template_fallback_used or not s.model_available:
         factors.append(
             ConfidenceFactor(
@@ -124,3 +130,40 @@ def assess_content(ctx: ReflectionContext, s: ContentSignals) -> list[Confidence
         else f"{counts['critical'] + counts['high']} issue(s) would be rejected",
     )
     return factors
+
+
+def _regenerate(ctx: ReflectionContext, targets: list[str]) -> None:
+    """Propose writing ``targets`` again, merged with formats already proposed ('all' wins)."""
+    current = ctx.changes.get("regenerate") or []
+    merged = sorted(set(current) | set(targets))
+    ctx.propose_change("regenerate", ["all"] if "all" in merged else merged)
+
+
+def _assess_usable(ctx: ReflectionContext, s: CreateSignals) -> list[ConfidenceFactor]:
+    """A format with no usable candidate is a high risk naming it and why; regenerate it (bounded by
+    the engine's max_revisions), after which the high risk escalates to a person: unusable copy is
+    never proceeded on."""
+    if not s.usable_by_format:
+        return []
+    empty = sorted(target for target, n in s.usable_by_format.items() if n == 0)
+    share = 1 - len(empty) / len(s.usable_by_format)
+    for target in empty:
+        reasons = s.unusable_reasons.get(target) or ["every candidate fails governance"]
+        ctx.add_risk(
+            f"no usable copy for {target}: " + "; ".join(reasons),
+            "high",
+            T.unusable_probability,
+            "the format has no copy a buyer could run",
+            "regenerate; if that fails, a person writes the copy",
+            triggered_by={"format": target, "usable_candidates": 0},
+        )
+    if empty:
+        _regenerate(ctx, empty)
+    return [
+        ConfidenceFactor(
+            name="usable_copy",
+            score=clip(share),
+            value=round(share, 4),
+            note=f"no usable candidate for {', '.join(empty)}" if empty else "",
+        )
+    ]
