@@ -35,7 +35,7 @@ FORMATS = {
 
 
 def main(repeats: int = 20) -> dict[str, float]:
-    entries = yaml.safe_load((ROOT / "tests/data/governance_corpus.yaml").read_text())["copies"]
+    entries = yaml.safe_load((ROOT / "tests/unit/agents/data/governance_corpus.yaml").read_text())["copies"]
     cases = []
     for e in entries:
         retailer = RETAILERS[e["r"]]
