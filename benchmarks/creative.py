@@ -109,7 +109,9 @@ def score(
 
     def one(example: Example) -> dict[str, Any]:
         chat = RmnChatModel(tenant=TENANT, service=service, **parts(example))
-        result = generate_copy(example.request.model_copy(update={"k": k}), chat)
+        result = generate_copy(
+            example.request.model_copy(update={"k": k}), chat, packs=corpus.policy_packs(example)
+        )
         rows = []
         for cand in result.candidates:
             quality = [v for v in cand.governance.violations if v.rule_id.startswith(QUALITY_PREFIX)]

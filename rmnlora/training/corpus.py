@@ -26,6 +26,7 @@ from rmnlora.agents.creative.prompts import build_messages, render_answer
 from rmnlora.agents.governance import available_packs, check_copy, format_pack, load_packs
 from rmnlora.schemas.creative import CopyRequest, FormatSpec
 from rmnlora.schemas.governance import AdCopy
+from rmnlora.schemas.rmis import PolicyPack
 
 Split = Literal["train", "heldout"]
 DEFAULT_CORPUS = Path("examples/corpus")
@@ -117,6 +118,11 @@ class Corpus:
     def _brand_packs(self) -> set[str]:
         """Brands with a policy pack of their own (the corpus's fictional others have none)."""
         return set(available_packs()["brands"])
+
+    def policy_packs(self, example: Example) -> list[PolicyPack]:
+        """Baseline + retailer packs, and the brand's own when it has one (the fictional others do not)."""
+        brand = example.product.brand_id if example.product.brand_id in self._brand_packs else None
+        return load_packs(example.copy.retailer, brand)
 
     def spec(self, example: Example) -> FormatSpec:
         return self._specs[(example.copy.retailer, example.copy.ad_format)]
