@@ -59,6 +59,13 @@ ServiceDep = Annotated[InferenceService, Depends(get_service)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
+def presented_key(x_api_key: str | None, authorization: str | None) -> str | None:
+    """The tenant key a caller sent: ``X-API-Key``, else an ``Authorization: Bearer`` token."""
+    if x_api_key is None and authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return x_api_key
+
+
 def tenant_dependency(get_database: Callable[..., Database]) -> Callable[..., str]:
     """A dependency returning the caller's tenant id from ``X-API-Key`` (or ``Authorization: Bearer``)."""
 
@@ -67,9 +74,7 @@ def tenant_dependency(get_database: Callable[..., Database]) -> Callable[..., st
         authorization: Annotated[str | None, Header()] = None,
         database: Database = Depends(get_database),
     ) -> str:
-        api_key = x_api_key
-        if api_key is None and authorization and authorization.lower().startswith("bearer "):
-            api_key = authorization[7:].strip()
+        api_key = presented_key(x_api_key, authorization)
         if not api_key:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "missing API key: send it in the X-API-Key header"
@@ -135,9 +140,7 @@ def cached_tenant_dependency(
         authorization: Annotated[str | None, Header()] = None,
         database: Database = Depends(get_database),
     ) -> str:
-        presented = x_api_key
-        if presented is None and authorization and authorization.lower().startswith("bearer "):
-            presented = authorization[7:].strip()
+        presented = presented_key(x_api_key, authorization)
         digest = hashlib.sha256(presented.encode()).hexdigest() if presented else None
         if digest is not None and ttl_s > 0:
             hit = cache.get(digest)
