@@ -105,6 +105,11 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
         }
         for c in (allocation.comparisons if allocation else [])
     ]
+    composed = {
+        c.name.removeprefix("adapters:"): f"{c.detail} ({c.status})"
+        for c in (created.components if created else [])
+        if c.name.startswith("adapters:")
+    }
     creative = []
     for copy in governed.copies if governed else []:
         chosen = copy.chosen
@@ -112,6 +117,9 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
             {
                 "target": f"{copy.retailer} / {copy.ad_format}",
                 "source": copy.source,
+                "adapters": composed.get(
+                    copy.retailer, "none (template copy)" if copy.source == "template" else "n/a"
+                ),
                 "headline": chosen.copy_text.headline if chosen else "",
                 "body": chosen.copy_text.body if chosen else "",
                 "cta": chosen.copy_text.cta if chosen else "",

@@ -120,7 +120,10 @@ class PlannerServices:
                 f"(composed from: {found}); copy comes from a less specialised model",
             }
         else:
-            self.component_status[f"adapters:{retailer}"] = {"status": "ok", "detail": "retailer+brand+task"}
+            self.component_status[f"adapters:{retailer}"] = {
+                "status": "ok",
+                "detail": f"retailer={retailer} + brand={brand} + task={task}",
+            }
 
     def check_audiences(self, brief: CampaignBrief) -> CleanRoomCheck:
         """The brief's audiences queried in each retailer's clean room; unconfigured is said, never faked."""
