@@ -49,18 +49,24 @@ QUALITY_PREFIX = "quality:"
 
 
 def pick_briefs(corpus: Corpus, n: int) -> list[Example]:
-    """``n`` held-out briefs spread evenly over the formats (deterministic), Acme's among them."""
+    """``n`` held-out briefs spread evenly over the formats and, within each, over the products
+    (deterministic), with two of Acme's per format so the brand adapter can be scored."""
     heldout = sorted(corpus.select("heldout"), key=lambda e: e.copy.id)
     by_format: dict[tuple[str, str], list[Example]] = {}
     for example in heldout:
         by_format.setdefault((example.copy.retailer, example.copy.ad_format), []).append(example)
-    per_format = max(1, n // len(by_format))
+    per_format = max(3, n // len(by_format))
     chosen: list[Example] = []
-    for examples in by_format.values():
-        acme = [e for e in examples if e.product.brand_id == BRAND]
-        others = [e for e in examples if e.product.brand_id != BRAND]
-        take = acme[:2] + others[:: max(1, len(others) // max(1, per_format - 2))][: per_format - 2]
-        chosen += take[:per_format]
+    for offset, examples in enumerate(by_format.values()):
+        acme = [e for e in examples if e.product.brand_id == BRAND][:2]
+        by_product: dict[str, list[Example]] = {}
+        for e in examples:
+            if e.product.brand_id != BRAND:
+                by_product.setdefault(e.product.id, []).append(e)
+        products = sorted(by_product)
+        products = products[offset % len(products) :] + products[: offset % len(products)]
+        others = [by_product[p][0] for p in products]  # one brief per product, rotated per format
+        chosen += acme + others[: per_format - len(acme)]
     return chosen
 
 
