@@ -296,7 +296,10 @@ def train_shipped_command(
         max_steps=max_steps,
         progress=not as_json,
     )
-    results = train_shipped(data, lambda: load_base_model(settings), run, only or ())
+    try:
+        results = train_shipped(data, lambda: load_base_model(settings), run, only or ())
+    except (CorpusError, FileNotFoundError) as exc:  # a bad corpus row, or a child before its parent
+        raise fail(str(exc), 2) from exc
     summary = {
         key: {
             "steps": r.steps,
