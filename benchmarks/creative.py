@@ -1,6 +1,7 @@
 """Held-out ad copy, composition by composition: usable copy, governance passes, held-out loss.
 
-    .venv/bin/python benchmarks/creative.py [BRIEFS=36] [K=3]
+    .venv/bin/python benchmarks/creative.py [--briefs 36] [--k 3] [--temperature 0.8] [--top-p 1.0]
+        [--variants task+retailer,retailer+brand+task]
 
 Briefs are the corpus's held-out copies (products and a whole category never trained on), taken
 evenly across the six retailer formats; each is asked of the real SmolLM2-135M through the
@@ -11,6 +12,7 @@ adapter exists for Acme Snacks only, so brand variants are scored on the Acme br
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 import tempfile
@@ -26,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import write_results  # noqa: E402
 from rmnlora.adapters.chat_model import RmnChatModel  # noqa: E402
 from rmnlora.adapters.service import InferenceService  # noqa: E402
-from rmnlora.agents.creative.generate import generate_copy  # noqa: E402
+from rmnlora.agents.creative.generate import DEFAULT_SAMPLING, CandidateSampling, generate_copy  # noqa: E402
 from rmnlora.agents.creative.prompts import render_answer  # noqa: E402
 from rmnlora.config import load_settings  # noqa: E402
 from rmnlora.storage import open_db  # noqa: E402
@@ -103,6 +105,7 @@ def score(
     examples: Sequence[Example],
     k: int,
     use: tuple[bool, bool, bool],
+    sampling: CandidateSampling,
 ):
     retailer_on, brand_on, task_on = use
 
@@ -116,18 +119,31 @@ def score(
     def one(example: Example) -> dict[str, Any]:
         chat = RmnChatModel(tenant=TENANT, service=service, **parts(example))
         result = generate_copy(
-            example.request.model_copy(update={"k": k}), chat, packs=corpus.policy_packs(example)
+            example.request.model_copy(update={"k": k}),
+            chat,
+            packs=corpus.policy_packs(example),
+            sampling=sampling,
         )
         rows = []
+        seen: set[tuple[str, str, str]] = set()
         for cand in result.candidates:
+            text = (cand.copy_text.headline, cand.copy_text.body, cand.copy_text.cta)
+            repeat = text in seen
+            seen.add(text)
             quality = [v for v in cand.governance.violations if v.rule_id.startswith(QUALITY_PREFIX)]
             policy = [v for v in cand.governance.critical if not v.rule_id.startswith(QUALITY_PREFIX)]
             rows.append(
-                {"usable": cand.governance.passed, "policy_pass": not policy, "quality": bool(quality)}
+                {
+                    "usable": cand.governance.passed,
+                    "distinct_usable": cand.governance.passed and not repeat,
+                    "policy_pass": not policy,
+                    "quality": bool(quality),
+                }
             )
         top = result.candidates[0] if result.candidates else None
         return {
             "id": example.copy.id,
+            "brand": example.product.brand_id,
             "rows": rows,
             "top": {"headline": top.copy_text.headline, "body": top.copy_text.body, "cta": top.copy_text.cta}
             if top
@@ -140,10 +156,19 @@ def score(
         outputs = list(pool.map(one, examples))
     seconds = time.perf_counter() - started
     candidates = [row for out in outputs for row in out["rows"]]
+    acme = [o for o in outputs if o["brand"] == BRAND]
+    acme_rows = [row for out in acme for row in out["rows"]]
     return {
+        "acme": {
+            "briefs": len(acme),
+            "top_usable": sum(o["top_usable"] for o in acme) / max(len(acme), 1),
+            "usable": sum(r["usable"] for r in acme_rows) / max(len(acme_rows), 1),
+            "distinct_usable": sum(r["distinct_usable"] for r in acme_rows) / max(len(acme_rows), 1),
+        },
         "briefs": len(examples),
         "top_usable": sum(o["top_usable"] for o in outputs) / len(outputs),
         "usable": sum(r["usable"] for r in candidates) / max(len(candidates), 1),
+        "distinct_usable": sum(r["distinct_usable"] for r in candidates) / max(len(candidates), 1),
         "policy_pass": sum(r["policy_pass"] for r in candidates) / max(len(candidates), 1),
         "heldout_loss": heldout_loss(service, corpus, examples, parts),
         "seconds": round(seconds, 1),
@@ -151,14 +176,47 @@ def score(
     }
 
 
-def main() -> int:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 36
-    k = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--briefs", type=int, default=36, help="held-out briefs (spread over formats)")
+    parser.add_argument("--k", type=int, default=3, help="candidates per brief")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_SAMPLING.temperature)
+    parser.add_argument("--top-p", type=float, default=DEFAULT_SAMPLING.top_p)
+    parser.add_argument(
+        "--variants",
+        default=",".join(label for label, *_ in VARIANTS),
+        help="comma-separated compositions to score: " + ", ".join(label for label, *_ in VARIANTS),
+    )
+    parser.add_argument(
+        "--weights",
+        default="",
+        help="composition weights, e.g. brand=0.5 (default: the settings' model.composition_weights)",
+    )
+    parser.add_argument("--name", default="creative", help="results file name (benchmarks/results/NAME.json)")
+    args = parser.parse_args(argv)
+    known = {label for label, *_ in VARIANTS}
+    unknown = set(args.variants.split(",")) - known
+    if unknown:
+        parser.error(f"unknown variant(s) {sorted(unknown)}; choose from {sorted(known)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    n, k = args.briefs, args.k
+    sampling = CandidateSampling(temperature=args.temperature, top_p=args.top_p)
+    weights = {
+        kind: float(value) for kind, value in (item.split("=") for item in args.weights.split(",") if item)
+    }
+    wanted = args.variants.split(",")
     corpus = load_corpus(Path(__file__).resolve().parents[1] / "examples" / "corpus")
     briefs = pick_briefs(corpus, n)
     acme = [b for b in briefs if b.product.brand_id == BRAND]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(data_dir=Path(tmp), model={"cpu_threads": 0})
+        model: dict[str, Any] = {"cpu_threads": 0}
+        if weights:
+            model["composition_weights"] = weights
+        settings = load_settings(data_dir=Path(tmp), model=model)
         database = open_db(settings)
         with database.get_session() as session:
             session.add(Tenant(id=TENANT, name="Acme"))
@@ -167,22 +225,34 @@ def main() -> int:
         service = InferenceService.from_settings(settings, database)
         table: dict[str, Any] = {}
         for label, *use in VARIANTS:
+            if label not in wanted:
+                continue
             subset = acme if use[1] else briefs
-            table[label] = score(service, corpus, subset, k, tuple(use))  # type: ignore[arg-type]
+            table[label] = score(service, corpus, subset, k, tuple(use), sampling)  # type: ignore[arg-type]
             row = table[label]
             print(
                 f"{label:22s} briefs {row['briefs']:3d}  top usable {row['top_usable']:5.0%}  usable "
-                f"{row['usable']:5.0%}  policy pass {row['policy_pass']:5.0%}  held-out loss "
+                f"{row['usable']:5.0%}  distinct usable {row['distinct_usable']:5.0%}  "
+                f"policy pass {row['policy_pass']:5.0%}  held-out loss "
                 f"{row['heldout_loss']:.3f}  ({row['seconds']} s)",
                 flush=True,
             )
+            if not use[1] and row["acme"]["briefs"]:
+                a = row["acme"]
+                print(
+                    f"{'  Acme briefs only':22s} briefs {a['briefs']:3d}  top usable {a['top_usable']:5.0%}  "
+                    f"usable {a['usable']:5.0%}  distinct usable {a['distinct_usable']:5.0%}",
+                    flush=True,
+                )
         service.close()
     write_results(
-        "creative",
+        args.name,
         {
             "briefs": len(briefs),
             "acme_briefs": len(acme),
             "k": k,
+            "sampling": {"temperature": sampling.temperature, "top_p": sampling.top_p},
+            "weights": weights or "settings default",
             "variants": table,
             "note": "brand variants on the Acme held-out briefs only",
         },

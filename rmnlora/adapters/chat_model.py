@@ -66,6 +66,7 @@ class RmnChatModel(BaseChatModel):
     task: str | None = None
     max_new_tokens: int | None = None
     temperature: float = 0.0
+    top_p: float = 1.0
     service: InferenceService | None = Field(default=None, exclude=True)
     runtime_url: str | None = None
     api_key: str | None = Field(default=None, exclude=True, repr=False)
@@ -123,6 +124,7 @@ class RmnChatModel(BaseChatModel):
             "brand": self.brand,
             "task": self.task,
             "temperature": self.temperature,
+            "top_p": self.top_p,
             "max_new_tokens": self.max_new_tokens,
             "backend": self.runtime_url or "in-process",
         }
@@ -135,6 +137,7 @@ class RmnChatModel(BaseChatModel):
             messages=to_chat_messages(messages),
             max_new_tokens=kwargs.get("max_new_tokens", self.max_new_tokens),
             temperature=kwargs.get("temperature", self.temperature),
+            top_p=kwargs.get("top_p", self.top_p),
         )
 
     def _result(self, response: InferenceResponse, stop: list[str] | None) -> ChatResult:

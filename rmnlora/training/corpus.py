@@ -2,8 +2,9 @@
 
 Every row's prompt is built by :func:`rmnlora.agents.creative.prompts.build_messages` from the same
 :class:`CopyRequest` the planner would send for that brief, rendered to chat turns the way the
-runtime renders them; every target is checked by governance's ``check_copy`` with the packs the
-planner uses, and a copy that fails is refused with its reasons instead of trained on.
+runtime renders them; every target is checked by governance's ``review_copy`` (the packs the
+planner uses and the copy-quality judge, with the brief's facts), and a copy that fails is refused
+with its reasons instead of trained on.
 
 The held-out split is by product and by category (``split.yaml``): whole products, and one whole
 category, are never seen in training.
@@ -22,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rmnlora.adapters.chat_model import to_chat_messages
 from rmnlora.agents.creative.formats import load_format_spec
-from rmnlora.agents.creative.prompts import build_messages, render_answer
-from rmnlora.agents.governance import available_packs, check_copy, format_pack, load_packs
+from rmnlora.agents.creative.prompts import brief_facts, build_messages, render_answer
+from rmnlora.agents.governance import available_packs, format_pack, load_packs, review_copy
 from rmnlora.schemas.creative import CopyRequest, FormatSpec
 from rmnlora.schemas.governance import AdCopy
 from rmnlora.schemas.rmis import PolicyPack
@@ -128,7 +129,12 @@ class Corpus:
         return self._specs[(example.copy.retailer, example.copy.ad_format)]
 
     def sft_rows(self, examples: Iterable[Example]) -> list[dict[str, Any]]:
-        """TRL conversational prompt/completion rows; a copy governance refuses is an error."""
+        """TRL conversational prompt/completion rows; a copy governance refuses is an error.
+
+        Governance here is the creative agent's own verdict (``review_copy``: policy packs, format
+        limits and the copy-quality judge with the brief's facts), so no row teaches copy the
+        product would reject.
+        """
         rows = []
         for example in examples:
             spec = self.spec(example)
@@ -137,7 +143,13 @@ class Corpus:
                 *load_packs(example.copy.retailer, brand),
                 format_pack(spec, product=example.product.name),
             ]
-            verdict = check_copy(example.copy.ad, packs)
+            verdict = review_copy(
+                example.copy.ad,
+                packs,
+                product=example.product.name,
+                brand=example.product.brand,
+                facts=brief_facts(example.request, spec),
+            )
             if not verdict.passed:
                 reasons = "; ".join(v.message for v in verdict.critical)
                 raise CorpusError(f"corpus copy {example.copy.id} fails governance: {reasons}")

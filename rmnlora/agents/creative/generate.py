@@ -8,6 +8,7 @@ caller decides whether template copy is acceptable, nothing here substitutes it 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,46 @@ from langchain_core.messages import BaseMessage
 
 from rmnlora.agents.creative.formats import load_format_spec
 from rmnlora.agents.creative.parsing import clean_copy, parse_copy, trimmed_fields
-from rmnlora.agents.creative.prompts import build_messages
+from rmnlora.agents.creative.prompts import brief_facts, build_messages
 from rmnlora.agents.creative.ranking import likelihood_from_metadata, rank_candidates
 from rmnlora.agents.creative.templates import template_copies
 from rmnlora.agents.governance import format_pack, load_packs, review_copy
 from rmnlora.schemas.creative import CopyCandidate, CopyRequest, CreativeResult, FormatSpec
+from rmnlora.schemas.governance import AdCopy
 from rmnlora.schemas.rmis import PolicyPack
 
 
 class CreativeError(RuntimeError):
     """The chat model failed to produce candidates; the message says how."""
+
+
+@dataclass(frozen=True)
+class CandidateSampling:
+    """How candidates after the first (greedy) one are drawn.
+
+    The defaults are chosen by ``benchmarks/creative.py --temperature/--top-p`` on held-out
+    products: hotter sampling gives more varied candidates but fewer usable ones (docs/copywriter.md).
+    """
+
+    temperature: float = 0.8
+    top_p: float = 1.0
+
+    def arguments(self, index: int) -> dict[str, Any]:
+        """Chat-model keyword arguments for candidate ``index`` (0 is greedy)."""
+        if index == 0:
+            return {"temperature": 0.0}
+        return {"temperature": self.temperature, "top_p": self.top_p}
+
+
+DEFAULT_SAMPLING = CandidateSampling()
+
+
+def _identity(copy: AdCopy) -> tuple[str, str, str]:
+    """What makes two candidates the same option for a buyer: the same words in each field."""
+    def words(text: str) -> str:
+        return " ".join(text.casefold().split())
+
+    return words(copy.headline), words(copy.body), words(copy.cta)
 
 
 def _text(message: BaseMessage) -> str:
@@ -43,7 +74,7 @@ def generate_copy(
     packs: list[PolicyPack] | None = None,
     policy_dir: Path | None = None,
     formats_dir: Path | None = None,
-    sampling_temperature: float | None = 0.8,
+    sampling: CandidateSampling | None = DEFAULT_SAMPLING,
 ) -> CreativeResult:
     """Write ``request.k`` candidates for the request's retailer format, ranked best first.
 
@@ -51,12 +82,13 @@ def generate_copy(
     always added as a pack, so every candidate's verdict includes length and element checks, and
     the copy-quality judge runs on every candidate (template copy too), so copy that is not an ad
     (chatter, echoed instructions, cut-off or looping text) never passes.
-    ``sampling_temperature`` is passed as ``temperature`` to every call after the first (None:
-    pass nothing, for chat models that take no such argument).
+    The first candidate is greedy; ``sampling`` says how the others are drawn (None: pass no
+    sampling arguments, for chat models that take none).
     """
     spec = spec or load_format_spec(request.retailer, request.ad_format, formats_dir)
     policy = packs if packs is not None else load_packs(request.retailer, request.brand, policy_dir)
     all_packs = [*policy, format_pack(spec, product=request.product)]
+    facts = brief_facts(request, spec)
     notes: list[str] = []
     candidates: list[CopyCandidate] = []
     if chat_model is None:
@@ -72,6 +104,7 @@ def generate_copy(
                         product=request.product,
                         brand=request.brand,
                         trimmed=trimmed_fields(cleaning),
+                        facts=facts,
                     ),
                     cleaning=cleaning,
                 )
@@ -79,21 +112,26 @@ def generate_copy(
         source = "template"
     else:
         messages = build_messages(request, spec)
-        replies = []
-        for i in range(request.k):
-            # The first candidate is greedy; the others sample, so K candidates differ.
-            extra: dict[str, Any] = (
-                {}
-                if sampling_temperature is None
-                else {"temperature": 0.0 if i == 0 else sampling_temperature}
-            )
+        seen: set[tuple[str, str, str]] = set()
+        repeats = 0
+        # The first draw is greedy, the others sample. A draw that repeats an earlier candidate
+        # (the same copy, ignoring case and spacing) is dropped and drawn again, at most k extra
+        # times, so the buyer gets k different options rather than one option k times.
+        for draw in range(2 * request.k):
+            if len(candidates) == request.k:
+                break
+            extra: dict[str, Any] = {} if sampling is None else sampling.arguments(draw)
             try:
-                replies.append(chat_model.invoke(messages, **extra))
+                reply = chat_model.invoke(messages, **extra)
             except Exception as exc:  # the model's own error types vary by backend
                 raise CreativeError(f"chat model {type(chat_model).__name__} failed: {exc}") from exc
-        for reply in replies:
             raw = _text(reply)
             copy, cleaning = clean_copy(parse_copy(raw), spec)
+            key = _identity(copy)
+            if key in seen:
+                repeats += 1
+                continue
+            seen.add(key)
             likelihood = likelihood_from_metadata(reply.response_metadata)
             candidates.append(
                 CopyCandidate(
@@ -106,12 +144,17 @@ def generate_copy(
                         brand=request.brand,
                         likelihood=likelihood,
                         trimmed=trimmed_fields(cleaning),
+                        facts=facts,
                     ),
                     likelihood=likelihood,
                     raw=raw,
                     cleaning=cleaning,
                 )
             )
+        if repeats:
+            notes.append(f"{repeats} model answers repeated an earlier candidate and were drawn again")
+        if len(candidates) < request.k:
+            notes.append(f"only {len(candidates)} distinct candidates of {request.k} asked for")
         source = "model"
         empty = sum(1 for c in candidates if not c.copy_text.headline)
         if empty:

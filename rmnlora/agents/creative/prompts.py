@@ -12,6 +12,20 @@ from rmnlora.schemas.creative import CopyRequest, FormatSpec
 from rmnlora.schemas.governance import AdCopy
 
 
+def key_message(request: CopyRequest) -> str:
+    return request.key_message or "a tasty everyday snack"
+
+
+def brief_facts(request: CopyRequest, spec: FormatSpec) -> str:
+    """Everything the prompt tells the model about the product: the only facts a copy may state.
+
+    Governance checks the copy's numbers and claim words against it (``review_copy(facts=...)``).
+    """
+    return "\n".join(
+        [request.brand, request.product, key_message(request), *request.claims, *spec.allowed_ctas]
+    )
+
+
 def build_messages(request: CopyRequest, spec: FormatSpec) -> list[BaseMessage]:
     """System + user messages asking for one copy in the format's layout."""
     body_line = f"Body: at most {spec.body_max} characters." if spec.body_max > 0 else "Body: leave empty."
@@ -26,7 +40,7 @@ def build_messages(request: CopyRequest, spec: FormatSpec) -> list[BaseMessage]:
     claims = "; ".join(request.claims) if request.claims else "none beyond the product description"
     user = (
         f"Brand: {request.brand}\nProduct: {request.product}\n"
-        f"Key message: {request.key_message or 'a tasty everyday snack'}\n"
+        f"Key message: {key_message(request)}\n"
         f"Tone: {request.tone}\nAllowed claims: {claims}"
     )
     return [SystemMessage(content=system), HumanMessage(content=user)]

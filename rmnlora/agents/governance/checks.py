@@ -169,16 +169,20 @@ def review_copy(
     brand: str | None = None,
     likelihood: float | None = None,
     trimmed: Collection[str] = (),
+    facts: str | None = None,
 ) -> GovernanceResult:
     """The verdict on a generated candidate: the policy packs and the copy-quality judge together.
 
     :func:`check_copy` asks whether copy may run; the judge (:mod:`.quality`) asks whether it is
     ad copy at all (no chatter, echoed instructions, cut-off phrases, loops, number salad, a named
     product, fluent text). Its violations are critical, so unusable copy never ``passed``.
-    ``trimmed``: the fields the cleaner cut to the format's limit.
+    ``trimmed``: the fields the cleaner cut to the format's limit; ``facts``: the brief's text, so
+    numbers and claim words it never states are rejected as invented.
     """
     policy = check_copy(copy, packs)
-    quality = judge_copy(copy, product=product, brand=brand, likelihood=likelihood, trimmed=trimmed)
+    quality = judge_copy(
+        copy, product=product, brand=brand, likelihood=likelihood, trimmed=trimmed, facts=facts
+    )
     violations = sorted(
         [*policy.violations, *quality],
         key=lambda v: (SEVERITY_RANK[v.severity], v.field or "", v.span[0] if v.span else -1),

@@ -60,6 +60,8 @@ class Context:
     thresholds: QualityThresholds = QUALITY
     names: frozenset[str] = frozenset()
     proper_names: frozenset[str] = frozenset()
+    # The brief's own text (product, key message, allowed claims), folded; None: facts not judged.
+    facts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,19 @@ NUMBER_SALAD: tuple[Pattern, ...] = (
     Pattern("list marker", r"^\s*(?:\d+[.)]|[ivx]+\))\s"),
 )
 
+# Quantities and claim words an ad may state only when its brief does: a number nobody approved
+# ("One burro, 8.", "20 g protein") or a diet/health/origin claim ("gluten-free", "organic") is an
+# invented fact. Measured on the corpus: its 142 numbers and 83 claim words all appear in their briefs.
+QUANTITY = re.compile(r"\d+(?:[.,]\d+)?")
+CLAIM_WORDS = re.compile(
+    r"\b(?:organic|gluten[- ]free|grain[- ]free|dairy[- ]free|nut[- ]free|sugar[- ]free|fat[- ]free"
+    r"|vegan|keto|paleo|non[- ]?gmo|no added sugars?|zero sugar|low[- ](?:fat|sugar|sodium|calorie|carb)"
+    r"|high[- ](?:protein|fiber)|protein[- ]packed|(?:all[- ])?natural|healthy|healthier|superfood"
+    r"|plant[- ]based|vitamins?|fiber|kosher|fair[- ]trade|sustainabl[a-z]*|compostable|recyclable"
+    r"|eco[- ]friendly|hypoallergenic|clinically|doctor[- ]recommended|award[- ]winning)\b",
+    re.IGNORECASE,
+)
+
 # Words that cannot end a phrase: a field ending on one was cut off (by the token limit or the
 # cleaner's trim). Prepositions such as "for" or "to" are not here: "a breakfast worth waking for"
 # and "the bowl they come running to" are corpus headlines.
@@ -210,6 +225,10 @@ MESSAGES = {
     "misspelled_name": (
         "misspells the brand or product name ('{matched}')",
         "Regenerate; spell the brand and product exactly as given.",
+    ),
+    "unsupported_fact": (
+        "states a {what} the brief does not ('{matched}'): an invented fact is an unapproved claim",
+        "Regenerate; state only the product facts and claims the brief gives.",
     ),
     "missing_product": (
         "names neither the brand nor the product",
@@ -461,6 +480,30 @@ def misspelled_name(field: str, text: str, ctx: Context) -> Iterator[Violation]:
             return
 
 
+def _claim_key(text: str) -> str:
+    return re.sub(r"[\s-]+", "-", _fold(text))
+
+
+def unsupported_fact(field: str, text: str, ctx: Context) -> Iterator[Violation]:
+    """A number or a claim word ('gluten-free', 'organic') that the brief never states.
+
+    Judged only when the brief's text is given (``facts``): the copy may repeat what the brief
+    says, never add to it.
+    """
+    if ctx.facts is None:
+        return
+    numbers = set(QUANTITY.findall(ctx.facts))
+    for match in QUANTITY.finditer(text):
+        if match.group(0) not in numbers:
+            yield _violation("unsupported_fact", field, match.span(), match.group(0), what="number")
+            return
+    facts = _claim_key(ctx.facts)
+    for match in CLAIM_WORDS.finditer(text):
+        if _claim_key(match.group(0)) not in facts:
+            yield _violation("unsupported_fact", field, match.span(), match.group(0), what="claim")
+            return
+
+
 def missing_product(copy: AdCopy, product: str | None, brand: str | None) -> Iterator[Violation]:
     """Neither the brand nor a distinctive word of the product name in headline or body.
 
@@ -496,6 +539,7 @@ FIELD_RULES = (
     repetition,
     unbalanced,
     misspelled_name,
+    unsupported_fact,
 )
 
 
@@ -506,15 +550,23 @@ def judge_copy(
     brand: str | None = None,
     likelihood: float | None = None,
     trimmed: Collection[str] = (),
+    facts: str | None = None,
     thresholds: QualityThresholds = QUALITY,
 ) -> list[Violation]:
     """Every copy-quality violation of ``copy`` (critical, rule ``quality:<name>``); [] when it is ad copy.
 
     ``brand`` may be an id ('acme-snacks') or a display name; ``likelihood`` is the candidate's mean
     token log-probability (None: not judged); ``trimmed`` names the fields the cleaner cut to the
-    format's limit. At most one violation per rule and field.
+    format's limit; ``facts`` is the brief's text (product, key message, allowed claims), against
+    which numbers and claim words are checked (None: not checked). At most one violation per rule
+    and field.
     """
-    ctx = Context(thresholds, _stemmed_names(product, brand), proper_names(product, brand))
+    ctx = Context(
+        thresholds,
+        _stemmed_names(product, brand),
+        proper_names(product, brand),
+        None if facts is None else unicodedata.normalize("NFKC", facts),
+    )
     found: list[Violation] = []
     for field in COPY_FIELDS:
         text = copy.field_text(field)

@@ -9,6 +9,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from rmnlora.agents.creative import generate_copy, load_format_spec, load_format_specs
+from rmnlora.agents.creative.prompts import brief_facts
 from rmnlora.agents.governance import (
     QUALITY,
     check_copy,
@@ -22,7 +23,8 @@ from rmnlora.reflection import ReflectionEngine
 from rmnlora.schemas.creative import CopyCandidate, CopyRequest, CreativeResult
 from rmnlora.schemas.governance import AdCopy, GovernanceResult
 from rmnlora.schemas.phases import CleanRoomCheck, CreateResult, GovernedCopy, GovernResult
-from tests.support.copy_corpus import corpus_copies, corpus_products, garbage_answers
+from rmnlora.training.corpus import load_corpus
+from tests.support.copy_corpus import CORPUS_DIR, corpus_products, garbage_answers
 from tests.support.fake_chat import GIBBERISH, GOOD, GreedyOnlyChat
 
 PRODUCT = "Acme Crunch granola bars"
@@ -111,6 +113,45 @@ def test_fluency_uses_the_calibrated_likelihood_floor_and_skips_unknown_likeliho
     assert fluency.rule_id == "quality:fluency" and fluency.matched == "-10.80"
 
 
+ACME_FACTS = "\n".join(
+    [
+        "acme-snacks",
+        PRODUCT,
+        "Whole-grain crunch",
+        "made with whole grain oats",
+        "7 g sugar and 4 g protein per bar",
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("copy", "matched"),
+    [
+        (AdCopy(headline="Acme Crunch granola bars", body="One bar, 8."), "8"),
+        (AdCopy(headline="Acme Crunch granola bars", body="Now with 10 g protein per bar."), "10"),
+        (AdCopy(headline="Gluten-free Acme Crunch granola bars"), "Gluten-free"),
+        (AdCopy(headline="Acme Crunch granola bars", body="Organic oats, baked golden."), "Organic"),
+    ],
+)
+def test_a_number_or_claim_the_brief_never_states_is_an_invented_fact(copy: AdCopy, matched: str) -> None:
+    found = [
+        v
+        for v in judge_copy(copy, product=PRODUCT, brand=BRAND, facts=ACME_FACTS)
+        if v.rule_id == "quality:unsupported_fact"
+    ]
+    assert [v.matched for v in found] == [matched]
+    assert _rules(copy) - {"quality:unsupported_fact"} == _rules(copy), "not judged without the brief"
+
+
+def test_numbers_and_claims_the_brief_states_may_be_repeated() -> None:
+    copy = AdCopy(
+        headline="Acme Crunch: whole grain oats",
+        body="Only 7 g sugar, 4 g protein and whole grain oats in every bar.",
+        cta="Shop now",
+    )
+    assert _rules(copy, facts=ACME_FACTS) == set()
+
+
 def test_headlines_may_end_on_a_preposition_or_without_a_period() -> None:
     for headline in (
         "Acme Crunch: a breakfast worth waking for",
@@ -127,17 +168,20 @@ def test_a_cited_ranking_and_a_question_answered_by_a_fragment_are_copy() -> Non
     assert _rules(AdCopy(headline="Acme Crunch granola bars", body="Questions? Ask us anything")) == set()
 
 
-def test_every_hand_written_corpus_copy_passes_the_judge() -> None:
-    products = corpus_products()
-    copies = corpus_copies()
-    assert len(copies) == 648
+def test_every_hand_written_corpus_copy_passes_the_judge_given_its_brief() -> None:
+    corpus = load_corpus(CORPUS_DIR)
+    examples = [*corpus.select("train"), *corpus.select("heldout")]
+    assert len(examples) == 648
     rejected = {}
-    for row in copies:
-        product = products[row["product_id"]]
-        copy = AdCopy(headline=row["headline"], body=row["body"], cta=row["cta"])
-        found = judge_copy(copy, product=product["name"], brand=product["brand"])
+    for example in examples:
+        found = judge_copy(
+            example.copy.ad,
+            product=example.product.name,
+            brand=example.product.brand,
+            facts=brief_facts(example.request, corpus.spec(example)),
+        )
         if found:
-            rejected[row["id"]] = sorted(v.rule_id for v in found)
+            rejected[example.copy.id] = sorted(v.rule_id for v in found)
     assert rejected == {}
 
 

@@ -19,6 +19,7 @@ from rmnlora.agents.creative import (
     parse_copy,
 )
 from rmnlora.agents.creative.formats import FormatSpecError
+from rmnlora.agents.creative.generate import DEFAULT_SAMPLING
 from rmnlora.schemas.creative import CopyRequest
 from rmnlora.schemas.governance import AdCopy
 
@@ -141,7 +142,32 @@ def test_model_candidates_are_governed_and_ranked_by_likelihood() -> None:
     # the prompt carries the format's limits; the first call is greedy, the rest sample
     system = chat.calls[0]["messages"][0].content
     assert "at most 45 characters" in system and "Shop now" in system
-    assert [call["temperature"] for call in chat.calls] == [0.0, 0.8, 0.8]
+    assert [call["temperature"] for call in chat.calls] == [0.0] + [DEFAULT_SAMPLING.temperature] * 2
+    assert [call.get("top_p") for call in chat.calls] == [None] + [DEFAULT_SAMPLING.top_p] * 2
+
+
+def test_a_repeated_answer_is_drawn_again_so_the_buyer_gets_k_different_options() -> None:
+    same = "Headline: Acme Crunch granola bars\nBody: Made with whole grain oats.\nCTA: Shop now"
+    # the second answer differs only in case and spacing: the same option for a buyer
+    other = "Headline: Acme Crunch, baked golden\nBody: Whole grain oats in every bar.\nCTA: Shop now"
+    chat = RecordingFakeChat(messages=iter([same, same.upper().replace(" ", "  "), other, same]))
+    chat.calls = []
+    result = generate_copy(_request(k=2), chat)
+    assert [c.copy_text.headline for c in result.candidates] == [
+        "Acme Crunch granola bars",
+        "Acme Crunch, baked golden",
+    ]
+    assert len(chat.calls) == 3
+    assert any("1 model answers repeated an earlier candidate" in n for n in result.notes)
+
+
+def test_draws_stop_after_k_extra_and_say_how_many_distinct_candidates_there_are() -> None:
+    same = "Headline: Acme Crunch granola bars\nBody: Made with whole grain oats.\nCTA: Shop now"
+    chat = RecordingFakeChat(messages=iter([same] * 10))
+    chat.calls = []
+    result = generate_copy(_request(k=3), chat)
+    assert len(result.candidates) == 1 and len(chat.calls) == 6
+    assert any("only 1 distinct candidates of 3" in n for n in result.notes)
 
 
 def test_ranking_says_when_the_model_reports_no_likelihood() -> None:
