@@ -95,7 +95,7 @@ def _create(given: PhaseInput, revision: CreateRevision) -> CreateResult:
             tenant=brief.tenant, retailer=retailer, brand=brief.brand, task="creative"
         )
 
-    return create_for_brief(brief, model_for, revision)
+    return create_for_brief(brief, model_for, revision, previous=given.results.create)
 
 
 def _govern(given: PhaseInput, revision: GovernRevision) -> GovernResult:

@@ -26,15 +26,32 @@ ModelFor = Callable[[str], BaseChatModel | None]
 
 
 def create_for_brief(
-    brief: CampaignBrief, model_for: ModelFor, revision: CreateRevision | None = None
+    brief: CampaignBrief,
+    model_for: ModelFor,
+    revision: CreateRevision | None = None,
+    previous: CreateResult | None = None,
 ) -> CreateResult:
-    """Write copy for each (retailer, format) concurrently, so a batching runtime serves them together."""
+    """Write copy for each (retailer, format) concurrently, so a batching runtime serves them together.
+
+    A revision that regenerates named formats ('walmart/sponsored_products') writes only those
+    again and keeps ``previous`` copy for the others: a format that already has usable copy is not
+    thrown away because another one had none.
+    """
     revision = revision or CreateRevision()
+    targets = set(revision.regenerate or [])
+    kept: dict[str, CreativeResult] = {}
+    if previous is not None and targets and "all" not in targets:
+        kept = {
+            key: copy
+            for copy in previous.copies
+            if copy.candidates and (key := f"{copy.retailer}/{copy.ad_format}") not in targets
+        }
     k = revision.candidates or brief.creative.candidates
     if revision.regenerate is not None:
         k = min(MAX_CANDIDATES, max(k, brief.creative.candidates) * 2)
     applied = CreateRevision(candidates=k) if revision.given() else CreateRevision()
     jobs: list[tuple[CopyRequest, BaseChatModel | None]] = []
+    order: list[str] = []  # the brief's (retailer, format) order, kept copy and new alike
     missing: list[CreativeResult] = []
     for retailer in brief.retailers:
         try:
@@ -44,6 +61,9 @@ def create_for_brief(
             continue
         model = model_for(retailer.name)
         for ad_format in formats:
+            order.append(f"{retailer.name}/{ad_format}")
+            if order[-1] in kept:
+                continue
             request = CopyRequest(
                 retailer=retailer.name,
                 brand=brief.brand,
@@ -68,8 +88,12 @@ def create_for_brief(
 
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
         outcomes = list(pool.map(write, jobs))
+    written = {
+        f"{request.retailer}/{request.ad_format}": copy
+        for (request, _), (copy, _) in zip(jobs, outcomes, strict=True)
+    }
     return CreateResult(
-        copies=[copy for copy, _ in outcomes] + missing,
+        copies=[kept[key] if key in kept else written[key] for key in order] + missing,
         errors=[error for _, error in outcomes if error] + [m.notes[0] for m in missing],
         applied_changes=applied,
     )
