@@ -138,6 +138,7 @@ def score(
                     "distinct_usable": cand.governance.passed and not repeat,
                     "policy_pass": not policy,
                     "quality": bool(quality),
+                    "rejected_by": sorted({v.rule_id for v in cand.governance.critical}),
                 }
             )
         top = result.candidates[0] if result.candidates else None

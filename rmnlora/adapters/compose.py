@@ -84,10 +84,11 @@ class Composer:
 
     @staticmethod
     def _component_key(info: AdapterInfo) -> str:
-        # The file's mtime is part of the key, so a re-registered adapter is reloaded, not served stale.
+        # The file's mtime is part of the key, so a re-registered adapter is reloaded, not served stale;
+        # the version too, so responses name the version they were composed from.
         weights = Path(info.path) / "adapter_model.safetensors"
         stamp = weights.stat().st_mtime_ns if weights.exists() else 0
-        return f"{info.id}:{info.path}:{stamp}"
+        return f"{info.id}:{info.path}:{stamp}:v{info.version}"
 
     def _load_component(self, info: AdapterInfo) -> str:
         key = self._component_key(info)
@@ -133,7 +134,7 @@ class Composer:
                 )
             composition = Composition(
                 adapter_name=adapter_name,
-                components={kind: info.name for kind, info in components.items()},
+                components={kind: info.label for kind, info in components.items()},
                 weights={kind: self.weights[kind] for kind in components},
                 missing=resolution.missing,
                 cached=False,

@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 from sqlmodel import col, select
 
 from rmnlora.storage.database import Database
-from rmnlora.storage.models import AdapterRecord, Brand
+from rmnlora.storage.models import AdapterEvent, AdapterRecord, AdapterVersion, Brand
 
 AdapterKind = Literal["retailer", "brand", "task"]
 KINDS: tuple[AdapterKind, ...] = ("retailer", "brand", "task")
@@ -45,6 +45,12 @@ class AdapterInfo:
     rank: int
     path: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
+
+    @property
+    def label(self) -> str:
+        """``acme-snacks@3`` for a versioned adapter, its bare name otherwise."""
+        return f"{self.name}@{self.version}" if self.version else self.name
 
     @property
     def shared(self) -> bool:
@@ -61,6 +67,7 @@ class AdapterInfo:
             "rank": self.rank,
             "path": self.path,
             "metrics": self.metrics,
+            "version": self.version,
         }
 
 
@@ -84,6 +91,7 @@ def _info(record: AdapterRecord) -> AdapterInfo:
         rank=record.rank,
         path=record.path,
         metrics=dict(record.metrics or {}),
+        version=record.version,
     )
 
 
@@ -149,6 +157,19 @@ class AdapterRegistry:
                     f"a {adapter_kind} adapter {name!r} already exists for "
                     f"{owner_tenant_id or 'all tenants (shared)'}; pass replace=True to overwrite it"
                 )
+            versioned = existing is not None and existing.version is not None
+        if versioned:
+            return self._register_version(adapter_kind, name, Path(source), owner_tenant_id, metrics)
+        with self.database.get_session() as session:
+            existing = session.exec(
+                select(AdapterRecord).where(
+                    AdapterRecord.kind == adapter_kind,
+                    AdapterRecord.name == name,
+                    AdapterRecord.owner_tenant_id == owner_tenant_id
+                    if owner_tenant_id is not None
+                    else col(AdapterRecord.owner_tenant_id).is_(None),
+                )
+            ).first()
             if Path(source).resolve() != target.resolve():
                 if target.exists():
                     shutil.rmtree(target)
@@ -171,6 +192,42 @@ class AdapterRegistry:
             session.flush()
             session.refresh(record)
             return _info(record)
+
+    def _register_version(
+        self,
+        kind: AdapterKind,
+        name: str,
+        source: Path,
+        owner_tenant_id: str | None,
+        metrics: Mapping[str, Any] | None,
+    ) -> AdapterInfo:
+        """Registering over a versioned adapter adds a version and serves it; the others stay for rollback."""
+        from rmnlora.adapters.versions import AdapterVersions
+
+        versions = AdapterVersions(self.database, self.root)
+        current = versions.current(kind, name, owner_tenant_id=owner_tenant_id)
+        added = versions.add_candidate(
+            kind,
+            name,
+            source,
+            owner_tenant_id=owner_tenant_id,
+            parent_version=current.version,
+            metrics=metrics,
+        )
+        versions.promote(
+            kind,
+            name,
+            added.version,
+            owner_tenant_id=owner_tenant_id,
+            actor="register",
+            reason=f"registered again from {source}",
+            action="register",
+        )
+        return next(
+            info
+            for info in self.list(tenant_id=owner_tenant_id, kind=kind)
+            if info.name == name and info.owner_tenant_id == owner_tenant_id
+        )
 
     def list(self, *, tenant_id: str | None = None, kind: str | None = None) -> list[AdapterInfo]:
         """All adapters (``tenant_id`` None), or the shared ones plus that tenant's own."""
@@ -201,10 +258,19 @@ class AdapterRegistry:
             ).first()
             if record is None:
                 return False
-            path = Path(record.path)
+            paths = {Path(record.path)}
+            for version in session.exec(
+                select(AdapterVersion).where(AdapterVersion.adapter_id == record.id)
+            ).all():
+                paths.add(Path(version.path))
+                session.delete(version)
+            for event in session.exec(select(AdapterEvent).where(AdapterEvent.adapter_id == record.id)).all():
+                session.delete(event)
+            session.flush()
             session.delete(record)
-        if path.is_dir() and self.root.resolve() in path.resolve().parents:
-            shutil.rmtree(path)
+        for path in paths:
+            if path.is_dir() and self.root.resolve() in path.resolve().parents:
+                shutil.rmtree(path)
         return True
 
     def resolve(

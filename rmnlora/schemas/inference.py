@@ -48,7 +48,9 @@ class InferenceResponse(BaseModel):
     finish_reason: Literal["stop", "length"]
     tokens: int
     adapter: str = Field(description="Composed adapter name ('__base__' when no component was found).")
-    components: dict[str, str] = Field(description="kind → adapter name actually used.")
+    components: dict[str, str] = Field(
+        description="kind → adapter actually used, with its version when it has one ('acme-snacks@3')."
+    )
     weights: dict[str, float]
     missing: list[str] = Field(description="Kinds requested but not found: composed from the rest.")
     note: str = Field(description="Human-readable summary of the composition.")

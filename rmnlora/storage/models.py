@@ -189,7 +189,74 @@ class AdapterRecord(SQLModel, table=True):
     rank: int = Field(ge=1)
     path: str = Field(max_length=1024)
     metrics: dict[str, Any] = _json({})
+    # The version served now (an AdapterVersion of this adapter); None before versions existed.
+    version: int | None = Field(default=None, ge=1)
     created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class AdapterVersion(SQLModel, table=True):
+    """One trained version of an adapter: its files, where it came from, what it measured.
+
+    ``status``: ``promoted`` (served now; one per adapter), ``candidate`` (trained, not decided),
+    ``refused`` (evaluated and kept out, ``reason`` says why) or ``retired`` (served before).
+    The data window is the feedback ids it learned from, ``(feedback_after, feedback_through]``.
+    """
+
+    __table_args__ = (UniqueConstraint("adapter_id", "version", name="uq_adapter_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    adapter_id: int = Field(foreign_key="adapterrecord.id", index=True)
+    version: int = Field(ge=1)
+    parent_version: int | None = Field(default=None, ge=1)
+    status: str = Field(default="candidate", max_length=16)
+    path: str = Field(max_length=1024)
+    rank: int = Field(ge=1)
+    feedback_after: int | None = None
+    feedback_through: int | None = None
+    rows: dict[str, Any] = _json({})
+    metrics: dict[str, Any] = _json({})
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class AdapterEvent(SQLModel, table=True):
+    """The audit trail of what the runtime serves: every promotion, rollback and refusal."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    adapter_id: int = Field(foreign_key="adapterrecord.id", index=True)
+    action: str = Field(max_length=16)
+    from_version: int | None = None
+    to_version: int | None = None
+    actor: str = Field(default="", max_length=255)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, index=True)
+
+
+class ImprovementRun(TenantOwned, table=True):
+    """One ``rmn improve`` run for a brand: what it read, what it trained, what it decided and why."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    brand_id: str = Field(foreign_key="brand.id", index=True, max_length=64)
+    task: str = Field(default="creative", max_length=64)
+    trigger: str = Field(default="cli", max_length=32)
+    status: str = Field(default="running", index=True, max_length=32)
+    current_version: int | None = None
+    candidate_version: int | None = None
+    progress: float = 0.0
+    stage: str = Field(default="", max_length=255)
+    rows: dict[str, Any] = _json({})
+    metrics: dict[str, Any] = _json({})
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    started_at: dt.datetime = Field(default_factory=utcnow)
+    finished_at: dt.datetime | None = None
+
+
+class RunLock(SQLModel, table=True):
+    """A held lock: its key is the primary key, so a second holder's insert fails in the database."""
+
+    key: str = Field(primary_key=True, max_length=255)
+    holder: str = Field(max_length=255)
+    acquired_at: dt.datetime = Field(default_factory=utcnow)
 
 
 TENANT_OWNED_MODELS: tuple[type[TenantOwned], ...] = (
@@ -201,4 +268,5 @@ TENANT_OWNED_MODELS: tuple[type[TenantOwned], ...] = (
     Feedback,
     ReflectionLog,
     PlanRun,
+    ImprovementRun,
 )

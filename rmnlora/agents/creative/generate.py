@@ -35,11 +35,13 @@ class CandidateSampling:
     """How candidates after the first (greedy) one are drawn.
 
     The defaults are chosen by ``benchmarks/creative.py --temperature/--top-p`` on held-out
-    products: hotter sampling gives more varied candidates but fewer usable ones (docs/copywriter.md).
+    products (docs/copywriter.md): of 0.5/0.9, 0.7/0.9 and 0.8/1.0, nucleus sampling at 0.7 gave
+    the most usable candidates (71% vs 70% and 65% with task + retailer on 36 briefs, K = 3), and
+    repeats are drawn again rather than kept, so cooler sampling buys no false usability.
     """
 
-    temperature: float = 0.8
-    top_p: float = 1.0
+    temperature: float = 0.7
+    top_p: float = 0.9
 
     def arguments(self, index: int) -> dict[str, Any]:
         """Chat-model keyword arguments for candidate ``index`` (0 is greedy)."""

@@ -79,9 +79,18 @@ def _scrub(value: str) -> str:
     return value.strip("\"'“”‘’ ").strip()
 
 
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
 def _trim(value: str, limit: int) -> str:
+    """Fit ``value`` to ``limit``: at the last whole sentence that fits when there is one of at least
+    half the limit (the model's own complete words), else at a word boundary (which the judge then
+    checks for a phrase left hanging)."""
     if len(value) <= limit:
         return value
+    ends = [m.end() for m in _SENTENCE_END.finditer(value[:limit])]
+    if ends and ends[-1] >= limit // 2:
+        return value[: ends[-1]]
     cut = value[: limit + 1].rsplit(" ", 1)[0] if " " in value[: limit + 1] else value[:limit]
     return cut[:limit].rstrip(" ,;:-–")
 

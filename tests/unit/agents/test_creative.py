@@ -111,6 +111,20 @@ def test_cleaner_fits_the_format_and_says_what_it_changed() -> None:
     assert any("dropped the body" in n for n in notes) and any("no CTA" in n for n in notes)
 
 
+def test_an_over_long_body_is_cut_after_its_last_whole_sentence_that_fits() -> None:
+    spec = load_format_spec("walmart", "sponsored_brands")
+    first = "Acme Crunch bars are baked from whole grain oats."
+    body = f"{first} Pack one for the trail, the commute and every lunchbox in the house this week."
+    assert len(first) >= spec.body_max // 2 and len(body) > spec.body_max
+    cleaned, notes = clean_copy(AdCopy(headline="Acme Crunch", body=body, cta="Shop now"), spec)
+    assert cleaned.body == first
+    assert any("trimmed the body" in n for n in notes)
+    # no sentence end within the limit: cut at a word boundary, and the judge sees the hanging phrase
+    words = "Acme Crunch bars are baked from whole grain oats and golden honey " * 3
+    cleaned, _ = clean_copy(AdCopy(headline="Acme Crunch", body=words, cta="Shop now"), spec)
+    assert len(cleaned.body) <= spec.body_max and not cleaned.body.endswith(".")
+
+
 def test_model_candidates_are_governed_and_ranked_by_likelihood() -> None:
     replies = iter(
         [
