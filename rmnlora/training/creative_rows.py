@@ -3,10 +3,10 @@
 - Prompt: every row's prompt is the creative agent's own request for the corpus brief
   (:meth:`rmnlora.training.corpus.Corpus.sft_rows`, built with ``agents/creative/prompts.py``).
 - Checker: a target or a generation is judged as the agent judges a model answer: parsed and
-  cleaned by ``agents/creative/parsing`` and checked by governance's ``check_copy`` with the
-  planner's packs (baseline, retailer, brand when it has a pack) plus ``format_pack`` of the row's
-  retailer format. Rows carry ``retailer``, ``ad_format``, ``brand`` and ``product_name`` in
-  ``meta`` for that.
+  cleaned by ``agents/creative/parsing``, then governance's ``review_copy``: the planner's packs
+  (baseline, retailer, brand when it has a pack) plus ``format_pack`` of the row's retailer format,
+  and the copy-quality judge with the brief's facts. Rows carry ``retailer``, ``ad_format``,
+  ``brand``, ``product_name`` and ``facts`` in ``meta`` for that.
 - Split: the corpus's own (whole products and a whole category held out), never a prompt hash.
 """
 
@@ -19,9 +19,10 @@ from functools import lru_cache
 from typing import Any
 
 from rmnlora.agents.creative.formats import load_format_spec
-from rmnlora.agents.creative.parsing import clean_copy, parse_copy
-from rmnlora.agents.creative.prompts import render_answer
-from rmnlora.agents.governance import available_packs, check_copy, format_pack, load_packs
+from rmnlora.agents.creative.parsing import clean_copy, parse_copy, trimmed_fields
+from rmnlora.agents.creative.prompts import brief_facts, render_answer
+from rmnlora.agents.governance import available_packs, check_copy, format_pack, load_packs, review_copy
+from rmnlora.agents.governance.quality import KIND as COPY_QUALITY
 from rmnlora.schemas.creative import FormatSpec
 from rmnlora.schemas.governance import AdCopy
 from rmnlora.schemas.rmis import PolicyPack
@@ -61,33 +62,51 @@ def packs_for(meta: Row) -> list[PolicyPack]:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Governance's verdict on one model answer, after the agent's parser and cleaner."""
+    """The creative agent's verdict on one model answer, after its parser and cleaner.
+
+    ``passed``: usable (the policy packs and the copy-quality judge both pass it, as the create
+    gate counts it); ``policy_passed``: no critical policy or format finding, the judge aside.
+    """
 
     passed: bool
     copy: AdCopy
     reasons: list[str] = field(default_factory=list)
     cleaning: list[str] = field(default_factory=list)
+    policy_passed: bool = True
 
 
 def judge_answer(text: str, meta: Row) -> Verdict:
-    """Parse and clean ``text`` as the agent does, then ``check_copy`` it for the row's format."""
+    """Parse and clean ``text`` as the agent does, then ``review_copy`` it for the row's format."""
     spec = _spec(meta["retailer"], meta["ad_format"])
     copy, cleaning = clean_copy(parse_copy(text), spec)
-    result = check_copy(copy, packs_for(meta))
+    result = review_copy(
+        copy,
+        packs_for(meta),
+        product=meta["product_name"],
+        brand=meta.get("brand_name") or meta.get("brand"),
+        trimmed=trimmed_fields(cleaning),
+        facts=meta.get("facts"),
+    )
     reasons = [f"{v.field or 'copy'}: {v.message}" for v in result.critical]
-    return Verdict(passed=result.passed, copy=copy, reasons=reasons, cleaning=cleaning)
+    policy = [v for v in result.critical if v.kind != COPY_QUALITY]
+    return Verdict(
+        passed=result.passed, copy=copy, reasons=reasons, cleaning=cleaning, policy_passed=not policy
+    )
 
 
 # ---------------------------------------------------------------- SFT rows
 
 
 def creative_meta(example: Example) -> Row:
+    """What the checker needs to judge an answer to this brief as the creative agent would."""
     return {
         "task": CREATIVE_TASK,
         "retailer": example.copy.retailer,
         "ad_format": example.copy.ad_format,
         "brand": example.product.brand_id,
+        "brand_name": example.product.brand,
         "product_name": example.product.name,
+        "facts": brief_facts(example.request, _spec(example.copy.retailer, example.copy.ad_format)),
     }
 
 

@@ -3,9 +3,10 @@
 Every metric is computed for the base model (adapters disabled) and for each adapter or
 composition on the same held-out rows, so the report states gains, not absolute numbers alone.
 - loss: mean NLL per completion token (EOS included, as the SFT trainer trains it);
-- governance pass rate: greedy generations for creative rows (``meta`` naming retailer, ad format and
-  product) read by the creative agent's ``parse_copy``/``clean_copy`` and judged by governance's
-  ``check_copy`` with the row's retailer format (``format_pack``): the agent's own parser and checker;
+- governance pass rate and usable rate: greedy generations for creative rows (``meta`` naming
+  retailer, ad format and product) read by the creative agent's ``parse_copy``/``clean_copy`` and
+  judged by governance's ``review_copy`` with the row's retailer format (``format_pack``): pass =
+  no critical policy finding; usable = that and the copy-quality judge too (what the gate counts);
 - preference accuracy: share of held-out pairs where the model gives chosen a higher total
   log-probability than rejected; for a DPO adapter also the implicit-reward accuracy
   (``beta * (logp_policy - logp_base)`` of chosen above rejected) and its mean margin.
@@ -34,6 +35,7 @@ class ModelScores:
     perplexity: float | None = None
     loss_tokens: int = 0
     governance_pass_rate: float | None = None
+    usable_rate: float | None = None
     governance_cases: int = 0
     preference_accuracy: float | None = None
     implicit_reward_accuracy: float | None = None
@@ -212,9 +214,11 @@ def score_model(
         if cases:
             texts = generate(model, tokenizer, [r["prompt"] for r in cases], max_new_tokens, batch_size)
             passed: list[bool] = []
+            usable: list[bool] = []
             for row, text in zip(cases, texts, strict=True):
                 verdict = judge_answer(text, row["meta"])
-                passed.append(verdict.passed)
+                passed.append(verdict.policy_passed)
+                usable.append(verdict.passed)
                 if len(scores.samples) < keep_samples:
                     scores.samples.append(
                         {
@@ -226,6 +230,7 @@ def score_model(
                         }
                     )
             scores.governance_pass_rate = sum(passed) / len(passed)
+            scores.usable_rate = sum(usable) / len(usable)
             scores.governance_cases = len(passed)
     logps: list[tuple[float, float]] = []
     if pairs:
