@@ -249,19 +249,27 @@ class AdapterVersions:
             session.flush()
             return _version_info(record, row)
 
-    def record_metrics(
+    def annotate(
         self,
         kind: str,
         name: str,
         version: int,
-        metrics: Mapping[str, Any],
         *,
         owner_tenant_id: str | None = None,
+        feedback_after: int | None = None,
+        feedback_through: int | None = None,
+        rows: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
     ) -> None:
+        """Record what a version learned from and measured (for one registered directly)."""
         with self.database.get_session() as session:
             record = self._record(session, kind, name, owner_tenant_id)
             row = self._row(session, record, version)
-            row.metrics = dict(metrics)
+            row.feedback_after, row.feedback_through = feedback_after, feedback_through
+            if rows is not None:
+                row.rows = dict(rows)
+            if metrics is not None:
+                row.metrics = dict(metrics)
             session.add(row)
 
     def _row(self, session: Session, record: AdapterRecord, version: int) -> AdapterVersion:

@@ -157,3 +157,34 @@ class FeedbackStats(BaseModel):
     ratings: list[RatingSummary]
     win_rates: list[AdapterWinRate]
     dpo_pairs: int = Field(description="Rows the DPO export would emit with the same filter.")
+
+
+CREATIVE_PROMPT_KIND: Literal["rmn.creative.v1"] = "rmn.creative.v1"
+
+
+class CreativePrompt(BaseModel):
+    """A creative feedback item's prompt: the brief asked, and the exact chat turns the agent sent.
+
+    Stored in ``Feedback.prompt`` as JSON (:meth:`encode`), so ``rmn improve`` trains on the
+    agent's own request (one prompt), and judges a new adapter's answers to it as the create gate
+    would (the brief names the format, product and claims the judge needs).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["rmn.creative.v1"] = CREATIVE_PROMPT_KIND
+    request: dict[str, object] = Field(description="The CopyRequest's fields (retailer, ad_format...).")
+    messages: list[dict[str, str]] = Field(min_length=1, description="Chat turns: role and content.")
+
+    def encode(self) -> str:
+        return self.model_dump_json()
+
+
+def decode_creative_prompt(text: str) -> CreativePrompt | None:
+    """The structured prompt a feedback row holds, or None for a free-text prompt."""
+    if not text.startswith("{") or CREATIVE_PROMPT_KIND not in text[:200]:
+        return None
+    try:
+        return CreativePrompt.model_validate_json(text)
+    except ValueError:
+        return None

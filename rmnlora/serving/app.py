@@ -19,7 +19,7 @@ from rmnlora.config import Settings
 from rmnlora.feedback.writer import close_writer
 from rmnlora.serving.deps import DatabaseDep, MetricsDep, get_database
 from rmnlora.serving.metrics import Metrics
-from rmnlora.serving.routes import adapters, inference, tenants
+from rmnlora.serving.routes import adapters, improvements, inference, tenants
 from rmnlora.serving.routes.feedback import create_feedback_router
 from rmnlora.storage import open_db
 from rmnlora.storage.database import Database
@@ -97,6 +97,7 @@ def create_app(
     app.add_api_route("/health", health, methods=["GET"], tags=["ops"])
     app.include_router(adapters.router)
     app.include_router(tenants.router)
+    app.include_router(improvements.router)
     app.add_api_route("/metrics", prometheus, methods=["GET"], tags=["ops"], include_in_schema=False)
     for router in extra_routers:
         app.include_router(router)

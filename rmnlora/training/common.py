@@ -69,6 +69,17 @@ def lora_config(config: LoraRunConfig) -> Any:
     )
 
 
+def new_lora(model: Any, config: LoraRunConfig) -> Any:
+    """The LoRA config for a fresh adapter, or None when ``model`` already carries the adapter to train.
+
+    Why: improving an adapter trains its own weights further (a PeftModel loaded trainable), and
+    TRL refuses a PeftModel together with a second ``peft_config``.
+    """
+    from peft import PeftModel
+
+    return None if isinstance(model, PeftModel) else lora_config(config)
+
+
 def model_device(model: Any) -> str:
     try:
         return str(next(model.parameters()).device.type)
@@ -128,6 +139,10 @@ class TrainOutcome:
 
 def run_trainer(trainer: Any, config: LoraRunConfig) -> TrainOutcome:
     """Train (resuming from the last checkpoint when there is one), save the adapter, capture losses."""
+    if not config.progress:  # quiet: no progress bar and no per-step log lines on stdout
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     resume = last_checkpoint(config)
     start_step = 0
     if resume is not None:
@@ -136,7 +151,12 @@ def run_trainer(trainer: Any, config: LoraRunConfig) -> TrainOutcome:
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - started
     config.adapter_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(str(config.adapter_dir))
+    model = trainer.model
+    if len(getattr(model, "peft_config", {})) > 1 and "default" in model.peft_config:
+        # DPO on an existing adapter adds a frozen "ref" copy as its reference: save only the trained one.
+        model.save_pretrained(str(config.adapter_dir), selected_adapters=["default"])
+    else:
+        model.save_pretrained(str(config.adapter_dir))
     history = list(trainer.state.log_history)
     losses = [float(entry["loss"]) for entry in history if "loss" in entry]
     return TrainOutcome(

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rmnlora.schemas.feedback import decode_creative_prompt
 from rmnlora.schemas.training import SplitManifest
 from rmnlora.storage.models import Feedback
 
@@ -174,14 +175,18 @@ def as_chat(rows: Sequence[Row], keys: tuple[str, ...]) -> list[Row]:
     """String rows → TRL conversational rows (user prompt, assistant answers).
 
     Why: the runtime renders every request with the model's chat template, so adapters must be
-    trained on that same rendering; TRL applies the template to conversational rows itself.
+    trained on that same rendering; TRL applies the template to conversational rows itself. A
+    prompt the feedback app stored as a :class:`CreativePrompt` becomes the agent's own turns.
     """
     converted: list[Row] = []
     for row in rows:
         out: Row = {}
         for key in keys:
             value = row[key]
-            if isinstance(value, str):
+            structured = decode_creative_prompt(value) if key == "prompt" and isinstance(value, str) else None
+            if structured is not None:  # the creative agent's own turns, as the app recorded them
+                value = structured.messages
+            elif isinstance(value, str):
                 role = "user" if key == "prompt" else "assistant"
                 value = [{"role": role, "content": value.strip()}]
             out[key] = value

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rmnlora.schemas.training import SplitManifest, TrainResult
-from rmnlora.training.common import LoraRunConfig, lora_config, run_trainer, train_result, trainer_args
+from rmnlora.training.common import LoraRunConfig, new_lora, run_trainer, train_result, trainer_args
 from rmnlora.training.datasets import DPO_KEYS, DatasetError, Row, as_chat, assert_no_leak
 
 
@@ -52,6 +52,7 @@ def train_dpo(
     train_rows: Sequence[Row],
     config: DPORunConfig,
     manifest: SplitManifest | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train a LoRA adapter on preference pairs; refuses rows whose prompt the ``manifest`` held out."""
     from datasets import Dataset
@@ -69,7 +70,8 @@ def train_dpo(
         args=args,
         train_dataset=Dataset.from_list(as_chat(rows, DPO_KEYS) if config.chat_format else rows),
         processing_class=tokenizer,
-        peft_config=lora_config(config),
+        peft_config=new_lora(model, config),
+        callbacks=list(callbacks) or None,
     )
     outcome = run_trainer(trainer, config)
     rewards = [

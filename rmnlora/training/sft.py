@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rmnlora.schemas.training import SplitManifest, TrainResult
-from rmnlora.training.common import LoraRunConfig, lora_config, run_trainer, train_result, trainer_args
+from rmnlora.training.common import LoraRunConfig, new_lora, run_trainer, train_result, trainer_args
 from rmnlora.training.datasets import SFT_KEYS, DatasetError, Row, as_chat, assert_no_leak
 
 
@@ -29,6 +29,7 @@ def train_sft(
     train_rows: Sequence[Row],
     config: SFTRunConfig,
     manifest: SplitManifest | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train a LoRA adapter on ``train_rows``; refuses rows whose prompt the ``manifest`` held out."""
     from datasets import Dataset
@@ -56,7 +57,8 @@ def train_sft(
             as_chat(rows, SFT_KEYS) if config.chat_format else [{k: r[k] for k in SFT_KEYS} for r in rows]
         ),
         processing_class=tokenizer,
-        peft_config=lora_config(config),
+        peft_config=new_lora(model, config),
+        callbacks=list(callbacks) or None,
     )
     outcome = run_trainer(trainer, config)
     return train_result("sft", config, trainer, outcome, len(rows))
