@@ -144,6 +144,7 @@ def score(
         top = result.candidates[0] if result.candidates else None
         return {
             "id": example.copy.id,
+            "draws": result.draws,
             "brand": example.product.brand_id,
             "rows": rows,
             "top": {"headline": top.copy_text.headline, "body": top.copy_text.body, "cta": top.copy_text.cta}
@@ -170,6 +171,8 @@ def score(
         "top_usable": sum(o["top_usable"] for o in outputs) / len(outputs),
         "usable": sum(r["usable"] for r in candidates) / max(len(candidates), 1),
         "distinct_usable": sum(r["distinct_usable"] for r in candidates) / max(len(candidates), 1),
+        # usable answers per model answer drawn: the model's own rate before rejection sampling
+        "usable_per_draw": sum(r["usable"] for r in candidates) / max(sum(o["draws"] for o in outputs), 1),
         "policy_pass": sum(r["policy_pass"] for r in candidates) / max(len(candidates), 1),
         "heldout_loss": heldout_loss(service, corpus, examples, parts),
         "seconds": round(seconds, 1),
@@ -233,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             row = table[label]
             print(
                 f"{label:22s} briefs {row['briefs']:3d}  top usable {row['top_usable']:5.0%}  usable "
-                f"{row['usable']:5.0%}  distinct usable {row['distinct_usable']:5.0%}  "
+                f"{row['usable']:5.0%}  per draw {row['usable_per_draw']:5.0%}  "
                 f"policy pass {row['policy_pass']:5.0%}  held-out loss "
                 f"{row['heldout_loss']:.3f}  ({row['seconds']} s)",
                 flush=True,

@@ -81,6 +81,7 @@ class CreativeResult(BaseModel):
     candidates: list[CopyCandidate] = Field(default_factory=list)
     ranking: str = Field(description="How the candidates were ranked, incl. whether likelihood was used.")
     notes: list[str] = Field(default_factory=list)
+    draws: int = Field(default=0, description="Model answers drawn (repeats and unusable ones drawn again).")
 
     @property
     def best(self) -> CopyCandidate | None:

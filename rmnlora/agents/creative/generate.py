@@ -93,6 +93,7 @@ def generate_copy(
     facts = brief_facts(request, spec)
     notes: list[str] = []
     candidates: list[CopyCandidate] = []
+    draws = 0
     if chat_model is None:
         notes.append("no chat model configured: template copy, not model output")
         for copy, cleaning in template_copies(request, spec):
@@ -116,13 +117,16 @@ def generate_copy(
         messages = build_messages(request, spec)
         seen: set[tuple[str, str, str]] = set()
         repeats = 0
-        # The first draw is greedy, the others sample. A draw that repeats an earlier candidate
-        # (the same copy, ignoring case and spacing) is dropped and drawn again, at most k extra
-        # times, so the buyer gets k different options rather than one option k times.
-        for draw in range(2 * request.k):
-            if len(candidates) == request.k:
-                break
-            extra: dict[str, Any] = {} if sampling is None else sampling.arguments(draw)
+        unusable: list[CopyCandidate] = []
+        draws = 0
+        # Best-of-K with rejection: the first draw is greedy, the others sample. A draw that
+        # repeats an earlier one (same words, ignoring case and spacing), or that governance or the
+        # copy-quality judge refuses, is drawn again while the budget (2k draws) lasts, so the buyer
+        # gets k different options that can run; refused ones fill the list only when it runs out,
+        # ranked last, so the gate still sees what went wrong.
+        while draws < 2 * request.k and len(candidates) < request.k:
+            extra: dict[str, Any] = {} if sampling is None else sampling.arguments(draws)
+            draws += 1
             try:
                 reply = chat_model.invoke(messages, **extra)
             except Exception as exc:  # the model's own error types vary by backend
@@ -135,26 +139,29 @@ def generate_copy(
                 continue
             seen.add(key)
             likelihood = likelihood_from_metadata(reply.response_metadata)
-            candidates.append(
-                CopyCandidate(
-                    copy_text=copy,
-                    source="model",
-                    governance=review_copy(
-                        copy,
-                        all_packs,
-                        product=request.product,
-                        brand=request.brand,
-                        likelihood=likelihood,
-                        trimmed=trimmed_fields(cleaning),
-                        facts=facts,
-                    ),
+            candidate = CopyCandidate(
+                copy_text=copy,
+                source="model",
+                governance=review_copy(
+                    copy,
+                    all_packs,
+                    product=request.product,
+                    brand=request.brand,
                     likelihood=likelihood,
-                    raw=raw,
-                    cleaning=cleaning,
-                )
+                    trimmed=trimmed_fields(cleaning),
+                    facts=facts,
+                ),
+                likelihood=likelihood,
+                raw=raw,
+                cleaning=cleaning,
             )
+            (candidates if candidate.governance.passed else unusable).append(candidate)
+        shown_unusable = unusable[: request.k - len(candidates)]
+        candidates += shown_unusable
         if repeats:
             notes.append(f"{repeats} model answers repeated an earlier candidate and were drawn again")
+        if len(unusable) > len(shown_unusable):
+            notes.append(f"{len(unusable) - len(shown_unusable)} unusable model answers were drawn again")
         if len(candidates) < request.k:
             notes.append(f"only {len(candidates)} distinct candidates of {request.k} asked for")
         source = "model"
@@ -172,4 +179,5 @@ def generate_copy(
         candidates=ranked,
         ranking=how,
         notes=notes,
+        draws=draws,
     )

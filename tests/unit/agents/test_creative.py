@@ -127,7 +127,8 @@ def test_an_over_long_body_is_cut_after_its_last_whole_sentence_that_fits() -> N
 
 def test_model_candidates_are_governed_and_ranked_by_likelihood() -> None:
     replies = iter(
-        [
+        2
+        * [
             AIMessage(
                 "Headline: The #1 granola bar\nBody: Cures hunger.\nCTA: Shop now",
                 response_metadata={"mean_logprob": -0.2},
@@ -156,8 +157,11 @@ def test_model_candidates_are_governed_and_ranked_by_likelihood() -> None:
     # the prompt carries the format's limits; the first call is greedy, the rest sample
     system = chat.calls[0]["messages"][0].content
     assert "at most 45 characters" in system and "Shop now" in system
-    assert [call["temperature"] for call in chat.calls] == [0.0] + [DEFAULT_SAMPLING.temperature] * 2
-    assert [call.get("top_p") for call in chat.calls] == [None] + [DEFAULT_SAMPLING.top_p] * 2
+    # the refused answer is drawn again (best-of-K with rejection); the budget is 2k draws, and the
+    # answers that come back are repeats, so the refused one is shown last
+    assert [call["temperature"] for call in chat.calls] == [0.0] + [DEFAULT_SAMPLING.temperature] * 5
+    assert [call.get("top_p") for call in chat.calls] == [None] + [DEFAULT_SAMPLING.top_p] * 5
+    assert result.draws == 6
 
 
 def test_a_repeated_answer_is_drawn_again_so_the_buyer_gets_k_different_options() -> None:
@@ -175,6 +179,21 @@ def test_a_repeated_answer_is_drawn_again_so_the_buyer_gets_k_different_options(
     assert any("1 model answers repeated an earlier candidate" in n for n in result.notes)
 
 
+def test_an_unusable_answer_is_drawn_again_and_a_usable_one_takes_its_place() -> None:
+    chatter = "Headline: Here is a revised version of the ad\nBody: I hope this helps.\nCTA: Shop now"
+    first = "Headline: Acme Crunch granola bars\nBody: Made with whole grain oats.\nCTA: Shop now"
+    second = "Headline: Acme Crunch, baked golden\nBody: Whole grain oats in every bar.\nCTA: Shop now"
+    chat = RecordingFakeChat(messages=iter([chatter, first, second]))
+    chat.calls = []
+    result = generate_copy(_request(k=2), chat)
+    assert [c.copy_text.headline for c in result.candidates] == [
+        "Acme Crunch granola bars",
+        "Acme Crunch, baked golden",
+    ]
+    assert all(c.governance.passed for c in result.candidates) and result.draws == 3
+    assert any("1 unusable model answers were drawn again" in n for n in result.notes)
+
+
 def test_draws_stop_after_k_extra_and_say_how_many_distinct_candidates_there_are() -> None:
     same = "Headline: Acme Crunch granola bars\nBody: Made with whole grain oats.\nCTA: Shop now"
     chat = RecordingFakeChat(messages=iter([same] * 10))
@@ -185,7 +204,9 @@ def test_draws_stop_after_k_extra_and_say_how_many_distinct_candidates_there_are
 
 
 def test_ranking_says_when_the_model_reports_no_likelihood() -> None:
-    chat = GenericFakeChatModel(messages=iter(["Headline: Oat bars\nCTA: Shop now", "Headline: Acme Crunch"]))
+    chat = GenericFakeChatModel(
+        messages=iter(2 * ["Headline: Oat bars\nCTA: Shop now", "Headline: Acme Crunch"])
+    )
     result = generate_copy(_request(k=2), chat)
     assert result.candidates[0].likelihood is None
     assert "adapter likelihood not used" in result.ranking
