@@ -19,6 +19,7 @@ from rmnlora.cli import (
     db,
     feedback,
     harmonize,
+    improve,
     info,
     measure,
     optimize,
@@ -54,7 +55,7 @@ def main(
 
 
 # Top-level commands: rmn version, schemas, serve, check-copy, ..., eval.
-for area in (info, adapters, creative, feedback, harmonize, optimize, plan, reflection, train):
+for area in (info, adapters, creative, feedback, harmonize, optimize, plan, reflection, train, improve):
     app.add_typer(area.app)
 
 # Command groups: rmn db ..., rmn adapters ..., ..., rmn train ...
