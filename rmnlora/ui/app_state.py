@@ -52,6 +52,15 @@ def _inference_service() -> tuple[Any, str]:
         return None, f"the model could not be loaded: {exc}"
 
 
+SETTINGS_KEY = "rmn_settings"
+
+
+def settings() -> Settings:
+    """The settings a test injected, else the configuration's."""
+    injected = st.session_state.get(SETTINGS_KEY)
+    return injected if injected is not None else _settings()
+
+
 def database() -> Database:
     injected = st.session_state.get(DATABASE_KEY)
     return injected if injected is not None else _configured_database()

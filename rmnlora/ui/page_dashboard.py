@@ -1,4 +1,5 @@
-"""Dashboard: volume over time, ratings per task, win rates per adapter, for the chosen brand."""
+"""Dashboard: the brand's model (served version, improvement runs), volume over time, ratings per
+task, win rates per adapter and annotator agreement, for the chosen brand."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import streamlit as st
 
 from rmnlora.feedback import store
 from rmnlora.schemas.feedback import ExportFilter
-from rmnlora.ui import app_state
+from rmnlora.ui import app_state, page_model
 
 
 def render() -> None:
@@ -18,6 +19,7 @@ def render() -> None:
     total.metric("Feedback items", summary.total)
     pairs.metric("DPO training pairs", summary.dpo_pairs)
     types.metric("Kinds of feedback", len(summary.by_type))
+    page_model.render_model(tenant_id, brand_id)
     if summary.total == 0:
         st.info("No feedback for this brand yet: the charts appear once people start rating.")
         return
@@ -42,6 +44,8 @@ def render() -> None:
         wins = pd.DataFrame([w.model_dump() for w in summary.win_rates]).set_index("adapter")
         st.bar_chart(wins, y="win_rate")
         st.dataframe(wins)
+
+    page_model.render_agreement(tenant_id, brand_id)
 
     st.subheader("By kind")
     st.dataframe(pd.DataFrame([c.model_dump() for c in summary.by_type]).rename(columns={"key": "kind"}))
