@@ -12,6 +12,20 @@ from rmnlora.ui.samples import sample_prompts
 
 OWN_PROMPT = "✍️ Write my own prompt"
 
+GUIDELINES = """
+**Judge the copy as the retailer's shopper would see it, then as the brand's lawyer would read it.**
+
+1. *Could it run?* Prefer the response that names the product (or the brand), fits the format's
+   limits and ends as a finished phrase. Copy that talks to you ("Here is a revised version..."),
+   repeats the request's labels, or is cut off is never the better one, however fluent.
+2. *Is every fact in the brief?* A number, an ingredient or a claim ("gluten-free", "organic",
+   "8 g protein") the brief does not give is a defect, even when it sounds good.
+3. *Then voice.* Between two that could run, prefer the one closer to the brand's tone.
+4. *Unsure or both bad?* Don't pick: rate each one, or write the copy it should have been
+   (a correction teaches more than a coin flip).
+5. Judge each item on its own; others may judge it too, and the dashboard shows how far you agree.
+"""
+
 
 def _explain(exc: ValidationError) -> str:
     return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
@@ -95,6 +109,8 @@ def render(task: str) -> None:
     tenant_id, brand_id = app_state.require_brand()
     brand_name = str(st.session_state.get("rmn_brand_name") or brand_id)
     st.title(f"{app_state.TASKS.get(task, task)} · {brand_name}")
+    with st.expander("Guidelines for annotators", expanded=False):
+        st.markdown(GUIDELINES)
 
     samples = sample_prompts(task, brand_name)
     picked = st.selectbox("Start from a sample prompt", [*samples, OWN_PROMPT], key=f"{task}_sample")

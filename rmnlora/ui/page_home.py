@@ -49,7 +49,9 @@ def render() -> None:
     st.title("Teach the copywriter")
     st.write(
         "Pick a brand, then judge ad copy and plan explanations: choose the better of two, "
-        "give a thumb or stars, or write what it should have said. Every answer trains the brand's model."
+        "give a thumb or stars, or write what it should have said. Answers train the brand's next model "
+        "version when an improvement runs (Dashboard → Improve the model now, or `rmn improve`); it is "
+        "served only if it measures better than the one served now."
     )
     tenant_id = app_state.tenant()
     if tenant_id is None:

@@ -1,4 +1,5 @@
-"""End to end in headless Chromium: submit a preference in the real app, find it in the DPO export."""
+"""End to end in headless Chromium: submit a preference in the real app, find it in the DPO export,
+and start an improvement run from the dashboard (one pair is not enough: it says how many more)."""
 
 from __future__ import annotations
 
@@ -168,6 +169,16 @@ def test_a_preference_submitted_in_chromium_is_in_the_export(
         open_page("Export")
         text_appears("Download DPO JSONL")
         text_appears("Ice-cold Acme Cola, ready for game night.")
+        # the dashboard: the brand's model, the improvement button, agreement
+        open_page("Dashboard")
+        text_appears("The brand's model")
+        text_appears("no adapter yet")
+        text_appears("Annotator agreement")
+        improve = wait.until(
+            ec.element_to_be_clickable((By.XPATH, '//button[normalize-space()="Improve the model now"]'))
+        )
+        improve.click()
+        text_appears("not enough feedback: 1 new preference pairs")
     finally:
         driver.quit()
 
