@@ -389,7 +389,8 @@ def _run(
         if len(data.train_pairs) < config.min_pairs:
             short.append(
                 f"{len(data.train_pairs)} new preference pairs to train on since {label} "
-                f"(feedback after #{after}); {config.min_pairs} are needed, "
+                f"(from {data.new_items} feedback items after #{after}; held-out prompts are judged, "
+                f"not trained on); {config.min_pairs} are needed, "
                 f"{config.min_pairs - len(data.train_pairs)} more"
             )
         if len(data.heldout_pairs) < config.min_heldout_pairs:

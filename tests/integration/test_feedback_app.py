@@ -170,16 +170,17 @@ def _seed(database: Database) -> None:
 def test_dashboard_shows_volume_ratings_and_win_rates(sqlite_db: Database) -> None:
     add_tenant(sqlite_db, "acme", ("acme-cola",))
     empty = _app(sqlite_db, page="pages/dashboard.py")
-    assert "No feedback for this brand yet" in empty.info[0].value
+    assert any("No feedback for this brand yet" in info.value for info in empty.info)
     _seed(sqlite_db)
     at = _app(sqlite_db, page="pages/dashboard.py")
     assert at.metric[0].value == "3" and at.metric[1].value == "3"
-    assert [s.value for s in at.subheader][:3] == [
+    assert [s.value for s in at.subheader][:4] == [
+        "The brand's model",
         "Volume over time",
         "Ratings per task",
         "Win rate per adapter (preference pairs)",
     ]
-    wins = at.dataframe[1].value
+    wins = next(df.value for df in at.dataframe if "wins" in df.value.columns)
     assert wins.loc["v2", "wins"] == 2 and wins.loc["v1", "wins"] == 1
     assert len(at.get("vega_lite_chart")) >= 2  # volume line + win-rate bars
 

@@ -122,7 +122,13 @@ def test_a_preference_submitted_in_chromium_is_in_the_export(
     wait = WebDriverWait(driver, 60)
 
     def text_appears(fragment: str) -> None:
-        wait.until(lambda d: fragment in d.find_element(By.TAG_NAME, "body").text)
+        from selenium.common.exceptions import TimeoutException
+
+        try:
+            wait.until(lambda d: fragment in d.find_element(By.TAG_NAME, "body").text)
+        except TimeoutException:
+            body = driver.find_element(By.TAG_NAME, "body").text
+            raise AssertionError(f"{fragment!r} never appeared; the page shows:\n{body[-3000:]}") from None
 
     def fill(label: str, value: str) -> None:
         area = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'textarea[aria-label="{label}"]')))
@@ -178,7 +184,8 @@ def test_a_preference_submitted_in_chromium_is_in_the_export(
             ec.element_to_be_clickable((By.XPATH, '//button[normalize-space()="Improve the model now"]'))
         )
         improve.click()
-        text_appears("not enough feedback: 1 new preference pairs")
+        text_appears("Run #1 not enough feedback")
+        text_appears("from 1 feedback items after #0")
     finally:
         driver.quit()
 
