@@ -6,7 +6,8 @@ import streamlit as st
 from pydantic import ValidationError
 
 from rmnlora.feedback import store
-from rmnlora.schemas.feedback import FeedbackIn, PreferencePairIn
+from rmnlora.schemas.creative import CopyRequest
+from rmnlora.schemas.feedback import CreativePrompt, FeedbackIn, PreferencePairIn
 from rmnlora.ui import app_state
 from rmnlora.ui.samples import sample_prompts
 
@@ -105,20 +106,64 @@ def _save_rating(task: str, tenant_id: str, brand_id: str, prompt: str, response
         st.info(f"You already saved this feedback (#{result.record.id}).")
 
 
-def render(task: str) -> None:
-    tenant_id, brand_id = app_state.require_brand()
-    brand_name = str(st.session_state.get("rmn_brand_name") or brand_id)
-    st.title(f"{app_state.TASKS.get(task, task)} · {brand_name}")
-    with st.expander("Guidelines for annotators", expanded=False):
-        st.markdown(GUIDELINES)
+RETAILERS = ("walmart", "amazon", "kroger")
+TONES = ("friendly", "playful", "warm", "confident", "premium", "practical")
 
+
+def _creative_brief(brand_id: str, brand_name: str) -> str:
+    """The brief the creative agent is asked, as a form; returns it encoded as the stored prompt.
+
+    The prompt stored with each answer is the brief and the agent's exact chat turns, so the
+    candidates are what the served adapters write for it and ``rmn improve`` trains on the
+    request the planner really sends ("" while the brief is incomplete).
+    """
+    from rmnlora.agents.creative.formats import load_format_specs
+    from rmnlora.training.corpus import prompt_messages
+
+    left, right = st.columns(2)
+    retailer = left.selectbox("Retailer", RETAILERS, key="creative_retailer")
+    specs = load_format_specs(retailer)
+    ad_format = right.selectbox("Ad format", sorted(specs), key="creative_format")
+    product = left.text_input("Product", value=brand_name, key="creative_product").strip()
+    key_message = right.text_input("Key message", key="creative_message").strip()
+    tone = left.selectbox("Tone", TONES, key="creative_tone")
+    claims = right.text_input("Allowed claims (separate with ;)", key="creative_claims")
+    if not product:
+        st.error("Name the product the ad is for.")
+        return ""
+    request = CopyRequest(
+        retailer=retailer,
+        brand=brand_id,
+        ad_format=ad_format,
+        product=product,
+        key_message=key_message,
+        tone=tone,
+        claims=[c.strip() for c in claims.split(";") if c.strip()],
+    )
+    messages = prompt_messages(request, specs[ad_format])
+    with st.expander("What the model is asked", expanded=False):
+        for turn in messages:
+            st.text(f"{turn['role']}: {turn['content']}")
+    return CreativePrompt(request=request.model_dump(), messages=messages).encode()
+
+
+def _free_prompt(task: str, brand_name: str) -> str:
     samples = sample_prompts(task, brand_name)
     picked = st.selectbox("Start from a sample prompt", [*samples, OWN_PROMPT], key=f"{task}_sample")
     prompt_key = f"{task}_prompt"
     if st.session_state.get(f"{task}_prompt_from") != picked:
         st.session_state[prompt_key] = "" if picked == OWN_PROMPT else picked
         st.session_state[f"{task}_prompt_from"] = picked
-    prompt = st.text_area("Prompt", key=prompt_key).strip()
+    return str(st.text_area("Prompt", key=prompt_key)).strip()
+
+
+def render(task: str) -> None:
+    tenant_id, brand_id = app_state.require_brand()
+    brand_name = str(st.session_state.get("rmn_brand_name") or brand_id)
+    st.title(f"{app_state.TASKS.get(task, task)} · {brand_name}")
+    with st.expander("Guidelines for annotators", expanded=False):
+        st.markdown(GUIDELINES)
+    prompt = _creative_brief(brand_id, brand_name) if task == "creative" else _free_prompt(task, brand_name)
 
     status = app_state.generator()
     if status.generator is None:
@@ -127,7 +172,7 @@ def render(task: str) -> None:
             "you can still paste two responses below and compare them."
         )
     elif st.button("Generate two responses", type="primary", disabled=not prompt, key=f"{task}_generate"):
-        with st.spinner("Writing two responses…"):
+        with st.spinner("Writing two responses with the served model…"):
             _generate(task, brand_id, prompt)
 
     left, right = st.columns(2)

@@ -1,13 +1,8 @@
-"""Sample prompts per task, so a brand manager can start giving feedback without writing prompts."""
+"""Sample prompts for the free-prompt tasks (plan explanations); ad copy is asked as a brief instead."""
 
 from __future__ import annotations
 
 SAMPLE_PROMPTS: dict[str, tuple[str, ...]] = {
-    "creative": (
-        "Write a sponsored-product headline (max 90 characters) for {brand} on Walmart Connect.",
-        "Write a 2-line Instacart shoppable ad for {brand} that highlights value without price claims.",
-        "Write an Amazon sponsored-brand tagline for {brand} in a friendly, confident tone.",
-    ),
     "plan_explanation": (
         "Explain to a brand manager why most of the {brand} budget goes to the retailer with the "
         "highest marginal ROAS.",

@@ -12,7 +12,7 @@ from rmnlora.adapters.service import InferenceService
 from rmnlora.adapters.tiny import build_tiny_model
 from rmnlora.config import load_settings
 from rmnlora.feedback import store as feedback_store
-from rmnlora.schemas.feedback import ExportFilter, PreferencePairIn
+from rmnlora.schemas.feedback import ExportFilter, PreferencePairIn, decode_creative_prompt
 from rmnlora.storage import Database, Feedback
 from rmnlora.ui import app_state
 from rmnlora.ui.generation import GeneratorStatus, runtime_generator
@@ -91,15 +91,18 @@ def test_home_offers_to_add_a_brand_when_there_is_none(sqlite_db: Database) -> N
 def test_preference_from_two_real_generations_is_stored_with_adapters(
     sqlite_db: Database, tmp_path: Path
 ) -> None:
+    """Ad copy is asked as a brief; both candidates are what the served composition writes for it,
+    and the stored prompt is the brief with the agent's exact turns (what ``rmn improve`` trains on)."""
     add_tenant(sqlite_db, "acme", ("acme-cola",))
     at = _app(sqlite_db, _tiny_runtime(sqlite_db, tmp_path), page="pages/creative.py")
-    assert "Walmart Connect" in at.text_area(key="creative_prompt").value  # a sample prompt is preloaded
+    at.text_input(key="creative_product").set_value("Acme Cola 12-pack").run()
+    at.text_input(key="creative_message").set_value("Ice-cold for game night").run()
     at.button(key="creative_generate").click().run()
+    assert not at.exception, at.exception
     a, b = at.text_area(key="creative_a").value, at.text_area(key="creative_b").value
-    assert a and b and a != b
+    assert a.startswith("Headline:") and b.startswith("Headline:") and a != b
     source_a, source_b = at.caption[0].value, at.caption[1].value
-    assert source_a.startswith("from model: ") and "acme-cola" in source_a  # brand + task composition
-    assert source_b.startswith("from model: ") and "acme-cola" not in source_b  # task only
+    assert source_a == source_b and "brand:acme-cola" in source_a and "task:creative" in source_a
     at.radio(key="creative_pick").set_value("B").run()
     at.button(key="creative_save_pair").click().run()
     assert "Preference saved" in at.success[0].value
@@ -107,8 +110,15 @@ def test_preference_from_two_real_generations_is_stored_with_adapters(
     assert "already saved" in at.info[0].value
     [row] = _rows(sqlite_db)
     assert (row.feedback_type, row.chosen, row.rejected) == ("preference", b.strip(), a.strip())
-    assert row.adapter == f"{source_b.removeprefix('from model: ')}>{source_a.removeprefix('from model: ')}"
-    assert row.prompt == at.text_area(key="creative_prompt").value
+    structured = decode_creative_prompt(row.prompt)
+    assert structured is not None
+    assert (
+        structured.request["product"] == "Acme Cola 12-pack" and structured.request["retailer"] == "walmart"
+    )
+    assert (
+        structured.messages[0]["role"] == "system"
+        and "Acme Cola 12-pack" in structured.messages[1]["content"]
+    )
 
 
 def test_without_a_model_the_page_says_so_and_takes_manual_text(sqlite_db: Database) -> None:

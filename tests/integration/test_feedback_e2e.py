@@ -197,4 +197,4 @@ def test_a_preference_submitted_in_chromium_is_in_the_export(
     assert len(rows) == 1
     assert rows[0]["chosen"] == "Ice-cold Acme Cola, ready for game night."
     assert rows[0]["rejected"] == "Cola. It is a drink."
-    assert "Walmart Connect" in rows[0]["prompt"]
+    assert '"retailer":"walmart"' in rows[0]["prompt"]  # the brief, with the agent's own turns
