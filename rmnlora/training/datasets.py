@@ -41,11 +41,11 @@ class HeldoutLeakError(DatasetError):
 # ---------------------------------------------------------------- feedback → data
 
 
-def _good(item: Feedback) -> bool:
+def is_liked(item: Feedback) -> bool:
     return item.thumbs_up is True or (item.rating is not None and item.rating >= 4)
 
 
-def _bad(item: Feedback) -> bool:
+def is_disliked(item: Feedback) -> bool:
     return item.thumbs_up is False or (item.rating is not None and item.rating <= 2)
 
 
@@ -53,7 +53,7 @@ def feedback_to_dpo(items: Iterable[Feedback]) -> list[Row]:
     """Preference pairs as they are; corrections as (correction ≻ response); liked ≻ disliked answers
     to the same prompt. Pairs whose chosen side a reviewer disliked are dropped (ratings filter)."""
     items = list(items)
-    disliked = {(i.prompt, i.response) for i in items if i.response and _bad(i)}
+    disliked = {(i.prompt, i.response) for i in items if i.response and is_disliked(i)}
     rows: list[Row] = []
     for item in items:
         if item.feedback_type == "preference" and item.chosen and item.rejected:
@@ -67,7 +67,7 @@ def feedback_to_dpo(items: Iterable[Feedback]) -> list[Row]:
             rows.append({"prompt": item.prompt, "chosen": item.correction, "rejected": item.response})
     liked: dict[str, list[str]] = {}
     for item in items:
-        if item.response and _good(item):
+        if item.response and is_liked(item):
             liked.setdefault(item.prompt, []).append(item.response)
     for prompt, bad_response in sorted(disliked):
         for good_response in liked.get(prompt, []):
@@ -78,12 +78,12 @@ def feedback_to_dpo(items: Iterable[Feedback]) -> list[Row]:
 def feedback_to_sft(items: Iterable[Feedback]) -> list[Row]:
     """Corrections and liked responses become SFT rows; anything a reviewer disliked is filtered out."""
     items = list(items)
-    disliked = {(i.prompt, i.response) for i in items if i.response and _bad(i)}
+    disliked = {(i.prompt, i.response) for i in items if i.response and is_disliked(i)}
     rows: list[Row] = []
     for item in items:
         if item.feedback_type == "correction" and item.correction:
             rows.append({"prompt": item.prompt, "completion": item.correction})
-        elif item.response and _good(item):
+        elif item.response and is_liked(item):
             rows.append({"prompt": item.prompt, "completion": item.response})
         elif item.feedback_type == "preference" and item.chosen:
             rows.append({"prompt": item.prompt, "completion": item.chosen})

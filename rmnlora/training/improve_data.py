@@ -27,15 +27,7 @@ from rmnlora.storage.database import Database
 from rmnlora.storage.models import Feedback
 from rmnlora.training.corpus import Corpus
 from rmnlora.training.creative_rows import sft_rows as corpus_sft_rows
-from rmnlora.training.datasets import Row, as_chat, feedback_to_dpo, load_feedback
-
-
-def _bad(item: Feedback) -> bool:
-    return item.thumbs_up is False or (item.rating is not None and item.rating <= 2)
-
-
-def _good(item: Feedback) -> bool:
-    return item.thumbs_up is True or (item.rating is not None and item.rating >= 4)
+from rmnlora.training.datasets import Row, as_chat, feedback_to_dpo, is_disliked, is_liked, load_feedback
 
 
 def is_heldout(prompt: str, fraction: float, seed: int = 0) -> bool:
@@ -47,12 +39,12 @@ def is_heldout(prompt: str, fraction: float, seed: int = 0) -> bool:
 def sft_targets(items: Iterable[Feedback]) -> list[Row]:
     """Corrections and liked answers; an answer anyone disliked for its prompt is never a target."""
     items = list(items)
-    disliked = {(i.prompt, i.response) for i in items if i.response and _bad(i)}
+    disliked = {(i.prompt, i.response) for i in items if i.response and is_disliked(i)}
     rows: list[Row] = []
     for item in items:
         if item.feedback_type == "correction" and item.correction:
             text = item.correction
-        elif item.response and _good(item):
+        elif item.response and is_liked(item):
             text = item.response
         else:
             continue
