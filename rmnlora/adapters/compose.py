@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rmnlora.adapters.registry import KINDS, AdapterInfo, AdapterKind, Resolution
+from rmnlora.adapters.identity import KINDS, AdapterKind
+from rmnlora.adapters.registry import AdapterInfo, Resolution
 
 log = logging.getLogger(__name__)
 

@@ -8,27 +8,25 @@ adapters a tenant may use, refusing another tenant's brand with ``AdapterAccessE
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from sqlmodel import col, select
 
+from rmnlora.adapters.identity import (
+    NAME_PATTERN,
+    SHARED_OWNER,
+    AdapterError,
+    AdapterKind,
+    check_kind,
+    read_peft_config,
+)
+from rmnlora.adapters.versions import AdapterVersions
 from rmnlora.storage.database import Database
 from rmnlora.storage.models import AdapterEvent, AdapterRecord, AdapterVersion, Brand
-
-AdapterKind = Literal["retailer", "brand", "task"]
-KINDS: tuple[AdapterKind, ...] = ("retailer", "brand", "task")
-SHARED_OWNER = "_shared"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-class AdapterError(ValueError):
-    """Bad adapter input (unknown kind, bad name, not a PEFT folder); the message says which."""
 
 
 class AdapterAccessError(PermissionError):
@@ -95,25 +93,6 @@ def _info(record: AdapterRecord) -> AdapterInfo:
     )
 
 
-def check_kind(kind: str) -> AdapterKind:
-    if kind not in KINDS:
-        raise AdapterError(f"adapter kind {kind!r} is not one of {', '.join(KINDS)}")
-    return cast(AdapterKind, kind)
-
-
-def read_peft_config(folder: Path) -> dict[str, Any]:
-    """The adapter_config.json of a PEFT LoRA folder; anything else is an AdapterError."""
-    config_file = folder / "adapter_config.json"
-    if not folder.is_dir() or not config_file.is_file():
-        raise AdapterError(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
-    if not any((folder / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin")):
-        raise AdapterError(f"{folder} has adapter_config.json but no adapter_model.safetensors")
-    config: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
-    if str(config.get("peft_type", "")).upper() != "LORA":
-        raise AdapterError(f"{folder} holds a {config.get('peft_type')!r} adapter; only LoRA is supported")
-    return config
-
-
 class AdapterRegistry:
     """List, register, delete and resolve adapters; files live under ``root/<kind>/<owner>/<name>``."""
 
@@ -133,7 +112,7 @@ class AdapterRegistry:
     ) -> AdapterInfo:
         """Copy a PEFT LoRA folder into the registry and record it; the rank is read from its config."""
         adapter_kind = check_kind(kind)
-        if not _NAME.match(name):
+        if not NAME_PATTERN.match(name):
             raise AdapterError(f"adapter name {name!r} must be 1-128 letters, digits, '_', '-' or '.'")
         if adapter_kind == "brand" and owner_tenant_id is None:
             raise AdapterError("brand adapters belong to one tenant: give owner_tenant_id")
@@ -202,8 +181,6 @@ class AdapterRegistry:
         metrics: Mapping[str, Any] | None,
     ) -> AdapterInfo:
         """Registering over a versioned adapter adds a version and serves it; the others stay for rollback."""
-        from rmnlora.adapters.versions import AdapterVersions
-
         versions = AdapterVersions(self.database, self.root)
         current = versions.current(kind, name, owner_tenant_id=owner_tenant_id)
         added = versions.add_candidate(

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
-from rmnlora.adapters.registry import SHARED_OWNER, AdapterError, check_kind, read_peft_config
+from rmnlora.adapters.identity import SHARED_OWNER, AdapterError, check_kind, read_peft_config
 from rmnlora.storage.database import Database
 from rmnlora.storage.models import AdapterEvent, AdapterRecord, AdapterVersion
 
