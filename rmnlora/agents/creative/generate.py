@@ -8,6 +8,7 @@ caller decides whether template copy is acceptable, nothing here substitutes it 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,28 @@ DEFAULT_SAMPLING = CandidateSampling()
 
 def _identity(copy: AdCopy) -> tuple[str, str, str]:
     """What makes two candidates the same option for a buyer: the same words in each field."""
+
     def words(text: str) -> str:
         return " ".join(text.casefold().split())
 
     return words(copy.headline), words(copy.body), words(copy.cta)
+
+
+def _invoke_all(
+    chat_model: BaseChatModel, messages: list[BaseMessage], wave: list[dict[str, Any]]
+) -> list[Any]:
+    """One reply per argument set, in order; the calls run concurrently."""
+
+    def one(extra: dict[str, Any]) -> Any:
+        try:
+            return chat_model.invoke(messages, **extra)
+        except Exception as exc:  # the model's own error types vary by backend
+            raise CreativeError(f"chat model {type(chat_model).__name__} failed: {exc}") from exc
+
+    if len(wave) == 1:
+        return [one(wave[0])]
+    with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+        return list(pool.map(one, wave))
 
 
 def _text(message: BaseMessage) -> str:
@@ -124,38 +143,40 @@ def generate_copy(
         # copy-quality judge refuses, is drawn again while the budget (2k draws) lasts, so the buyer
         # gets k different options that can run; refused ones fill the list only when it runs out,
         # ranked last, so the gate still sees what went wrong.
+        # Draws go out in waves of as many as are still needed, concurrently, so a batching runtime
+        # answers them in one forward pass per token instead of one generation after another.
         while draws < 2 * request.k and len(candidates) < request.k:
-            extra: dict[str, Any] = {} if sampling is None else sampling.arguments(draws)
-            draws += 1
-            try:
-                reply = chat_model.invoke(messages, **extra)
-            except Exception as exc:  # the model's own error types vary by backend
-                raise CreativeError(f"chat model {type(chat_model).__name__} failed: {exc}") from exc
-            raw = _text(reply)
-            copy, cleaning = clean_copy(parse_copy(raw), spec)
-            key = _identity(copy)
-            if key in seen:
-                repeats += 1
-                continue
-            seen.add(key)
-            likelihood = likelihood_from_metadata(reply.response_metadata)
-            candidate = CopyCandidate(
-                copy_text=copy,
-                source="model",
-                governance=review_copy(
-                    copy,
-                    all_packs,
-                    product=request.product,
-                    brand=request.brand,
+            wave = [
+                {} if sampling is None else sampling.arguments(draws + i)
+                for i in range(min(request.k - len(candidates), 2 * request.k - draws))
+            ]
+            draws += len(wave)
+            for reply in _invoke_all(chat_model, messages, wave):
+                raw = _text(reply)
+                copy, cleaning = clean_copy(parse_copy(raw), spec)
+                key = _identity(copy)
+                if key in seen:
+                    repeats += 1
+                    continue
+                seen.add(key)
+                likelihood = likelihood_from_metadata(reply.response_metadata)
+                candidate = CopyCandidate(
+                    copy_text=copy,
+                    source="model",
+                    governance=review_copy(
+                        copy,
+                        all_packs,
+                        product=request.product,
+                        brand=request.brand,
+                        likelihood=likelihood,
+                        trimmed=trimmed_fields(cleaning),
+                        facts=facts,
+                    ),
                     likelihood=likelihood,
-                    trimmed=trimmed_fields(cleaning),
-                    facts=facts,
-                ),
-                likelihood=likelihood,
-                raw=raw,
-                cleaning=cleaning,
-            )
-            (candidates if candidate.governance.passed else unusable).append(candidate)
+                    raw=raw,
+                    cleaning=cleaning,
+                )
+                (candidates if candidate.governance.passed else unusable).append(candidate)
         shown_unusable = unusable[: request.k - len(candidates)]
         candidates += shown_unusable
         if repeats:
