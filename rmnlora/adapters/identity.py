@@ -11,6 +11,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from sqlmodel import Session, col, select
+
+from rmnlora.storage.models import AdapterRecord
+
 AdapterKind = Literal["retailer", "brand", "task"]
 KINDS: tuple[AdapterKind, ...] = ("retailer", "brand", "task")
 SHARED_OWNER = "_shared"
@@ -38,3 +42,24 @@ def read_peft_config(folder: Path) -> dict[str, Any]:
     if str(config.get("peft_type", "")).upper() != "LORA":
         raise AdapterError(f"{folder} holds a {config.get('peft_type')!r} adapter; only LoRA is supported")
     return config
+
+
+def read_lora_rank(folder: Path) -> tuple[dict[str, Any], int]:
+    """The folder's PEFT config and its LoRA rank; AdapterError when the rank is missing."""
+    config = read_peft_config(folder)
+    rank = int(config.get("r", 0))
+    if rank < 1:
+        raise AdapterError(f"{folder}: adapter_config.json has no positive rank 'r'")
+    return config, rank
+
+
+def find_record(session: Session, kind: str, name: str, owner_tenant_id: str | None) -> AdapterRecord | None:
+    """The registry row of one adapter identity: (kind, name, owner), None as owner meaning shared."""
+    owned = (
+        AdapterRecord.owner_tenant_id == owner_tenant_id
+        if owner_tenant_id is not None
+        else col(AdapterRecord.owner_tenant_id).is_(None)
+    )
+    return session.exec(
+        select(AdapterRecord).where(AdapterRecord.kind == kind, AdapterRecord.name == name, owned)
+    ).first()

@@ -22,7 +22,8 @@ from rmnlora.adapters.identity import (
     AdapterError,
     AdapterKind,
     check_kind,
-    read_peft_config,
+    find_record,
+    read_lora_rank,
 )
 from rmnlora.adapters.versions import AdapterVersions
 from rmnlora.storage.database import Database
@@ -116,21 +117,10 @@ class AdapterRegistry:
             raise AdapterError(f"adapter name {name!r} must be 1-128 letters, digits, '_', '-' or '.'")
         if adapter_kind == "brand" and owner_tenant_id is None:
             raise AdapterError("brand adapters belong to one tenant: give owner_tenant_id")
-        config = read_peft_config(Path(source))
-        rank = int(config.get("r", 0))
-        if rank < 1:
-            raise AdapterError(f"{source}: adapter_config.json has no positive rank 'r'")
+        config, rank = read_lora_rank(Path(source))
         target = self.root / adapter_kind / (owner_tenant_id or SHARED_OWNER) / name
         with self.database.get_session() as session:
-            existing = session.exec(
-                select(AdapterRecord).where(
-                    AdapterRecord.kind == adapter_kind,
-                    AdapterRecord.name == name,
-                    AdapterRecord.owner_tenant_id == owner_tenant_id
-                    if owner_tenant_id is not None
-                    else col(AdapterRecord.owner_tenant_id).is_(None),
-                )
-            ).first()
+            existing = find_record(session, adapter_kind, name, owner_tenant_id)
             if existing is not None and not replace:
                 raise AdapterError(
                     f"a {adapter_kind} adapter {name!r} already exists for "
@@ -140,15 +130,7 @@ class AdapterRegistry:
         if versioned:
             return self._register_version(adapter_kind, name, Path(source), owner_tenant_id, metrics)
         with self.database.get_session() as session:
-            existing = session.exec(
-                select(AdapterRecord).where(
-                    AdapterRecord.kind == adapter_kind,
-                    AdapterRecord.name == name,
-                    AdapterRecord.owner_tenant_id == owner_tenant_id
-                    if owner_tenant_id is not None
-                    else col(AdapterRecord.owner_tenant_id).is_(None),
-                )
-            ).first()
+            existing = find_record(session, adapter_kind, name, owner_tenant_id)
             if Path(source).resolve() != target.resolve():
                 if target.exists():
                     shutil.rmtree(target)
@@ -223,16 +205,7 @@ class AdapterRegistry:
         """Remove the row and its folder; False when there was no such adapter."""
         adapter_kind = check_kind(kind)
         with self.database.get_session() as session:
-            owner = (
-                AdapterRecord.owner_tenant_id == owner_tenant_id
-                if owner_tenant_id is not None
-                else col(AdapterRecord.owner_tenant_id).is_(None)
-            )
-            record = session.exec(
-                select(AdapterRecord).where(
-                    AdapterRecord.kind == adapter_kind, AdapterRecord.name == name, owner
-                )
-            ).first()
+            record = find_record(session, adapter_kind, name, owner_tenant_id)
             if record is None:
                 return False
             paths = {Path(record.path)}

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import col, select
-
+from rmnlora.adapters.identity import find_record
 from rmnlora.adapters.registry import AdapterRegistry
-from rmnlora.storage.models import AdapterRecord, Brand, Tenant
+from rmnlora.storage.models import Brand, Tenant
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 MANIFEST = "manifest.json"
@@ -65,15 +64,7 @@ def register_shipped(registry: AdapterRegistry, root: Path = SHIPPED_DIR) -> lis
 
 def _registrable(registry: AdapterRegistry, adapter: ShippedAdapter, owner: str | None) -> bool:
     with registry.database.get_session() as session:
-        existing = session.exec(
-            select(AdapterRecord.id).where(
-                AdapterRecord.kind == adapter.kind,
-                AdapterRecord.name == adapter.name,
-                AdapterRecord.owner_tenant_id == owner
-                if owner
-                else col(AdapterRecord.owner_tenant_id).is_(None),
-            )
-        ).first()
+        existing = find_record(session, adapter.kind, adapter.name, owner or None)
         if existing is not None:
             return False
         if adapter.kind != "brand":

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
-from rmnlora.adapters.identity import SHARED_OWNER, AdapterError, check_kind, read_peft_config
+from rmnlora.adapters.identity import SHARED_OWNER, AdapterError, check_kind, find_record, read_lora_rank
 from rmnlora.storage.database import Database
 from rmnlora.storage.models import AdapterEvent, AdapterRecord, AdapterVersion
 
@@ -125,14 +125,7 @@ class AdapterVersions:
 
     def _record(self, session: Session, kind: str, name: str, owner: str | None) -> AdapterRecord:
         adapter_kind = check_kind(kind)
-        owned = (
-            AdapterRecord.owner_tenant_id == owner
-            if owner is not None
-            else col(AdapterRecord.owner_tenant_id).is_(None)
-        )
-        record = session.exec(
-            select(AdapterRecord).where(AdapterRecord.kind == adapter_kind, AdapterRecord.name == name, owned)
-        ).first()
+        record = find_record(session, adapter_kind, name, owner)
         if record is None:
             who = f"tenant {owner!r}" if owner else "all tenants (shared)"
             raise VersionError(f"no {adapter_kind} adapter {name!r} is registered for {who}")
@@ -219,10 +212,7 @@ class AdapterVersions:
         metrics: Mapping[str, Any] | None = None,
     ) -> VersionInfo:
         """Copy a trained PEFT folder in as the next version, not yet served."""
-        config = read_peft_config(Path(source))
-        rank = int(config.get("r", 0))
-        if rank < 1:
-            raise AdapterError(f"{source}: adapter_config.json has no positive rank 'r'")
+        _, rank = read_lora_rank(Path(source))
         with self.database.get_session() as session:
             record = self._record(session, kind, name, owner_tenant_id)
             existing = self._rows(session, record)
