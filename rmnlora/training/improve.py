@@ -178,32 +178,32 @@ def train_candidate(
     from rmnlora.training.common import lora_config
 
     model, tokenizer = model_with_task(load_base, task.path if task else None)
-    shape = SFTRunConfig(
-        kind="brand",
-        name="candidate",
+    # What both stages share: a fresh run each time, quiet, no mid-run checkpoints, and the LoRA
+    # shape a brand's first adapter gets (an existing adapter keeps its own).
+    common: dict[str, Any] = {
+        "kind": "brand",
+        "name": "candidate",
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "resume": False,
+        "progress": False,
+        "save_steps": 10_000,
+        "lora_rank": config.rank,
+        "lora_alpha": 2 * config.rank,
+        "target_modules": list(config.targets),
+    }
+    sft = SFTRunConfig(
         output_dir=work_dir / "sft",
-        lora_rank=config.rank,
-        lora_alpha=2 * config.rank,
-        target_modules=list(config.targets),
+        max_steps=_steps(max(len(data.train_sft), 1), config),
+        learning_rate=config.sft_learning_rate,
+        **common,
     )
     if current is not None:
         peft_model = PeftModel.from_pretrained(model, current.path, is_trainable=True)
     else:
-        peft_model = get_peft_model(model, lora_config(shape))
+        peft_model = get_peft_model(model, lora_config(sft))
     figures: dict[str, Any] = {}
     if data.train_sft:
-        sft = SFTRunConfig(
-            kind="brand",
-            name="candidate",
-            output_dir=work_dir / "sft",
-            max_steps=_steps(len(data.train_sft), config),
-            learning_rate=config.sft_learning_rate,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            resume=False,
-            progress=False,
-            save_steps=10_000,
-        )
         result = train_sft(
             peft_model,
             tokenizer,
@@ -217,17 +217,11 @@ def train_candidate(
             "last_loss": result.last_loss,
         }
     dpo = DPORunConfig(
-        kind="brand",
-        name="candidate",
         output_dir=work_dir / "dpo",
         max_steps=_steps(len(data.train_pairs), config),
         learning_rate=config.learning_rate,
         beta=config.beta,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        resume=False,
-        progress=False,
-        save_steps=10_000,
+        **common,
     )
     result = train_dpo(
         peft_model,
@@ -364,12 +358,6 @@ def _run(
         resolved = registry.resolve(tenant_id, retailer=None, brand=brand_id, task=config.task).components
         current, task = resolved.get("brand"), resolved.get("task")
         served = versions.current("brand", brand_id, owner_tenant_id=tenant_id) if current else None
-        if current is not None:
-            current = next(
-                a
-                for a in registry.list(tenant_id=tenant_id, kind="brand")
-                if a.name == brand_id and a.owner_tenant_id == tenant_id
-            )
         run.update(current_version=served.version if served else None)
         report(0.05, "collecting feedback")
         after = (served.feedback_through or 0) if served else 0
