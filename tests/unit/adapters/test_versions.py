@@ -3,6 +3,8 @@ and every change is an audited event."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +156,40 @@ def test_the_runtime_serves_a_promoted_version_from_the_next_request_without_a_r
         assert again.components == {"brand": "oatly@1"} and again.text == before.text
     finally:
         service.close()
+
+
+def test_a_request_in_flight_during_a_promotion_finishes_on_the_version_it_started_on(
+    registry: AdapterRegistry, loras: dict[str, Path]
+) -> None:
+    model, tokenizer = build_tiny_model(0)
+    service = InferenceService(model, tokenizer, registry, max_wait_ms=0)
+    request = InferenceRequest(
+        brand="oatly", messages=[{"role": "user", "content": "Write a headline"}], max_new_tokens=8
+    )
+    versions = _versions(registry)
+    submitted = threading.Event()
+    submit = service.engine.submit
+
+    def submit_and_signal(job: Any) -> Any:
+        future = submit(job)
+        submitted.set()
+        return future
+
+    service.engine.submit = submit_and_signal  # type: ignore[method-assign]
+    try:
+        served_before = service.infer("acme", request)
+        submitted.clear()
+        candidate = versions.add_candidate(
+            "brand", "oatly", loras["v2"], owner_tenant_id="acme", parent_version=1
+        )
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            with service.composer.lock:  # the worker holds the request, it cannot generate yet
+                in_flight = pool.submit(service.infer, "acme", request)
+                assert submitted.wait(30), "the request never reached the batching engine"
+                versions.promote("brand", "oatly", candidate.version, owner_tenant_id="acme")
+            finished = in_flight.result(timeout=120)
+        following = service.infer("acme", request)
+    finally:
+        service.close()
+    assert finished.components == {"brand": "oatly@1"} and finished.text == served_before.text
+    assert following.components == {"brand": "oatly@2"} and following.text != served_before.text
