@@ -35,3 +35,13 @@ def test_a_gain_that_costs_usable_copy_or_loss_is_refused() -> None:
 def test_no_held_out_pairs_means_no_promotion() -> None:
     decision = decide(_scores(None), _scores(None), RULE)
     assert not decision.promote and "no held-out preference pairs" in decision.summary()
+
+
+def test_usable_copy_gained_with_preference_accuracy_at_its_ceiling_is_promoted() -> None:
+    decision = decide(_scores(1.0, usable=0.33), _scores(1.0, usable=0.5), RULE)
+    assert decision.promote and "usable copy 33% → 50%" in decision.summary()
+
+
+def test_swapped_feedback_is_refused_even_when_the_copy_comes_out_more_usable() -> None:
+    decision = decide(_scores(0.56, usable=0.5), _scores(0.44, usable=0.7), RULE)
+    assert not decision.promote and "preference accuracy fell -12%" in decision.summary()
