@@ -5,7 +5,10 @@
 Each round: the served composition (retailer + acme-snacks + task) writes two candidates for Acme
 training briefs through the creative agent; a scripted annotator prefers the one the create gate
 would run (governance and the copy-quality judge pass it: it names the product, states no fact the
-brief lacks, is not cut off...) and skips pairs where both or neither do; the pairs go in through
+brief lacks, is not cut off...), and between two it would run, the one whose headline names the
+full product (the brand's taste: say what is on the shelf); it skips pairs it has no preference
+between. Rejection sampling makes two refusable answers rare, so the taste is what most pairs teach.
+The pairs go in through
 the feedback store with the agent's own prompt; then ``improve`` trains on top of the served brand
 adapter, judges the candidate against it and promotes or refuses. Prints the figures per round and
 the time, and writes JSON.
@@ -29,6 +32,7 @@ from rmnlora.agents.creative.generate import generate_copy  # noqa: E402
 from rmnlora.agents.creative.prompts import render_answer  # noqa: E402
 from rmnlora.config import load_settings  # noqa: E402
 from rmnlora.feedback.store import record_preference  # noqa: E402
+from rmnlora.schemas.creative import CopyCandidate, CopyRequest  # noqa: E402
 from rmnlora.schemas.feedback import CreativePrompt, PreferencePairIn  # noqa: E402
 from rmnlora.storage import open_db  # noqa: E402
 from rmnlora.storage.models import Brand, Tenant  # noqa: E402
@@ -36,6 +40,12 @@ from rmnlora.training.corpus import Corpus, Example, load_corpus, prompt_message
 from rmnlora.training.improve import ImproveConfig, improve  # noqa: E402
 
 TENANT, BRAND = "acme", "acme-snacks"
+
+
+def taste(candidate: CopyCandidate, request: CopyRequest) -> tuple[bool, bool]:
+    """What the scripted annotator prefers, most important first: copy that can run, then a headline
+    naming the full product."""
+    return candidate.governance.passed, request.product.casefold() in candidate.copy_text.headline.casefold()
 
 
 def annotate(
@@ -52,9 +62,9 @@ def annotate(
         if len(result.candidates) < 2:
             continue
         a, b = result.candidates[:2]
-        if a.governance.passed == b.governance.passed:
-            continue  # both or neither could run: the annotator has no preference to give
-        chosen, rejected = (a, b) if a.governance.passed else (b, a)
+        if taste(a, request) == taste(b, request):
+            continue  # the annotator has no preference to give
+        chosen, rejected = (a, b) if taste(a, request) > taste(b, request) else (b, a)
         prompt = CreativePrompt(
             request=request.model_dump(), messages=prompt_messages(request, corpus.spec(example))
         ).encode()

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from rmnlora.adapters.compose import BASE_ADAPTER, Composer, Composition
 from rmnlora.adapters.grouped import GroupedLoraUnsupported, check_grouped_support, grouped_lora
 from rmnlora.adapters.registry import Resolution
+from rmnlora.adapters.row_sampling import RowSamplingProcessor, row_settings
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,6 @@ class GenerationJob:
     future: Future[tuple[GeneratedText, Composition, dict[str, float]]] = field(default_factory=Future)
     enqueued_at: float = field(default_factory=time.perf_counter)
 
-    @property
-    def sampling_key(self) -> tuple[bool, float, float]:
-        return (self.temperature > 0, self.temperature, self.top_p)
-
 
 def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
     """Apply the model's chat template (with the assistant turn opened) to role/content dicts."""
@@ -93,20 +90,30 @@ def generate_rows(
     adapter_names: Sequence[str],
     *,
     max_new_tokens: int | Sequence[int] = 64,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
+    temperature: float | Sequence[float] = 0.0,
+    top_p: float | Sequence[float] = 1.0,
     mixed_path: MixedPath = "grouped",
 ) -> list[GeneratedText]:
     """One ``generate`` call over ``prompts``, row i using adapter ``adapter_names[i]``.
 
+    ``temperature``/``top_p`` may differ per row (0: greedy); a batch mixing settings is decoded in
+    one pass with :class:`RowSamplingProcessor`, not one pass per setting. Each row's
+    ``mean_logprob`` is under the distribution it was drawn from (the model's own for greedy rows).
     ``mixed_path`` picks the forward for batches mixing adapters: ``grouped`` (ours, faster) or
     ``peft`` (PEFT's ``adapter_names=``); every returned row's ``path`` names the one that ran.
     """
     import torch
+    from transformers import LogitsProcessorList
 
     if len(prompts) != len(adapter_names):
         raise ValueError("generate_rows needs one adapter name per prompt")
     limits = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+    temperatures = [temperature] * len(prompts) if isinstance(temperature, int | float) else list(temperature)
+    top_ps = [top_p] * len(prompts) if isinstance(top_p, int | float) else list(top_p)
+    if not len(limits) == len(temperatures) == len(top_ps) == len(prompts):
+        raise ValueError("generate_rows needs one max_new_tokens, temperature and top_p per prompt")
+    settings = row_settings(temperatures, top_ps)
+    mixed_sampling = len(set(settings)) > 1
     device = next(model.parameters()).device
     encoded = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False).to(device)
     kwargs: dict[str, Any] = {
@@ -116,8 +123,17 @@ def generate_rows(
         "output_scores": True,
         "return_dict_in_generate": True,
     }
-    if temperature > 0:
-        kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
+    if mixed_sampling:
+        kwargs.update(
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            top_p=1.0,
+            logits_processor=LogitsProcessorList([RowSamplingProcessor(settings)]),
+            output_logits=True,  # a greedy row's scores are its arg-max alone; its fluency is the model's
+        )
+    elif settings[0][0] > 0:
+        kwargs.update(do_sample=True, temperature=settings[0][0], top_p=settings[0][1])
     else:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     path = choose_path(model, adapter_names, mixed_path)
@@ -136,6 +152,12 @@ def generate_rows(
     prompt_len = encoded["input_ids"].shape[1]
     # Log-probabilities of the chosen tokens under the distribution they were drawn from.
     token_logprobs = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
+    if mixed_sampling:
+        model_logprobs = model.compute_transition_scores(
+            output.sequences, output.logits, normalize_logits=True
+        )
+        greedy = torch.tensor([t <= 0 for t, _ in settings], device=token_logprobs.device)
+        token_logprobs = torch.where(greedy[:, None], model_logprobs, token_logprobs)
     results = []
     for row, row_logprobs, limit in zip(output.sequences, token_logprobs, limits, strict=True):
         new_tokens = row[prompt_len:].tolist()[:limit]
@@ -226,11 +248,7 @@ class BatchingEngine:
             if first is None:
                 return
             batch, stop = self._collect(first)
-            groups: dict[tuple[bool, float, float], list[GenerationJob]] = {}
-            for job in batch:
-                groups.setdefault(job.sampling_key, []).append(job)
-            for jobs in groups.values():
-                self.run_batch(jobs)
+            self.run_batch(batch)  # greedy and sampled rows together: one decode, per-row settings
             if stop:
                 return
 
@@ -260,8 +278,8 @@ class BatchingEngine:
                     [job.prompt for job, _ in ready],
                     [composition.adapter_name for _, composition in ready],
                     max_new_tokens=[job.max_new_tokens for job, _ in ready],
-                    temperature=ready[0][0].temperature,
-                    top_p=ready[0][0].top_p,
+                    temperature=[job.temperature for job, _ in ready],
+                    top_p=[job.top_p for job, _ in ready],
                     mixed_path=self.mixed_path,
                 )
             except Exception as exc:

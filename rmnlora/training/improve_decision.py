@@ -41,13 +41,17 @@ def _delta(current: float | None, candidate: float | None) -> float | None:
     return None if current is None or candidate is None else candidate - current
 
 
-def _gain_reason(name: str, before: float | None, after: float | None, rule: PromotionRule) -> tuple[bool, str]:
+def _gain_reason(
+    name: str, before: float | None, after: float | None, rule: PromotionRule
+) -> tuple[bool, str]:
     gain = _delta(before, after)
     if gain is None or before is None or after is None:
         return False, f"no held-out {name} to compare"
     if gain >= rule.margin:
         return True, f"{name} {before:.0%} → {after:.0%} (+{gain:.1%}, margin {rule.margin:.0%})"
-    return False, f"{name} {before:.0%} → {after:.0%} ({gain:+.1%}) is not the {rule.margin:.0%} gain a promotion needs"
+    return False, (
+        f"{name} {before:.0%} → {after:.0%} ({gain:+.1%}) is not the {rule.margin:.0%} gain a promotion needs"
+    )
 
 
 def decide(current: VersionScores, candidate: VersionScores, rule: PromotionRule) -> Decision:

@@ -43,6 +43,9 @@ class CandidateSampling:
 
     temperature: float = 0.7
     top_p: float = 0.9
+    spare_draws: int = 1
+    """Draws beyond k in the first wave: a refused draw then rarely costs a second wave (a whole
+    decode), and when none is refused the best k of k + spare are shown."""
 
     def arguments(self, index: int) -> dict[str, Any]:
         """Chat-model keyword arguments for candidate ``index`` (0 is greedy)."""
@@ -145,10 +148,12 @@ def generate_copy(
         # ranked last, so the gate still sees what went wrong.
         # Draws go out in waves of as many as are still needed, concurrently, so a batching runtime
         # answers them in one forward pass per token instead of one generation after another.
+        spare = 0 if sampling is None else sampling.spare_draws
         while draws < 2 * request.k and len(candidates) < request.k:
+            wanted = request.k - len(candidates) + (spare if draws == 0 else 0)
             wave = [
                 {} if sampling is None else sampling.arguments(draws + i)
-                for i in range(min(request.k - len(candidates), 2 * request.k - draws))
+                for i in range(min(wanted, 2 * request.k - draws))
             ]
             draws += len(wave)
             for reply in _invoke_all(chat_model, messages, wave):
@@ -177,7 +182,7 @@ def generate_copy(
                     cleaning=cleaning,
                 )
                 (candidates if candidate.governance.passed else unusable).append(candidate)
-        shown_unusable = unusable[: request.k - len(candidates)]
+        shown_unusable = unusable[: max(0, request.k - len(candidates))]
         candidates += shown_unusable
         if repeats:
             notes.append(f"{repeats} model answers repeated an earlier candidate and were drawn again")
@@ -190,6 +195,7 @@ def generate_copy(
         if empty:
             notes.append(f"{empty} of {len(candidates)} model answers had no usable headline")
     ranked, how = rank_candidates(candidates)
+    ranked = ranked[: request.k]  # a spare draw that also passed competes for a place, it adds none
     failing = sum(1 for c in ranked if not c.governance.passed)
     if failing:
         notes.append(f"{failing} of {len(ranked)} candidates fail governance (critical violations)")

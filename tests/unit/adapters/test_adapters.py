@@ -189,6 +189,56 @@ def test_mixed_batch_rows_match_running_alone(registry: AdapterRegistry, mixed_p
     assert len({tuple(b.token_ids) for b in batch[:4]}) > 1  # the adapters really differ
 
 
+def test_greedy_rows_beside_sampled_rows_decode_as_they_would_alone(registry: AdapterRegistry) -> None:
+    model, tokenizer = build_tiny_model(0)
+    composer = Composer(model)
+    names = _mixed_names(registry, composer)
+    row_adapters = names + names[:2]
+    prompts = _prompts(len(row_adapters))
+    temperatures = [0.0, 0.7, 0.0, 0.7, 1.0, 0.0]
+    torch.manual_seed(0)
+    batch = generate_rows(
+        composer.model,
+        tokenizer,
+        prompts,
+        row_adapters,
+        max_new_tokens=12,
+        temperature=temperatures,
+        top_p=[1.0, 0.9, 1.0, 0.9, 1.0, 1.0],
+    )
+    greedy_alone = [
+        generate_rows(composer.model, tokenizer, [p], [a], max_new_tokens=12)[0]
+        for p, a in zip(prompts, row_adapters, strict=True)
+    ]
+    for row, temperature in enumerate(temperatures):
+        if temperature == 0:
+            assert batch[row].token_ids == greedy_alone[row].token_ids
+            assert batch[row].mean_logprob == pytest.approx(greedy_alone[row].mean_logprob, abs=1e-4)
+    sampled = [row for row, t in enumerate(temperatures) if t > 0]
+    assert any(batch[row].token_ids != greedy_alone[row].token_ids for row in sampled)
+    assert all(batch[row].mean_logprob is not None for row in sampled)
+
+
+def test_a_wave_of_greedy_and_sampled_jobs_is_one_batch(registry: AdapterRegistry) -> None:
+    model, tokenizer = build_tiny_model(0)
+    composer = Composer(model)
+    engine = BatchingEngine(composer, tokenizer, max_batch_size=8, max_wait_ms=500)
+    resolution = registry.resolve("acme", retailer="walmart", brand="oatly", task="creative")
+    jobs = [
+        GenerationJob(prompt=p, resolution=resolution, max_new_tokens=6, temperature=t, top_p=0.9)
+        for p, t in zip(_prompts(3), (0.0, 0.7, 0.7), strict=True)
+    ]
+    try:
+        results = [f.result(timeout=60) for f in [engine.submit(job) for job in jobs]]
+    finally:
+        engine.stop()
+    assert engine.batches == 1 and [timings["batch_size"] for _, _, timings in results] == [3.0] * 3
+    alone = generate_rows(
+        composer.model, tokenizer, [jobs[0].prompt], [results[0][1].adapter_name], max_new_tokens=6
+    )
+    assert results[0][0].token_ids == alone[0].token_ids
+
+
 def test_grouped_forward_equals_peft_mixed_logits(registry: AdapterRegistry) -> None:
     model, tokenizer = build_tiny_model(0)
     composer = Composer(model)
