@@ -81,8 +81,15 @@ class RuntimeSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535)
     admin_token: str | None = None
     url: str | None = Field(default=None, description="Remote runtime; default: in-process model.")
-    max_batch_size: int = Field(default=8, ge=1)
-    max_wait_ms: float = Field(default=10.0, ge=0)
+    max_batch_size: int = Field(
+        default=16, ge=1, description="Rows per generate call (the demo's creative wave is 12)."
+    )
+    max_wait_ms: float = Field(
+        default=10.0, ge=0, description="How long a batch waits for the next request after the last one."
+    )
+    max_collect_ms: float = Field(
+        default=250.0, ge=0, description="The longest a batch waits for requests after its first."
+    )
     mixed_batch_path: Literal["grouped", "peft"] = Field(
         default="grouped",
         description="Batches mixing adapters: grouped LoRA matmul (faster) or PEFT's adapter_names= path.",

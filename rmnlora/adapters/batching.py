@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rmnlora.adapters.compose import BASE_ADAPTER, Composer, Composition
-from rmnlora.adapters.grouped import GroupedLoraUnsupported, check_grouped_support, grouped_lora
+from rmnlora.adapters.grouped import GroupedLoraUnsupported, check_grouped_support
 from rmnlora.adapters.registry import Resolution
 from rmnlora.adapters.row_sampling import RowSamplingProcessor, row_settings
+from rmnlora.adapters.shared_prompts import adapter_scope, distinct_rows, prefill
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,18 @@ def generate_rows(
     settings = row_settings(temperatures, top_ps)
     mixed_sampling = len(set(settings)) > 1
     device = next(model.parameters()).device
-    encoded = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    first, index = distinct_rows(prompts, adapter_names)
+    encoded = tokenizer(
+        [prompts[row] for row in first], return_tensors="pt", padding=True, add_special_tokens=False
+    ).to(device)
+    cache = None
+    if len(first) < len(prompts) and encoded["input_ids"].shape[1] > 1:
+        names = [adapter_names[row] for row in first]
+        prefill_path = choose_path(model, names, mixed_path)
+        with torch.inference_mode(), adapter_scope(model, prefill_path, names) as extra:
+            cache = prefill(model, dict(encoded), extra)
+        cache.batch_select_indices(torch.tensor(index, device=device))
+    encoded = {name: tensor[torch.tensor(index, device=device)] for name, tensor in encoded.items()}
     kwargs: dict[str, Any] = {
         "max_new_tokens": max(limits),
         "pad_token_id": tokenizer.pad_token_id,
@@ -136,19 +148,11 @@ def generate_rows(
         kwargs.update(do_sample=True, temperature=settings[0][0], top_p=settings[0][1])
     else:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    if cache is not None:
+        kwargs["cache"] = cache  # the shared prompts' prefill: generate decodes from its last token
     path = choose_path(model, adapter_names, mixed_path)
-    with torch.inference_mode():
-        if path == "single":
-            # One adapter for every row: PEFT's plain path, no per-row dispatch.
-            model.base_model.set_adapter(adapter_names[0])
-            output = model.generate(**encoded, **kwargs)
-        elif path in ("grouped", "base"):
-            with grouped_lora(model, adapter_names):
-                output = model.generate(**encoded, **kwargs)
-        elif path == "peft":
-            output = model.generate(**encoded, adapter_names=list(adapter_names), **kwargs)
-        else:
-            output = model.generate(**encoded, **kwargs)
+    with torch.inference_mode(), adapter_scope(model, path, adapter_names) as extra:
+        output = model.generate(**encoded, **kwargs, **extra)
     prompt_len = encoded["input_ids"].shape[1]
     # Log-probabilities of the chosen tokens under the distribution they were drawn from.
     token_logprobs = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
@@ -187,6 +191,7 @@ class BatchingEngine:
         max_batch_size: int = 8,
         max_wait_ms: float = 10.0,
         mixed_path: MixedPath = "grouped",
+        max_collect_ms: float = 250.0,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -198,6 +203,7 @@ class BatchingEngine:
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000
+        self.max_collect_s = max(max_collect_ms, max_wait_ms) / 1000
         self._queue: queue.Queue[GenerationJob | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -229,10 +235,14 @@ class BatchingEngine:
         return job.future
 
     def _collect(self, first: GenerationJob) -> tuple[list[GenerationJob], bool]:
+        """The first job and those that follow it closely: each arrival extends the wait by
+        ``max_wait_ms`` (so a burst sent together, like a creative wave whose callers each look up
+        their adapters first, lands in one batch), never past ``max_collect_ms`` after the first."""
         batch = [first]
-        deadline = time.perf_counter() + self.max_wait_s
+        started = time.perf_counter()
+        deadline = started + self.max_wait_s
         while len(batch) < self.max_batch_size:
-            remaining = deadline - time.perf_counter()
+            remaining = min(deadline, started + self.max_collect_s) - time.perf_counter()
             try:
                 job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
@@ -240,6 +250,7 @@ class BatchingEngine:
             if job is None:
                 return batch, True
             batch.append(job)
+            deadline = time.perf_counter() + self.max_wait_s
         return batch, False
 
     def _run(self) -> None:

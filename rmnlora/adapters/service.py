@@ -37,6 +37,7 @@ class InferenceService:
         cache_size: int = 16,
         max_batch_size: int = 8,
         max_wait_ms: float = 10.0,
+        max_collect_ms: float = 250.0,
         default_max_new_tokens: int = 64,
         model_name: str = "custom",
         mixed_path: MixedPath = "grouped",
@@ -49,6 +50,7 @@ class InferenceService:
             tokenizer,
             max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms,
+            max_collect_ms=max_collect_ms,
             mixed_path=mixed_path,
         )
         self.default_max_new_tokens = default_max_new_tokens
@@ -78,6 +80,7 @@ class InferenceService:
             cache_size=settings.model.composition_cache_size,
             max_batch_size=settings.runtime.max_batch_size,
             max_wait_ms=settings.runtime.max_wait_ms,
+            max_collect_ms=settings.runtime.max_collect_ms,
             default_max_new_tokens=settings.model.max_new_tokens,
             model_name=settings.model.base_model,
             mixed_path=settings.runtime.mixed_batch_path,

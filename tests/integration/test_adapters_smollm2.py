@@ -83,3 +83,15 @@ def test_composition_and_mixed_batches_on_smollm2(smollm2: tuple[Any, Any, Any],
         for p, a in zip(prompts, adapters, strict=True)
     ]
     assert [b.token_ids for b in batch] == [a.token_ids for a in alone]
+    # Best-of-K repeats: repeated (prompt, adapter) rows share one prefill and still decode as alone,
+    # greedy beside sampled rows in the same batch.
+    repeated = generate_rows(
+        composer.model,
+        tokenizer,
+        [prompts[0]] * 3 + [prompts[2]],
+        [full.adapter_name] * 3 + [no_brand.adapter_name],
+        max_new_tokens=10,
+        temperature=[0.0, 0.7, 0.7, 0.0],
+        top_p=[1.0, 0.9, 0.9, 1.0],
+    )
+    assert repeated[0].token_ids == alone[0].token_ids and repeated[3].token_ids == alone[2].token_ids

@@ -17,6 +17,7 @@ from rmnlora.adapters.compose import BASE_ADAPTER, Composer
 from rmnlora.adapters.grouped import GroupedLoraUnsupported, check_grouped_support, grouped_lora
 from rmnlora.adapters.registry import AdapterAccessError, AdapterError, AdapterRegistry, Resolution
 from rmnlora.adapters.service import InferenceService
+from rmnlora.adapters.shared_prompts import distinct_rows
 from rmnlora.adapters.tiny import build_tiny_model, smollm2_tokenizer
 from rmnlora.storage import Brand
 from rmnlora.storage.tenants import register_tenant
@@ -217,6 +218,38 @@ def test_greedy_rows_beside_sampled_rows_decode_as_they_would_alone(registry: Ad
     sampled = [row for row, t in enumerate(temperatures) if t > 0]
     assert any(batch[row].token_ids != greedy_alone[row].token_ids for row in sampled)
     assert all(batch[row].mean_logprob is not None for row in sampled)
+
+
+@pytest.mark.parametrize("mixed_path", ["grouped", "peft"])
+def test_rows_repeating_a_prompt_and_adapter_share_a_prefill_and_decode_as_alone(
+    registry: AdapterRegistry, mixed_path: Any
+) -> None:
+    model, tokenizer = build_tiny_model(0)
+    composer = Composer(model)
+    names = _mixed_names(registry, composer)
+    short, long = _prompts(2)
+    rows = [(short, names[0]), (short, names[0]), (long, names[1]), (short, names[1]), (long, names[1])]
+    prompts, adapters = [p for p, _ in rows], [a for _, a in rows]
+    assert distinct_rows(prompts, adapters) == ([0, 2, 3], [0, 0, 1, 2, 1])
+    prefills: list[int] = []
+    forward = composer.model.forward
+
+    def counting_forward(*args: Any, **kwargs: Any) -> Any:
+        ids = kwargs.get("input_ids")
+        if ids is not None and ids.shape[1] > 1:
+            prefills.append(ids.shape[0])
+        return forward(*args, **kwargs)
+
+    composer.model.forward = counting_forward
+    batch = generate_rows(
+        composer.model, tokenizer, prompts, adapters, max_new_tokens=10, mixed_path=mixed_path
+    )
+    del composer.model.forward
+    assert prefills == [3]  # the three distinct rows, once
+    alone = [generate_rows(composer.model, tokenizer, [p], [a], max_new_tokens=10)[0] for p, a in rows]
+    assert [b.token_ids for b in batch] == [a.token_ids for a in alone]
+    for shared, single in zip(batch, alone, strict=True):
+        assert shared.mean_logprob == pytest.approx(single.mean_logprob, abs=1e-4)
 
 
 def test_a_wave_of_greedy_and_sampled_jobs_is_one_batch(registry: AdapterRegistry) -> None:
