@@ -69,10 +69,12 @@ class ModelSettings(BaseModel):
     composition_cache_size: int = Field(default=16, ge=1)
     enabled: bool = Field(default=True, description="False: creative uses labelled template copy.")
     cpu_threads: int = Field(
-        default=1,
+        default=2,
         ge=0,
-        description="torch threads for in-process generation on CPU; 0 keeps torch's default. One thread "
-        "measured 2.7x faster than two on a shared 2-core machine (benchmarks/planner.py).",
+        description="torch threads for in-process generation on CPU; 0 keeps torch's default. Two threads "
+        "measured 1.3x faster than one on the demo's create step, 2 cores (benchmarks/create_step.py: "
+        "median 19.7 s vs 25.6 s; an earlier session had measured one faster, with other work sharing "
+        "the cores).",
     )
 
 
@@ -85,7 +87,11 @@ class RuntimeSettings(BaseModel):
         default=16, ge=1, description="Rows per generate call (the demo's creative wave is 12)."
     )
     max_wait_ms: float = Field(
-        default=10.0, ge=0, description="How long a batch waits for the next request after the last one."
+        default=60.0,
+        ge=0,
+        description="How long a batch waits for the next request after the last one. At 10 ms the demo's "
+        "first creative wave split into two or three batches run one after another; at 60 ms it is one "
+        "(benchmarks/create_step.py --wait-ms).",
     )
     max_collect_ms: float = Field(
         default=250.0, ge=0, description="The longest a batch waits for requests after its first."
