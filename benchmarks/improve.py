@@ -5,9 +5,10 @@
 Each round: the served composition (retailer + acme-snacks + task) writes two candidates for Acme
 training briefs through the creative agent; a scripted annotator prefers the one the create gate
 would run (governance and the copy-quality judge pass it: it names the product, states no fact the
-brief lacks, is not cut off...), and between two it would run, the one whose headline names the
-full product (the brand's taste: say what is on the shelf); it skips pairs it has no preference
-between. Rejection sampling makes two refusable answers rare, so the taste is what most pairs teach.
+brief lacks, is not cut off...), then the one whose headline names the full product (say what is on
+the shelf), then the shorter headline (punchy); it skips pairs it has no preference between.
+Rejection sampling makes a refusable answer rare among those shown, so the taste is what most pairs
+teach (with the first two criteria alone, 24 briefs gave 5 pairs).
 The pairs go in through
 the feedback store with the agent's own prompt; then ``improve`` trains on top of the served brand
 adapter, judges the candidate against it and promotes or refuses. Prints the figures per round and
@@ -42,10 +43,11 @@ from rmnlora.training.improve import ImproveConfig, improve  # noqa: E402
 TENANT, BRAND = "acme", "acme-snacks"
 
 
-def taste(candidate: CopyCandidate, request: CopyRequest) -> tuple[bool, bool]:
-    """What the scripted annotator prefers, most important first: copy that can run, then a headline
-    naming the full product."""
-    return candidate.governance.passed, request.product.casefold() in candidate.copy_text.headline.casefold()
+def taste(candidate: CopyCandidate, request: CopyRequest) -> tuple[bool, bool, int]:
+    """What the scripted annotator prefers, most important first: copy that can run, a headline
+    naming the full product, a shorter headline."""
+    headline = candidate.copy_text.headline
+    return candidate.governance.passed, request.product.casefold() in headline.casefold(), -len(headline)
 
 
 def annotate(

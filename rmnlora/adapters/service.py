@@ -41,8 +41,10 @@ class InferenceService:
         default_max_new_tokens: int = 64,
         model_name: str = "custom",
         mixed_path: MixedPath = "grouped",
+        shipped_adapters: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
+        self.shipped_adapters = shipped_adapters
         self.registry = registry
         self.composer = Composer(model, weights=weights, cache_size=cache_size)
         self.engine = BatchingEngine(
@@ -70,9 +72,7 @@ class InferenceService:
 
             model, tokenizer = load_base_model(settings)
         registry = AdapterRegistry(database, adapters_root(settings))
-        if settings.model.shipped_adapters:
-            register_shipped(registry)
-        return cls(
+        service = cls(
             model,
             tokenizer,
             registry,
@@ -84,7 +84,19 @@ class InferenceService:
             default_max_new_tokens=settings.model.max_new_tokens,
             model_name=settings.model.base_model,
             mixed_path=settings.runtime.mixed_batch_path,
+            shipped_adapters=settings.model.shipped_adapters,
         )
+        service.register_shipped()
+        return service
+
+    def register_shipped(self) -> list[str]:
+        """Register the shipped adapters still missing (when configured to serve them).
+
+        Called again whenever a tenant may have appeared (a plan's intake, ``/tenants/register``):
+        a shipped brand adapter can only be registered once its tenant exists, and a service
+        started before that would otherwise serve the brand without it until restarted.
+        """
+        return register_shipped(self.registry) if self.shipped_adapters else []
 
     @property
     def device(self) -> str:

@@ -86,6 +86,7 @@ class PlannerServices:
         try:
             from rmnlora.adapters.chat_model import RmnChatModel
 
+            self.inference_service.register_shipped()  # the brief's tenant may be newer than the service
             model = RmnChatModel.from_settings(
                 self.settings,
                 tenant=tenant,

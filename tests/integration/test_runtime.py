@@ -205,3 +205,31 @@ def test_missing_admin_token_disables_registration(tmp_path: Path) -> None:
         )
     assert reply.status_code == 503 and "admin_token" in reply.json()["detail"]
     database.dispose()
+
+
+def test_a_tenant_registered_while_the_runtime_runs_gets_its_shipped_brand_adapter(tmp_path: Path) -> None:
+    from rmnlora.storage import init_db
+
+    database = init_db(f"sqlite:///{tmp_path / 'rmn.db'}", secret_key="test-secret-passphrase")
+    registry = AdapterRegistry(database, tmp_path / "adapters")
+    model, tokenizer = build_tiny_model(0)
+    service = InferenceService(model, tokenizer, registry, shipped_adapters=True)
+    assert "brand/acme-snacks" not in service.register_shipped()  # no tenant acme yet
+    app = create_app(
+        load_settings(data_dir=tmp_path, runtime={"admin_token": ADMIN}), database=database, engine=service
+    )
+    try:
+        for base_url in serve(app):
+            with httpx.Client(base_url=base_url, timeout=60) as client:
+                reply = client.post(
+                    "/tenants/register",
+                    json={"tenant_id": "acme", "name": "Acme"},
+                    headers={"X-Admin-Token": ADMIN},
+                )
+                assert reply.status_code == 201, reply.text
+        resolution = registry.resolve("acme", retailer="kroger", brand="acme-snacks", task="creative")
+        assert set(resolution.components) == {"retailer", "brand", "task"}
+        assert resolution.components["brand"].owner_tenant_id == "acme"
+    finally:
+        service.close()
+        database.dispose()

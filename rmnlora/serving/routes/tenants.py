@@ -6,7 +6,7 @@ only the key's hash is stored, so the answer here is the one chance to read it.
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from rmnlora.serving.deps import DatabaseDep, require_admin
@@ -31,8 +31,9 @@ class TenantCredentials(BaseModel):
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_admin)],
 )
-def tenants_register(body: TenantRegistration, db: DatabaseDep) -> Any:
-    """Create a tenant (admin token required); its API key is returned once."""
+def tenants_register(body: TenantRegistration, db: DatabaseDep, request: Request) -> Any:
+    """Create a tenant (admin token required); its API key is returned once. A shipped brand
+    adapter made for this tenant is registered to it at once, not at the runtime's next start."""
     try:
         with db.get_session() as session:
             api_key = register_tenant(session, body.tenant_id, body.name)
@@ -40,4 +41,7 @@ def tenants_register(body: TenantRegistration, db: DatabaseDep) -> Any:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except InvalidTenantIdError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    service = getattr(request.app.state, "service", None)  # not loaded yet: it registers them at load
+    if service is not None:
+        service.register_shipped()
     return TenantCredentials(tenant_id=body.tenant_id, api_key=api_key)
