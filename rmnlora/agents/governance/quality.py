@@ -158,6 +158,26 @@ CLAIM_WORDS = re.compile(
     re.IGNORECASE,
 )
 
+# What a product is, when the copy names it: "Acme Snacks whole grain crackers" for granola bars is an
+# invented product. Only a kind named right after the brand or product name counts (a serving
+# suggestion, "pours easy over cereal", is not a claim about the product); what a product is *for*
+# (dinner, snack, meal) and adjectives (crisp) are not kinds. Measured on the corpus: none of its
+# 648 copies names its product as another kind.
+PRODUCT_KINDS = frozenset(
+    ("cracker", "chip", "cookie", "biscuit", "cereal", "granola", "bar", "oatmeal", "yogurt", "milk")
+    + ("cheese", "butter", "juice", "soda", "water", "tea", "coffee", "espresso", "latte", "beer", "wine")
+    + ("candy", "chocolate", "gum", "pretzel", "popcorn", "cake", "muffin", "bread", "bagel", "waffle")
+    + ("pancake", "pizza", "burrito", "taco", "pasta", "noodle", "sauce", "soup", "salsa", "hummus")
+    + ("jerky", "kibble", "detergent", "cleaner", "spray", "wipe", "soap", "shampoo", "lotion")
+    + ("smoothie", "shake", "sandwich", "salad", "syrup", "jam", "rice")
+)
+# A word that ends the name's noun phrase: past it, a kind is something else ("tastes bright").
+_PHRASE_BREAKERS = frozenset(
+    ("is", "are", "was", "tastes", "taste", "over", "lets", "let", "for", "with", "and", "or", "in", "on")
+    + ("to", "pours", "pour", "makes", "brings", "goes", "stands", "into", "your", "a", "the", "than")
+    + ("from", "at", "by", "of", "our", "you", "it", "its")
+)
+
 # Words that cannot end a phrase: a field ending on one was cut off (by the token limit or the
 # cleaner's trim). Prepositions such as "for" or "to" are not here: "a breakfast worth waking for"
 # and "the bowl they come running to" are corpus headlines.
@@ -502,6 +522,38 @@ def unsupported_fact(field: str, text: str, ctx: Context) -> Iterator[Violation]
         if _claim_key(match.group(0)) not in facts:
             yield _violation("unsupported_fact", field, match.span(), match.group(0), what="claim")
             return
+    renamed = _named_as_another_kind(text, ctx)
+    if renamed is not None:
+        yield _violation("unsupported_fact", field, renamed[0], renamed[1], what="product kind")
+
+
+def _kind(word: str) -> str | None:
+    for candidate in (word, word.removesuffix("s"), word.removesuffix("es")):
+        if candidate in PRODUCT_KINDS:
+            return candidate
+    return None
+
+
+def _named_as_another_kind(text: str, ctx: Context) -> tuple[tuple[int, int], str] | None:
+    """The span and words of "<name> ... <kind>" when the brief never says the product is a <kind>."""
+    folded_facts = _fold(ctx.facts or "")
+    words = list(re.finditer(r"[^\W\d_][\w'’-]*", text))
+    for start, name in enumerate(words):
+        if _fold(name.group(0)) not in ctx.proper_names:
+            continue
+        for index in range(start + 1, min(start + 6, len(words))):
+            gap = text[words[index - 1].end() : words[index].start()]
+            word = _fold(words[index].group(0))
+            if gap.strip() or word in _PHRASE_BREAKERS:
+                break
+            kind = _kind(word)
+            if kind is None:
+                continue
+            if not re.search(rf"\b{kind}", folded_facts):
+                span = (name.start(), words[index].end())
+                return span, text[span[0] : span[1]]
+            break
+    return None
 
 
 def missing_product(copy: AdCopy, product: str | None, brand: str | None) -> Iterator[Violation]:

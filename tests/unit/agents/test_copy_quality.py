@@ -131,6 +131,11 @@ ACME_FACTS = "\n".join(
         (AdCopy(headline="Acme Crunch granola bars", body="Now with 10 g protein per bar."), "10"),
         (AdCopy(headline="Gluten-free Acme Crunch granola bars"), "Gluten-free"),
         (AdCopy(headline="Acme Crunch granola bars", body="Organic oats, baked golden."), "Organic"),
+        # the demo's Kroger copy once called the granola bars crackers
+        (
+            AdCopy(headline="Crunchy mornings", body="Acme Snacks whole grain crackers."),
+            "Acme Snacks whole grain crackers",
+        ),
     ],
 )
 def test_a_number_or_claim_the_brief_never_states_is_an_invented_fact(copy: AdCopy, matched: str) -> None:
@@ -141,6 +146,15 @@ def test_a_number_or_claim_the_brief_never_states_is_an_invented_fact(copy: AdCo
     ]
     assert [v.matched for v in found] == [matched]
     assert _rules(copy) - {"quality:unsupported_fact"} == _rules(copy), "not judged without the brief"
+
+
+def test_a_serving_suggestion_is_not_a_product_named_as_another_kind() -> None:
+    copy = AdCopy(
+        headline="Acme Crunch granola bars",
+        body="Acme Crunch is great with coffee, or crumbled over yogurt.",
+        cta="Shop now",
+    )
+    assert _rules(copy, facts=ACME_FACTS) == set()
 
 
 def test_numbers_and_claims_the_brief_states_may_be_repeated() -> None:
