@@ -43,7 +43,7 @@ class CandidateSampling:
 
     temperature: float = 0.7
     top_p: float = 0.9
-    spare_draws: int = 2
+    spare_draws: int = 1
     """Draws beyond k in the first wave: a refused draw then rarely costs a second wave (a whole
     decode), and when none is refused the best k of k + spare are shown. Measured on the demo brief
     (benchmarks/create_step.py --spare, 5 runs): 0 → median 38.9 s, 1 → 26.4 s, 2 → 19.7 s, since
