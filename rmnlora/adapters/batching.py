@@ -121,13 +121,15 @@ def generate_rows(
         [prompts[row] for row in first], return_tensors="pt", padding=True, add_special_tokens=False
     ).to(device)
     cache = None
-    if len(first) < len(prompts) and encoded["input_ids"].shape[1] > 1:
-        names = [adapter_names[row] for row in first]
-        prefill_path = choose_path(model, names, mixed_path)
-        with torch.inference_mode(), adapter_scope(model, prefill_path, names) as extra:
-            cache = prefill(model, dict(encoded), extra)
-        cache.batch_select_indices(torch.tensor(index, device=device))
-    encoded = {name: tensor[torch.tensor(index, device=device)] for name, tensor in encoded.items()}
+    if len(first) < len(prompts):  # repeated rows: prefill the distinct ones, copy out to every row
+        rows = torch.tensor(index, device=device)
+        if encoded["input_ids"].shape[1] > 1:
+            names = [adapter_names[row] for row in first]
+            prefill_path = choose_path(model, names, mixed_path)
+            with torch.inference_mode(), adapter_scope(model, prefill_path, names) as extra:
+                cache = prefill(model, dict(encoded), extra)
+            cache.batch_select_indices(rows)
+        encoded = {name: tensor[rows] for name, tensor in encoded.items()}
     kwargs: dict[str, Any] = {
         "max_new_tokens": max(limits),
         "pad_token_id": tokenizer.pad_token_id,
