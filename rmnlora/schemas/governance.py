@@ -36,6 +36,7 @@ class Violation(BaseModel):
 
     rule_id: str
     kind: str
+    family: str = Field(default="", description="The rule's family (see PolicyRule.family).")
     severity: Severity
     pack: str = Field(description="Owner of the pack the rule came from.")
     field: str | None = Field(description="Copy field, or the budget/query item, the violation is in.")
@@ -43,6 +44,11 @@ class Violation(BaseModel):
     matched: str = ""
     message: str
     suggestion: str = ""
+    rewrite: str | None = Field(
+        default=None,
+        description="The field's text with this violation fixed (match replaced or removed); None "
+        "when no text edit fixes it (a missing disclosure, an over-long field).",
+    )
 
 
 class GovernanceResult(BaseModel):

@@ -178,6 +178,24 @@ class PolicyRule(BaseModel):
         default_factory=list,
         description="required_disclosure/required_element: only required when one of these matches.",
     )
+    family: str = Field(
+        default="",
+        description="Rule family the golden set labels ('health_disease', 'pii_phone', ...): the unit "
+        "of severity overrides and of precision/recall. Empty: the kind.",
+    )
+    detector: str | None = Field(
+        default=None,
+        description="A built-in detector whose matches join the patterns' ('phone', 'payment_card', "
+        "'street_address', 'profanity_strong', 'profanity_mild'; see governance/detectors.py).",
+    )
+    replacement: str = Field(
+        default="",
+        description="What the suggested rewrite puts in place of a match ('' removes it).",
+    )
+
+    @property
+    def rule_family(self) -> str:
+        return self.family or self.kind
 
 
 class PolicyPack(BaseModel):
@@ -186,6 +204,11 @@ class PolicyPack(BaseModel):
     owner: str = Field(description="Retailer or brand name ('baseline' for the rules every copy obeys).")
     owner_kind: Literal["retailer", "brand", "baseline", "format"]
     rules: list[PolicyRule] = Field(default_factory=list)
+    severity_overrides: dict[str, Severity] = Field(
+        default_factory=dict,
+        description="Rule id or family -> severity for every pack checked with this one. Retailer "
+        "packs may raise or lower; brand packs may only raise (a brand cannot relax a network's rule).",
+    )
     clean_room: CleanRoomPolicy | None = Field(
         default=None, description="Retailer packs: what its clean room lets us query."
     )

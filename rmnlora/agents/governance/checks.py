@@ -12,6 +12,7 @@ import re
 from collections.abc import Collection, Iterable
 from functools import lru_cache
 
+from rmnlora.agents.governance.detectors import DETECTORS
 from rmnlora.agents.governance.quality import PACK as QUALITY_PACK
 from rmnlora.agents.governance.quality import judge_copy
 from rmnlora.schemas.creative import FormatSpec
@@ -44,30 +45,58 @@ def _allowed_spans(rule: PolicyRule, text: str) -> list[tuple[int, int]]:
     return [m.span() for p in rule.allow_patterns for m in _compiled(p).finditer(text)]
 
 
+def _rewrite(text: str, span: tuple[int, int], replacement: str) -> str:
+    """``text`` with ``span`` replaced, spaces and stray punctuation around the cut tidied."""
+    head, tail = text[: span[0]], text[span[1] :]
+    if not replacement:
+        head = (
+            re.sub(r"[\s(\[]*$", "", head)
+            if tail[:1] in {"", " ", ",", ".", ")", "]", "!", "?", ";", ":"}
+            else head
+        )
+        tail = re.sub(r"^[\s)\]]*", "", tail)
+        joiner = " " if head and tail and tail[0].isalnum() else ""
+        out = head + joiner + tail
+    else:
+        out = head + replacement + tail
+    out = re.sub(r"\s{2,}", " ", out)
+    out = re.sub(r"\s+([,.;:!?])", r"\1", out)
+    out = re.sub(r"^[\s,;:.!?-]+", "", out).strip()
+    starts_sentence = text[:1].isupper() or span[0] == 0
+    return out[:1].upper() + out[1:] if starts_sentence else out
+
+
+def _match_spans(rule: PolicyRule, text: str) -> list[tuple[int, int]]:
+    spans = [m.span() for pattern in rule.patterns for m in _compiled(pattern).finditer(text)]
+    if rule.detector:
+        spans += DETECTORS[rule.detector](text)
+    return sorted(set(spans))
+
+
 def _pattern_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Iterable[Violation]:
     for field in _fields(rule):
         text = copy.field_text(field)
         if not text:
             continue
         allowed = _allowed_spans(rule, text)
-        for pattern in rule.patterns:
-            for match in _compiled(pattern).finditer(text):
-                start, end = match.span()
-                if start == end or any(a <= start and end <= b for a, b in allowed):
-                    continue
-                matched = match.group(0)
-                suggestion = rule.suggestion or _DEFAULT_SUGGESTIONS.get(rule.kind, "")
-                yield Violation(
-                    rule_id=rule.rule_id,
-                    kind=rule.kind,
-                    severity=rule.severity,
-                    pack=pack.owner,
-                    field=field,
-                    span=(start, end),
-                    matched=matched,
-                    message=rule.message or f"{rule.kind.replace('_', ' ')}: '{matched}'",
-                    suggestion=suggestion.replace("{matched}", matched),
-                )
+        for start, end in _match_spans(rule, text):
+            if start == end or any(a <= start and end <= b for a, b in allowed):
+                continue
+            matched = text[start:end]
+            suggestion = rule.suggestion or _DEFAULT_SUGGESTIONS.get(rule.kind, "")
+            yield Violation(
+                rule_id=rule.rule_id,
+                kind=rule.kind,
+                family=rule.rule_family,
+                severity=rule.severity,
+                pack=pack.owner,
+                field=field,
+                span=(start, end),
+                matched=matched,
+                message=rule.message or f"{rule.kind.replace('_', ' ')}: '{matched}'",
+                suggestion=suggestion.replace("{matched}", matched),
+                rewrite=_rewrite(text, (start, end), rule.replacement),
+            )
 
 
 def _length_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Iterable[Violation]:
@@ -79,6 +108,7 @@ def _length_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Iter
             yield Violation(
                 rule_id=rule.rule_id,
                 kind=rule.kind,
+                family=rule.rule_family,
                 severity=rule.severity,
                 pack=pack.owner,
                 field=field,
@@ -102,6 +132,7 @@ def _required_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> It
     yield Violation(
         rule_id=rule.rule_id,
         kind=rule.kind,
+        family=rule.rule_family,
         severity=rule.severity,
         pack=pack.owner,
         field=rule.field,
@@ -127,7 +158,7 @@ def _overlaps(a: Violation, b: Violation) -> bool:
 
 
 def _deduplicate(violations: list[Violation]) -> list[Violation]:
-    """One violation per kind, field and overlapping span (several packs often ban the same word).
+    """One violation per family, field and overlapping span (several packs often ban the same word).
 
     The most severe wins; among equals, the longest match (it names the whole phrase).
     """
@@ -138,11 +169,41 @@ def _deduplicate(violations: list[Violation]) -> list[Violation]:
     kept: list[Violation] = []
     for violation in ordered:
         if any(
-            k.kind == violation.kind and k.field == violation.field and _overlaps(k, violation) for k in kept
+            (k.family or k.kind) == (violation.family or violation.kind)
+            and k.field == violation.field
+            and _overlaps(k, violation)
+            for k in kept
         ):
             continue
         kept.append(violation)
     return sorted(kept, key=lambda v: (SEVERITY_RANK[v.severity], v.field or "", v.span[0] if v.span else -1))
+
+
+def severity_overrides(packs: list[PolicyPack]) -> dict[str, str]:
+    """Rule id or family -> severity, merged over ``packs`` in order (baseline, retailer, brand, format).
+
+    A retailer pack may raise or lower a rule; a brand pack may only raise it (a brand cannot relax
+    what a network requires); "off" is not a severity, so a rule is never silently disabled.
+    """
+    merged: dict[str, str] = {}
+    for pack in packs:
+        for key, severity in pack.severity_overrides.items():
+            current = merged.get(key)
+            if (
+                pack.owner_kind == "brand"
+                and current is not None
+                and SEVERITY_RANK[severity] > SEVERITY_RANK[current]
+            ):
+                continue
+            merged[key] = severity
+    return merged
+
+
+def _with_override(violation: Violation, overrides: dict[str, str]) -> Violation | None:
+    severity = overrides.get(violation.rule_id) or overrides.get(violation.family)
+    if severity is None or severity == violation.severity:
+        return violation
+    return violation.model_copy(update={"severity": severity})
 
 
 def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
@@ -152,13 +213,23 @@ def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
     """
     if not packs:
         raise ValueError("check_copy needs at least one policy pack (see load_packs)")
-    found = [v for pack in packs for rule in pack.rules for v in apply_rule(rule, pack, copy)]
-    violations = _deduplicate(found)
+    overrides = severity_overrides(packs)
+    found = [
+        _with_override(v, overrides)
+        for pack in packs
+        for rule in pack.rules
+        for v in apply_rule(rule, pack, copy)
+    ]
+    violations = _deduplicate([v for v in found if v is not None])
     return GovernanceResult(
         passed=not any(v.severity == "critical" for v in violations),
         violations=violations,
         packs=[f"{p.owner_kind}:{p.owner}" for p in packs],
     )
+
+
+def _same_span(a: Violation, b: Violation) -> bool:
+    return a.field == b.field and a.span is not None and b.span is not None and _overlaps(a, b)
 
 
 def review_copy(
@@ -180,9 +251,12 @@ def review_copy(
     numbers and claim words it never states are rejected as invented.
     """
     policy = check_copy(copy, packs)
-    quality = judge_copy(
+    judged = judge_copy(
         copy, product=product, brand=brand, likelihood=likelihood, trimmed=trimmed, facts=facts
     )
+    # A span a policy rule already names (a phone number, a placeholder, a swear word) is that
+    # rule's finding; the judge's reading of the same characters ("number salad") would say it twice.
+    quality = [q for q in judged if not any(_same_span(q, v) for v in policy.violations)]
     violations = sorted(
         [*policy.violations, *quality],
         key=lambda v: (SEVERITY_RANK[v.severity], v.field or "", v.span[0] if v.span else -1),

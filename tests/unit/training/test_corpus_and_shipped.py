@@ -78,7 +78,7 @@ def test_training_rows_are_exactly_what_the_creative_agent_sends(corpus: Any) ->
 def test_every_corpus_target_passes_governance_and_a_failing_one_is_refused(corpus: Any) -> None:
     assert len(corpus.sft_rows(corpus.examples)) == len(corpus.examples)
     example = corpus.select("train")[0]
-    bad = example.copy.model_copy(update={"headline": "The #1 granola, guaranteed"})
+    bad = example.copy.model_copy(update={"headline": "The granola that cures colds"})
     with pytest.raises(CorpusError, match=f"{example.copy.id} fails governance"):
         corpus.sft_rows([type(example)(copy=bad, product=example.product, split="train")])
 

@@ -78,9 +78,9 @@ def test_corpus_rows_pass_governance_and_the_checker_catches_breaks(
         assert judge_answer(row["completion"][0]["content"], row["meta"]).passed, row["meta"]
     assert {r["meta"]["product"] for r in train}.isdisjoint({r["meta"]["product"] for r in heldout})
     meta = next(r["meta"] for r in train if r["meta"]["retailer"] == "walmart")
-    bad = "Headline: The #1 bar, guaranteed to cure hunger\nBody: Also at Target.\nCTA: Shop now"
+    bad = "Headline: The #1 bar that cures colds\nBody: Safe for kids of all ages. Also at Target.\nCTA: Shop now"
     reasons = " ".join(judge_answer(bad, meta).reasons)
-    for what in ("ranking claim", "guarantee", "cure", "may not name other retailers"):
+    for what in ("cure", "absolute safety", "may not name other retailers"):
         assert what in reasons, reasons
     assert not judge_answer("", meta).passed  # no headline: unusable
     # The agent's cleaner reads the answer first: an over-long headline is trimmed, and says so.
