@@ -1,11 +1,13 @@
-"""``rmn check-copy`` and ``rmn write-copy``: the governance and creative agents from the shell."""
+"""``rmn check-copy``, ``score-governance``, ``write-copy``: governance and creative from the shell."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from rmnlora.cli.common import console, fail, settings_from_cli
 
@@ -40,10 +42,50 @@ def check_copy_command(
     else:
         for v in result.violations:
             where = f"{v.field}[{v.span[0]}:{v.span[1]}]" if v.span else (v.field or "copy")
-            console.print(f"{v.severity:8} {where:18} {v.message} → {v.suggestion}")
+            line = f"{v.severity:8} {where:18} [{v.family or v.kind}] {v.message} → {v.suggestion}"
+            console.print(escape(line))
+            if v.rewrite is not None:
+                console.print(escape(f"{'':27} rewrite: {v.rewrite!r}"))
         console.print("[green]passed[/green]" if result.passed else "[red]blocked[/red]")
     if not result.passed:
         raise typer.Exit(1)
+
+
+@app.command("score-governance")
+def score_governance_command(
+    golden: Annotated[
+        Path, typer.Argument(help="Labelled copies (format: tests/data/governance_golden/GUIDE.md).")
+    ],
+    policy_dir: Annotated[
+        Path | None, typer.Option(help="Policy folder (default: examples/policies).")
+    ] = None,
+    misses: Annotated[bool, typer.Option(help="List every disagreement with the labels.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Precision and recall of the policy rules on a labelled set, per family and severity."""
+    from rmnlora.agents.governance import PolicyPackError
+    from rmnlora.agents.governance.evaluation import GoldenSetError, format_report, load_golden, score
+
+    try:
+        report = score(load_golden(golden), policy_dir=policy_dir)
+    except (GoldenSetError, PolicyPackError) as exc:
+        raise fail(str(exc), 2) from exc
+    if as_json:
+        figures = {
+            "copies": report.copies,
+            "families": {
+                f: vars(t) | {"recall": t.recall, "precision": t.precision}
+                for f, t in report.families.items()
+            },
+            "severities": {
+                s: vars(t) | {"recall": t.recall, "precision": t.precision}
+                for s, t in report.severities.items()
+            },
+            "misses": [vars(m) for m in report.misses],
+        }
+        typer.echo(json.dumps(figures, indent=2))
+    else:
+        typer.echo(format_report(golden.name, report, show_misses=misses))
 
 
 @app.command("write-copy")

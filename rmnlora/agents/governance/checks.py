@@ -45,6 +45,12 @@ def _allowed_spans(rule: PolicyRule, text: str) -> list[tuple[int, int]]:
     return [m.span() for p in rule.allow_patterns for m in _compiled(p).finditer(text)]
 
 
+_DANGLING = re.compile(
+    r"(?:\s+(?:for|with|to|and|or|of|from|your|the|a|an|by|at|on|in|is|are|that|which|call|email|visit))+\s*$",
+    re.IGNORECASE,
+)
+
+
 def _rewrite(text: str, span: tuple[int, int], replacement: str) -> str:
     """``text`` with ``span`` replaced, spaces and stray punctuation around the cut tidied."""
     head, tail = text[: span[0]], text[span[1] :]
@@ -55,6 +61,8 @@ def _rewrite(text: str, span: tuple[int, int], replacement: str) -> str:
             else head
         )
         tail = re.sub(r"^[\s)\]]*", "", tail)
+        if not tail[:1].isalnum():  # the cut ended a phrase: drop the words that led into it
+            head = _DANGLING.sub("", head)
         joiner = " " if head and tail and tail[0].isalnum() else ""
         out = head + joiner + tail
     else:

@@ -25,7 +25,7 @@ PHONE_REGIONS = ("US", "CA", "GB", "IE", "DE", "FR", "ES", "IT", "NL", "AU", "NZ
 # call): optional +1/1, 3-3-4 digits with separators, and toll-free vanity numbers (1-800-FLOWERS).
 _NANP = re.compile(
     r"(?<![\w$.+])(?:(?:\+?1|001)[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?!\d)"
-    r"|(?<![\w$.+])(?:\+?1[\s.-]?)?\(?8(?:00|33|44|55|66|77|88)\)?[\s.-]?(?:[A-Z0-9]{3}[\s.-]?[A-Z0-9]{4}|[A-Z]{7})\b"
+    r"|(?<![\w$.+])(?:\+?1[\s.-]?)?\(?8(?:00|33|44|55|66|77|88)\)?[\s.-]?(?:[A-Z0-9]{3,4}[\s.-]?[A-Z0-9]{3,4}|[A-Z]{7})\b"
 )
 _INTERNATIONAL = re.compile(
     r"(?<![\w+])\+\d{1,3}(?:[\s.-]?\(0\))?[\s.-]?\(?\d{1,5}\)?(?:[\s.-]?\d){5,12}(?!\d)"
@@ -52,6 +52,10 @@ _LISTICLE = "|".join(_LEXICON["listicle_words"].split())
 _UNITS = r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|#)\.?\s*#?\s*\w{1,6})?"
 _ADDRESS_ENDS = r"(?=\s*(?:$|[,.;:)\n]|(?:Suite|Apt|Unit|Ste|Fl|Floor)\b|#|[a-z]))"
 _NAME_WORDS = r"(?:(?:\d{1,3}(?:st|nd|rd|th)|[A-Z][a-zA-Z'’-]*)\.?\s+){1,3}"
+_EU_STREET_FIRST = (
+    "rue|avenue|av\\.|boulevard|bd|place|chemin|allée|impasse|quai|via|viale|piazza|calle|avenida|rua|carrer"
+)
+_EU_STREET_SUFFIX = "straße|strasse|str\\.|weg|platz|gasse|allee|laan|straat|gracht|plein"
 _SUFFIX = (
     rf"(?:(?:{'|'.join(_STREET_SUFFIXES)})\b\.?" + rf"|(?:{'|'.join(_GUARDED_SUFFIXES)})\b{_ADDRESS_ENDS})"
 )
@@ -66,6 +70,11 @@ _STREET_ADDRESS = re.compile(
     + r"|\b(?:Flat|Studio|Unit|Apartment|Suite|Apt\.?)\s+\w{1,5}\s*[,\n]\s*"
     + _NAME_WORDS
     + _SUFFIX
+    # 12 Rue des Lices / 5 bis, avenue Foch / Hauptstraße 5 / Calle Mayor 10 (European shapes)
+    + rf"|\b\d{{1,4}}(?:\s?(?:bis|ter))?,?\s+(?i:{_EU_STREET_FIRST})\s+"
+    + r"(?:(?i:d[eu']\s?|des|la|del|de\s+la)\s+)?[A-Z][\w'’-]+"
+    + rf"|\b(?:[A-Z][a-zäöüß]+(?:{_EU_STREET_SUFFIX})|(?:Calle|Via|Rua|Avenida|Carrer)\s+[A-Z][\w'’-]+)"
+    + r"\s+\d{1,4}[a-z]?\b"
     + r"|\b(?:P\.?\s?O\.?\s?Box|Post Office Box)\s+\d{1,6}\b",
 )
 

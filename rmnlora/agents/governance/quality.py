@@ -115,6 +115,7 @@ ECHO: tuple[Pattern, ...] = (
         r"|category|note|instructions|marketer|sender|recipient|target|key)\s*:",
     ),
     Pattern("allowed claims", r"\ballowed claims?\b|\bkey messages?\b"),
+    Pattern("numbered option", r"\b(?:option|version|variant|variation|draft|alternative)\s*#?\d+\s*[:.)-]"),
     Pattern(
         "length rule",
         r"\b(?:at most|up to|no more than|maximum of|max\.?)\s+\d+\s*(?:characters|chars|words)\b"

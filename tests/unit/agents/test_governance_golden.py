@@ -50,8 +50,8 @@ def test_heldout_split_keeps_its_measured_floor() -> None:
     report = score(load_golden(GOLDEN / "heldout.yaml"))
     critical, warning = report.severities["critical"], report.severities["warning"]
     assert report.copies >= 150
-    assert critical.recall >= 0.85 and critical.precision >= 0.93
-    assert warning.recall >= 0.80
+    assert critical.recall >= 0.90 and critical.precision >= 0.95
+    assert warning.recall >= 0.85
     assert report.family_tally("pii_").recall >= 0.98
 
 
