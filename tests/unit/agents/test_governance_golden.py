@@ -152,3 +152,29 @@ def test_a_malformed_golden_file_names_the_entry(tmp_path: Path) -> None:
 
 def test_rules_without_a_family_fall_back_to_their_kind() -> None:
     assert PolicyRule(rule_id="r", kind="pii").rule_family == "pii"
+
+
+def test_cli_scores_a_labelled_file_and_names_a_bad_one(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from rmnlora.cli import app
+
+    golden = tmp_path / "mine.yaml"
+    golden.write_text(
+        "copies:\n"
+        '  - {id: "a", category: "coffee", retailer: "walmart", brand: "Morning Ridge", product: "Morning Ridge'
+        ' coffee", headline: "Morning Ridge cures colds", expected: ["health_disease:critical"]}\n'
+        '  - {id: "b", category: "coffee", retailer: "walmart", brand: "Morning Ridge", product: "Morning Ridge'
+        ' coffee", headline: "Morning Ridge dark roast", body: "Call 555-201-3344", expected: []}\n'
+    )
+    runner = CliRunner()
+    done = runner.invoke(app, ["score-governance", str(golden), "--json"])
+    assert done.exit_code == 0, done.output
+    figures = json.loads(done.stdout)
+    assert figures["families"]["health_disease"]["recall"] == 1.0
+    # the unlabelled phone number is outside the labelled families: not counted against precision
+    assert "pii_phone" not in figures["families"] and figures["misses"] == []
+    missing = runner.invoke(app, ["score-governance", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 2 and "golden set not found" in missing.output
