@@ -240,6 +240,23 @@ def _same_span(a: Violation, b: Violation) -> bool:
     return a.field == b.field and a.span is not None and b.span is not None and _overlaps(a, b)
 
 
+def _without_own_brand_comparisons(policy: GovernanceResult, brand: str) -> GovernanceResult:
+    """Drop competitor findings whose compared-with name (the match's last capitalised word) is the
+    advertiser's own brand: a comparison between its own lines names no rival."""
+    own = {word.lower() for word in re.findall(r"[^\W\d_]{3,}", brand)}
+
+    def names_own_brand(violation: Violation) -> bool:
+        names = re.findall(r"\b[A-Z][\w'&-]*", violation.matched)
+        return (
+            violation.family == "competitor" and bool(names) and names[-1].lower().removesuffix("'s") in own
+        )
+
+    kept = [v for v in policy.violations if not names_own_brand(v)]
+    return policy.model_copy(
+        update={"violations": kept, "passed": not any(v.severity == "critical" for v in kept)}
+    )
+
+
 def review_copy(
     copy: AdCopy,
     packs: list[PolicyPack],
@@ -259,6 +276,8 @@ def review_copy(
     numbers and claim words it never states are rejected as invented.
     """
     policy = check_copy(copy, packs)
+    if brand:  # the advertiser comparing its own lines ("Morrowfen Light vs. Morrowfen Dark") names no rival
+        policy = _without_own_brand_comparisons(policy, brand)
     judged = judge_copy(
         copy, product=product, brand=brand, likelihood=likelihood, trimmed=trimmed, facts=facts
     )

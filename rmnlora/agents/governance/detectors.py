@@ -37,6 +37,9 @@ _AFTER_PHONE_WORD = re.compile(
     re.IGNORECASE,
 )
 _DIGIT_RUN = re.compile(r"\d")
+_CODE_LABEL = re.compile(
+    r"\b(?:lot|batch|upc|ean|sku|item|model|order|serial|ref|code|gtin|asin|no)\.?\s*#?:?\s*$", re.I
+)
 _SSN_SHAPE = re.compile(r"\d{3}([-\s.])\d{2}\1\d{4}")
 
 # Payment cards: 12-19 digits (Maestro starts at 12) in groups, checked by issuer prefix and Luhn digit.
@@ -113,8 +116,12 @@ def phone_spans(text: str) -> list[Span]:
     for region in PHONE_REGIONS:
         for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
             spans.add((match.start, match.end))
-    # a social-security number (3-2-4) is its own finding, not a phone some region could dial
-    return [span for span in _outermost(spans) if not _SSN_SHAPE.fullmatch(text[span[0] : span[1]])]
+    # a social-security number (3-2-4) is its own finding, and a labelled code is not a phone
+    return [
+        span
+        for span in _outermost(spans)
+        if not _SSN_SHAPE.fullmatch(text[span[0] : span[1]]) and not _CODE_LABEL.search(text[: span[0]])
+    ]
 
 
 def _luhn_ok(digits: str) -> bool:

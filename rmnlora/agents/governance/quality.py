@@ -327,13 +327,18 @@ def placeholder(field: str, text: str, ctx: Context) -> Iterator[Violation]:
     yield from _pattern_rule("placeholder", (PLACEHOLDER,), field, text)
 
 
+_CODE_LABEL = re.compile(
+    r"\b(?:lot|batch|upc|ean|sku|item|model|serial|ref|gtin|asin)\.?\s*(?:no\.?|number)?\s*#?:?\s*$", re.I
+)
+
+
 def number_salad(field: str, text: str, ctx: Context) -> Iterator[Violation]:
     """Outline numbers ('#3.2.1.1'), list markers, or a field that is mostly digits and punctuation.
 
     Plain quantities ('24 oz jar', 'ready in 4 minutes') pass: they are words with a number.
     """
     first = _first(NUMBER_SALAD, text)
-    if first:
+    if first and not _CODE_LABEL.search(text[: first[1].start()]):  # "UPC 0 41234 56789 0" is a code
         pattern, match = first
         yield _violation("number_salad", field, match.span(), match.group(0), what=pattern.name)
         return

@@ -32,10 +32,7 @@ def test_the_heldout_split_is_the_one_recorded_in_the_guide() -> None:
 
 @pytest.fixture(scope="module")
 def train_report():  # type: ignore[no-untyped-def]
-    copies = [*load_golden(GOLDEN / "train.yaml")]
-    if (GOLDEN / "train2.yaml").is_file():
-        copies += load_golden(GOLDEN / "train2.yaml")
-    return score(copies)
+    return score([c for path in sorted(GOLDEN.glob("train*.yaml")) for c in load_golden(path)])
 
 
 def test_train_split_meets_the_bar(train_report) -> None:  # type: ignore[no-untyped-def]
@@ -50,8 +47,8 @@ def test_heldout_split_keeps_its_measured_floor() -> None:
     report = score(load_golden(GOLDEN / "heldout.yaml"))
     critical, warning = report.severities["critical"], report.severities["warning"]
     assert report.copies >= 150
-    assert critical.recall >= 0.90 and critical.precision >= 0.95
-    assert warning.recall >= 0.85
+    assert critical.recall >= 0.93 and critical.precision >= 0.96
+    assert warning.recall >= 0.90
     assert report.family_tally("pii_").recall >= 0.98
 
 
@@ -164,10 +161,12 @@ def test_cli_scores_a_labelled_file_and_names_a_bad_one(tmp_path: Path) -> None:
     golden = tmp_path / "mine.yaml"
     golden.write_text(
         "copies:\n"
-        '  - {id: "a", category: "coffee", retailer: "walmart", brand: "Morning Ridge", product: "Morning Ridge'
-        ' coffee", headline: "Morning Ridge cures colds", expected: ["health_disease:critical"]}\n'
-        '  - {id: "b", category: "coffee", retailer: "walmart", brand: "Morning Ridge", product: "Morning Ridge'
-        ' coffee", headline: "Morning Ridge dark roast", body: "Call 555-201-3344", expected: []}\n'
+        '  - {id: "a", category: "coffee", retailer: "walmart", brand: "Morning Ridge",'
+        ' product: "Morning Ridge coffee", headline: "Morning Ridge cures colds",'
+        ' expected: ["health_disease:critical"]}\n'
+        '  - {id: "b", category: "coffee", retailer: "walmart", brand: "Morning Ridge",'
+        ' product: "Morning Ridge coffee", headline: "Morning Ridge dark roast", body: "Call 555-201-3344",'
+        " expected: []}\n"
     )
     runner = CliRunner()
     done = runner.invoke(app, ["score-governance", str(golden), "--json"])

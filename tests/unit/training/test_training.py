@@ -78,7 +78,7 @@ def test_corpus_rows_pass_governance_and_the_checker_catches_breaks(
         assert judge_answer(row["completion"][0]["content"], row["meta"]).passed, row["meta"]
     assert {r["meta"]["product"] for r in train}.isdisjoint({r["meta"]["product"] for r in heldout})
     meta = next(r["meta"] for r in train if r["meta"]["retailer"] == "walmart")
-    bad = "Headline: The #1 bar that cures colds\nBody: Safe for kids of all ages. Also at Target.\nCTA: Shop now"
+    bad = "Headline: The #1 bar that cures colds\nBody: Safe for kids of all ages. At Target.\nCTA: Shop now"
     reasons = " ".join(judge_answer(bad, meta).reasons)
     for what in ("cure", "absolute safety", "may not name other retailers"):
         assert what in reasons, reasons
