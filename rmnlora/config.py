@@ -78,10 +78,20 @@ class ModelSettings(BaseModel):
     )
 
 
+MIN_ADMIN_TOKEN_CHARS = 24
+MIN_ADMIN_TOKEN_DISTINCT = 10
+WEAK_ADMIN_TOKENS = frozenset({"change-me", "changeme", "admin", "password", "secret", "token", "test"})
+
+
 class RuntimeSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    admin_token: str | None = None
+    admin_token: str | None = Field(
+        default=None,
+        description="Secret for POST /tenants/register (X-Admin-Token). Unset: `rmn serve` generates one "
+        "into <data_dir>/admin-token on first use. A set token needs >= 24 characters, >= 10 distinct "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(32))').",
+    )
     url: str | None = Field(default=None, description="Remote runtime; default: in-process model.")
     max_batch_size: int = Field(
         default=16, ge=1, description="Rows per generate call (the demo's creative wave is 12)."
@@ -100,6 +110,25 @@ class RuntimeSettings(BaseModel):
         default="grouped",
         description="Batches mixing adapters: grouped LoRA matmul (faster) or PEFT's adapter_names= path.",
     )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_admin_token(cls, token: str | None) -> str | None:
+        """An empty token is no token; a guessable one is refused at start-up, not accepted."""
+        if token is None or not token.strip():
+            return None
+        if (
+            len(token) < MIN_ADMIN_TOKEN_CHARS
+            or len(set(token)) < MIN_ADMIN_TOKEN_DISTINCT
+            or token.lower() in WEAK_ADMIN_TOKENS
+        ):
+            raise ValueError(
+                f"runtime.admin_token is too weak: use at least {MIN_ADMIN_TOKEN_CHARS} characters with "
+                f"{MIN_ADMIN_TOKEN_DISTINCT}+ distinct ones, e.g. the output of "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))', or leave it unset and "
+                "`rmn serve` generates one"
+            )
+        return token
 
 
 class CleanRoomSettings(BaseModel):

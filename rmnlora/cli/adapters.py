@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from rmnlora.cli.common import console, fail, settings_from_cli
+from rmnlora.config import Settings
 
 app = typer.Typer()
 adapters_app = typer.Typer(
@@ -28,6 +29,24 @@ def _registry():  # type: ignore[no-untyped-def]
 
     settings = settings_from_cli()
     return AdapterRegistry(open_db(settings), adapters_root(settings))
+
+
+ADMIN_TOKEN_FILE = "admin-token"
+
+
+def with_admin_token(settings: Settings) -> Settings:
+    """``settings`` with an admin token: the configured one, else one generated into
+    ``<data_dir>/admin-token`` (mode 0600) on first use and read back later, like the secret key."""
+    import secrets
+
+    from rmnlora.storage.crypto import load_or_create_secret
+
+    if settings.runtime.admin_token:
+        return settings
+    token_file = settings.data_dir / ADMIN_TOKEN_FILE
+    token = load_or_create_secret(token_file, secrets.token_urlsafe(32))
+    console.print(f"admin token for POST /tenants/register (X-Admin-Token): in {token_file}")
+    return settings.model_copy(update={"runtime": settings.runtime.model_copy(update={"admin_token": token})})
 
 
 @adapters_app.command("list")
@@ -112,6 +131,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: runtime.port, 8000).")] = None,
 ) -> None:
     """Run the multi-tenant inference runtime (and the feedback API) with uvicorn."""
+
     import uvicorn
 
     from rmnlora.serving.app import create_app
@@ -126,8 +146,7 @@ def serve(
         routers.append(create_feedback_router(lambda: database))
     except ImportError as exc:
         console.print(f"[yellow]feedback API not mounted:[/yellow] {exc}")
-    if not settings.runtime.admin_token:
-        console.print("[yellow]runtime.admin_token is not set: POST /tenants/register answers 503[/yellow]")
+    settings = with_admin_token(settings)
     console.print(f"loading base model {settings.model.base_model} ...")
     application = create_app(settings, database=database, extra_routers=routers)
     uvicorn.run(application, host=host or settings.runtime.host, port=port or settings.runtime.port)

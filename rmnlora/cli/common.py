@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rmnlora.config import ConfigError, Settings, load_settings
 
@@ -23,13 +24,13 @@ def settings_from_cli() -> Settings:
     try:
         return load_settings(CliState.config_path)
     except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
+        console.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error and return the Exit to raise."""
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}")  # brackets in a message are text, not markup
     return typer.Exit(code)
 
 

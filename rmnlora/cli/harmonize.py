@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from pydantic import ValidationError
 
 from rmnlora.cli.common import console, fail, settings_from_cli
+from rmnlora.yaml_input import read_yaml_document
 
 app = typer.Typer()
 examples_app = typer.Typer(
@@ -22,7 +22,7 @@ examples_app = typer.Typer(
 
 def _load_fx(path: Path) -> dict[str, float]:
     """An FX YAML file: ``usd_per_unit: {CODE: rate}`` (re-based later) or a flat ``{CODE: rate}``."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = read_yaml_document(path, "FX file", ValueError)
     table = data.get("usd_per_unit", data) if isinstance(data, dict) else None
     if not isinstance(table, dict) or not table:
         raise ValueError(f"FX file {path} must map currency codes to rates")

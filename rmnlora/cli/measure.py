@@ -11,6 +11,7 @@ import polars as pl
 import typer
 
 from rmnlora.cli.common import console, fail, settings_from_cli
+from rmnlora.yaml_input import MAX_JSON_BYTES, read_text_file
 
 app = typer.Typer(
     name="measure", help="Incrementality experiments: design (power, assignment) and lift analysis."
@@ -125,10 +126,10 @@ def analyze_command(
     from rmnlora.agents.measurement import analyze_experiment
     from rmnlora.schemas.measurement import ExperimentDesign
 
-    if not design_file.is_file():
-        raise fail(f"design file {design_file} does not exist")
     try:
-        design = ExperimentDesign.model_validate_json(design_file.read_text(encoding="utf-8"))
+        design = ExperimentDesign.model_validate_json(
+            read_text_file(design_file, "design file", ValueError, max_bytes=MAX_JSON_BYTES)
+        )
         lift = analyze_experiment(
             read_frame(results), design, start=start.date() if start else None, method=method
         )

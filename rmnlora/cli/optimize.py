@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from rmnlora.cli.common import console, fail
 from rmnlora.schemas.optimizer import AllocationProblem, AllocationResult
+from rmnlora.yaml_input import MAX_JSON_BYTES, read_text_file
 
 app = typer.Typer()
 
@@ -20,10 +21,12 @@ EXIT_INFEASIBLE = 3
 
 
 def _load(path: Path) -> AllocationProblem:
-    if not path.is_file():
-        raise fail(f"problem file not found: {path}")
     try:
-        return AllocationProblem.model_validate_json(path.read_text(encoding="utf-8"))
+        text = read_text_file(path, "problem file", ValueError, max_bytes=MAX_JSON_BYTES)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        return AllocationProblem.model_validate_json(text)
     except ValidationError as exc:
         problems = "; ".join(
             f"field '{'.'.join(str(p) for p in e['loc']) or '<root>'}': {e['msg']}" for e in exc.errors()

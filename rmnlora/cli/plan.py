@@ -130,7 +130,9 @@ def plan(
     from langgraph.types import Command
 
     from rmnlora.planner.graph import build_planner_graph
+    from rmnlora.planner.persistence import BrandOwnershipError, check_brand_owner
     from rmnlora.schemas.brief import BriefError, load_brief
+    from rmnlora.storage import open_db
 
     settings = settings_from_cli()
     if resume:
@@ -168,6 +170,10 @@ def plan(
         raise fail(str(exc), 2) from exc
     run = run_id or f"run-{uuid.uuid4().hex[:12]}"
     graph = build_planner_graph(settings)
+    try:  # before anything is checkpointed or written for this run
+        check_brand_owner(open_db(settings), tenant_id=campaign.tenant, brand_id=campaign.brand)
+    except BrandOwnershipError as exc:
+        raise fail(str(exc), 2) from exc
     if graph.get_state({"configurable": {"thread_id": run}}).values:
         raise fail(f"run id {run!r} is taken: choose another, or continue it with rmn plan --resume {run}", 2)
     if not as_json:

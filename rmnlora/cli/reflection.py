@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from rmnlora.cli.common import console, fail, settings_from_cli
+from rmnlora.yaml_input import MAX_JSON_BYTES, read_text_file
 
 app = typer.Typer()
 memory_app = typer.Typer(
@@ -37,10 +38,12 @@ def _open_memory() -> Any:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise fail(f"signals file not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = read_text_file(path, "signals file", ValueError, max_bytes=MAX_JSON_BYTES)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise fail(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):

@@ -228,12 +228,23 @@ def list_brands(database: Database, tenant_id: str) -> list[Brand]:
 
 
 def create_brand(database: Database, tenant_id: str, brand_id: str, name: str) -> Brand:
-    """Add a brand to the tenant (the app's home page offers this when a tenant has none)."""
-    with database.get_session(tenant_id=tenant_id) as session:
+    """Add a brand to the tenant (the app's home page offers this when a tenant has none).
+
+    Brand ids are global keys: an id another tenant holds is refused with the same message as one
+    this tenant holds (which tenant owns it is not said), and nothing is written.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    taken = ValueError(f"brand id {brand_id!r} is already in use; choose another")
+    with database.get_session() as session:  # across tenants: the tenant-scoped view cannot see it
         if session.get(Brand, brand_id) is not None:
-            raise ValueError(f"brand {brand_id!r} already exists")
-        brand = Brand(id=brand_id, tenant_id=tenant_id, name=name)
-        session.add(brand)
+            raise taken
+    try:
+        with database.get_session(tenant_id=tenant_id) as session:
+            brand = Brand(id=brand_id, tenant_id=tenant_id, name=name)
+            session.add(brand)
+    except IntegrityError as exc:  # created by someone else since the check
+        raise taken from exc
     return brand
 
 

@@ -20,16 +20,29 @@ from rmnlora.storage.database import Database
 from rmnlora.storage.models import Brand, PlanRun, ReflectionLog, Tenant
 
 
+class BrandOwnershipError(PermissionError):
+    """The brief names a brand another tenant owns: nothing is written for this run."""
+
+
+def check_brand_owner(database: Database, *, tenant_id: str, brand_id: str) -> None:
+    """Raise BrandOwnershipError when ``brand_id`` exists under another tenant (before any write)."""
+    with database.get_session() as session:
+        brand = session.get(Brand, brand_id)
+    if brand is not None and brand.tenant_id != tenant_id:
+        raise BrandOwnershipError(
+            f"brand {brand_id!r} belongs to another tenant, not to {tenant_id!r}: "
+            "check the brief's 'tenant' and 'brand'"
+        )
+
+
 def start_run(database: Database, *, run_id: str, tenant_id: str, brief: CampaignBrief) -> None:
+    check_brand_owner(database, tenant_id=tenant_id, brand_id=brief.brand)
     with database.get_session() as session:
         if session.get(Tenant, tenant_id) is None:
             session.add(Tenant(id=tenant_id, name=tenant_id))
             session.flush()
-        brand = session.get(Brand, brief.brand)
-        if brand is None:
+        if session.get(Brand, brief.brand) is None:
             session.add(Brand(id=brief.brand, tenant_id=tenant_id, name=brief.brand))
-        elif brand.tenant_id != tenant_id:
-            raise PermissionError(f"brand {brief.brand!r} belongs to another tenant than {tenant_id!r}")
     with database.get_session(tenant_id=tenant_id) as session:
         if session.get(PlanRun, run_id) is None:
             session.add(

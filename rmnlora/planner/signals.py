@@ -59,6 +59,7 @@ def harmonize_signals(brief: CampaignBrief, result: HarmonizeResult) -> Harmoniz
         retailers_expected=[r.name for r in brief.retailers],
         retailers_with_data=[s.retailer for s in result.summaries if s.rows_accepted > 0],
         current_spend_by_retailer={r.name: r.current_spend for r in brief.retailers if r.current_spend},
+        input_errors=dict(result.errors),
         components=_named(result.components, ("memory",)),
     )
 

@@ -11,9 +11,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from rmnlora.schemas.ids import RESOURCE_ID_PATTERN, RESOURCE_ID_RULE
 from rmnlora.yaml_input import describe_validation_error, read_yaml_mapping
 
 Objective = Literal["attributed_sales", "incremental_sales", "clicks", "reach"]
+
+
+# Bounds on what one brief may ask for (a brief is checkpointed at every node).
+MAX_RETAILERS = 50
+MAX_AUDIENCES = 1_000
+MAX_FILES_PER_RETAILER = 500
 
 
 class BriefError(ValueError):
@@ -43,7 +50,9 @@ class RetailerPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
-    data: list[Path] = Field(default_factory=list, description="Raw exports to harmonize.")
+    data: list[Path] = Field(
+        default_factory=list, max_length=MAX_FILES_PER_RETAILER, description="Raw exports to harmonize."
+    )
     mapping: Path | None = Field(default=None, description="Column mapping YAML; default: shipped one.")
     min_spend: float = Field(default=0.0, ge=0)
     max_spend: float | None = Field(default=None, ge=0)
@@ -92,16 +101,18 @@ class CampaignBrief(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
-    brand: str = Field(min_length=1)
-    tenant: str = Field(default="default", min_length=1)
+    brand: str = Field(pattern=RESOURCE_ID_PATTERN, description=f"Brand id: {RESOURCE_ID_RULE}.")
+    tenant: str = Field(
+        default="default", pattern=RESOURCE_ID_PATTERN, description=f"Tenant id: {RESOURCE_ID_RULE}."
+    )
     budget: float = Field(gt=0)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     objective: Objective = "attributed_sales"
     flight: Flight
-    retailers: list[RetailerPlan] = Field(min_length=1)
+    retailers: list[RetailerPlan] = Field(min_length=1, max_length=MAX_RETAILERS)
     constraints: Constraints = Field(default_factory=Constraints)
     kpis: list[str] = Field(default_factory=lambda: ["roas", "incremental_sales"])
-    audiences: list[str] = Field(default_factory=list)
+    audiences: list[str] = Field(default_factory=list, max_length=MAX_AUDIENCES)
     creative: CreativeBrief
     measurement: MeasurementBrief = Field(default_factory=MeasurementBrief)
 
@@ -137,6 +148,17 @@ def parse_brief(data: dict[str, Any]) -> CampaignBrief:
 
 
 def load_brief(path: str | Path) -> CampaignBrief:
+    """The brief in ``path``, its data paths made absolute; a data file that does not exist is an
+    error naming it (a plan on missing exports would only say "no rows" much later)."""
     source = Path(path)
     data = read_yaml_mapping(source, "brief file", BriefError, allow_empty=False)
-    return parse_brief(data).resolve_paths(source.parent.resolve())
+    brief = parse_brief(data).resolve_paths(source.parent.resolve())
+    missing = [
+        f"retailers.{index}.data ({retailer.name}): {file}"
+        for index, retailer in enumerate(brief.retailers)
+        for file in [*retailer.data, *([retailer.mapping] if retailer.mapping else [])]
+        if not file.is_file()
+    ]
+    if missing:
+        raise BriefError(f"brief {source}: files not found: " + "; ".join(missing))
+    return brief

@@ -9,11 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
 
+# One bound on the text a request asks the model to read, prompt or chat turns alike: a long prompt
+# holds the shared batch for every tenant (prefill is the costly part on a CPU).
+MAX_PROMPT_CHARS = 16_000
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: str = Field(max_length=MAX_PROMPT_CHARS)
 
 
 class InferenceRequest(BaseModel):
@@ -24,7 +29,7 @@ class InferenceRequest(BaseModel):
     retailer: str | None = Field(default=None, pattern=_NAME, description="Retailer adapter name.")
     brand: str | None = Field(default=None, pattern=_NAME, description="Brand adapter name (yours only).")
     task: str | None = Field(default=None, pattern=_NAME, description="Task adapter, e.g. 'creative'.")
-    prompt: str | None = Field(default=None, min_length=1, max_length=16000)
+    prompt: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_CHARS)
     messages: list[ChatMessage] | None = Field(default=None, min_length=1, max_length=64)
     max_new_tokens: int | None = Field(default=None, ge=1, le=2048)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0: greedy (deterministic).")
@@ -34,6 +39,11 @@ class InferenceRequest(BaseModel):
     def _one_input(self) -> InferenceRequest:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("give exactly one of 'prompt' (plain text) or 'messages' (chat turns)")
+        total = sum(len(m.content) for m in self.messages or [])
+        if total > MAX_PROMPT_CHARS:  # one bound for a request, however it is split into turns
+            raise ValueError(
+                f"the messages hold {total:,} characters together; the limit is {MAX_PROMPT_CHARS:,}"
+            )
         return self
 
     def chat(self) -> list[dict[str, str]]:

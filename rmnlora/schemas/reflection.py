@@ -77,6 +77,9 @@ class HarmonizeSignals(_Signals):
     current_spend_by_retailer: dict[str, float] = Field(
         default_factory=dict, description="Brief's current spend; a dropped retailer with spend is notable."
     )
+    input_errors: dict[str, str] = Field(
+        default_factory=dict, description="Retailer -> why its exports could not be read (names the file)."
+    )
 
     @field_validator("rows_quarantined")
     @classmethod

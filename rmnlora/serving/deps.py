@@ -12,14 +12,17 @@ factories over such a callable.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Query, Request, status
+from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from rmnlora.adapters.service import InferenceService
@@ -27,6 +30,20 @@ from rmnlora.config import Settings
 from rmnlora.serving.metrics import Metrics
 from rmnlora.storage.database import Database
 from rmnlora.storage.tenants import tenant_for_api_key
+
+
+def _iso_date(value: object) -> object:
+    """Only 'YYYY-MM-DD': pydantic would read '0' as 1970-01-01 (a Unix timestamp)."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"{value!r} is not a date: write YYYY-MM-DD, e.g. 2026-11-30")
+    return value
+
+
+IsoDate = Annotated[
+    dt.date | None,
+    BeforeValidator(_iso_date),
+    Query(description="A day, YYYY-MM-DD (inclusive).", examples=["2026-11-30"]),
+]
 
 
 def get_settings(request: Request) -> Settings:

@@ -39,12 +39,15 @@ def configure_encryption(secret: str) -> None:
     _cipher = fernet_from_secret(secret)
 
 
-def load_or_create_secret(path: Path) -> str:
-    """The embedded default: a key file in the data dir, readable by its owner only."""
+def load_or_create_secret(path: Path, new_value: str | None = None) -> str:
+    """The embedded default: a key file in the data dir, readable by its owner only.
+
+    ``new_value``: what to write when the file does not exist yet (default: a new Fernet key).
+    """
     if path.is_file():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key().decode()
+    key = new_value or Fernet.generate_key().decode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(key)

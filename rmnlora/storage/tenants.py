@@ -7,15 +7,14 @@ is needed for high-entropy secrets); only the hash is stored, the key is shown o
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 
 from sqlmodel import Session, select
 
+from rmnlora.schemas.ids import RESOURCE_ID, RESOURCE_ID_RULE
 from rmnlora.storage.models import Tenant
 
 KEY_PREFIX = "rmn_"
-_TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class TenantExistsError(ValueError):
@@ -32,11 +31,8 @@ def hash_api_key(api_key: str) -> str:
 
 def register_tenant(session: Session, tenant_id: str, name: str) -> str:
     """Create a tenant and return its API key; the key cannot be recovered later."""
-    if not _TENANT_ID.match(tenant_id):
-        raise InvalidTenantIdError(
-            f"tenant id {tenant_id!r} must be 1-64 lowercase letters, digits, '-' or '_', "
-            "starting with a letter or digit"
-        )
+    if not RESOURCE_ID.match(tenant_id):
+        raise InvalidTenantIdError(f"tenant id {tenant_id!r} must be {RESOURCE_ID_RULE}")
     if session.get(Tenant, tenant_id) is not None:
         raise TenantExistsError(f"tenant {tenant_id!r} already exists")
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)

@@ -24,7 +24,7 @@ from rmnlora.training.improve import ImproveConfig
 from tests.support.adapter_helpers import make_lora, serve
 from tests.support.annotators import answers, names_product_within_limit, pair_for
 
-ADMIN = "test-admin-token"
+ADMIN = "test-admin-token-7Hq2Zx9Lp4Wm"
 BRAND = "acme-snacks"
 # A tiny random model learns fast only with a high learning rate; the rule is the product's own.
 TEST_CONFIG = ImproveConfig(

@@ -363,14 +363,19 @@ def test_a_reused_output_folder_never_plans_on_an_earlier_runs_rows(
     first = write_brief(tmp_path / "a", exports, tenant="stale")
     graph.invoke({**_start(first, "run-a", tmp_path), "out_dir": str(tmp_path / "shared")}, _config("run-a"))
     retailers = [dict(r) for r in BASE_BRIEF["retailers"]]
-    retailers[2] = dict(retailers[2], data=["missing.parquet"], max_share=None)
+    vanishing = exports / "vanishing.parquet"  # there when the brief is read, gone when harmonize runs
+    vanishing.write_bytes((exports / retailers[2]["data"][0]).read_bytes())
+    retailers[2] = dict(retailers[2], data=[vanishing.name], max_share=None)
     second = write_brief(tmp_path / "b", exports, tenant="stale", retailers=retailers)
-    state = graph.invoke(
-        {**_start(second, "run-b", tmp_path), "out_dir": str(tmp_path / "shared")}, _config("run-b")
-    )
+    start = _start(second, "run-b", tmp_path)
+    vanishing.unlink()
+    state = graph.invoke({**start, "out_dir": str(tmp_path / "shared")}, _config("run-b"))
 
-    assert "kroger" in state["results"]["harmonize"]["errors"]
+    assert "vanishing.parquet" in state["results"]["harmonize"]["errors"]["kroger"]
     assert _decisions(state)[-1] == ("harmonize", "escalate")  # a retailer with spend lost its data
+    # the gate names the file, not only "no usable data"
+    risks = [r["factor"] for r in state["reflections"][-1]["risks"]]
+    assert any("kroger exports could not be read" in r and "vanishing.parquet" in r for r in risks), risks
     state = graph.invoke(Command(resume={"action": "approve"}), _config("run-b"))
     lines = state["results"]["optimize"]["allocation"]["lines"]
     assert lines and not any(line["retailer"] == "kroger" for line in lines)

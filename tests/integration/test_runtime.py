@@ -19,7 +19,7 @@ from rmnlora.config import load_settings
 from rmnlora.serving.app import create_app
 from tests.support.adapter_helpers import make_lora, serve
 
-ADMIN = "test-admin-token"
+ADMIN = "test-admin-token-7Hq2Zx9Lp4Wm"
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,9 @@ def test_cross_tenant_brand_is_403(runtime: dict[str, Any]) -> None:
         ({"prompt": "a", "max_new_tokens": 0}, "max_new_tokens"),
         ({"messages": [{"role": "robot", "content": "b"}]}, "role"),
         ({"prompt": "a", "colour": "red"}, "colour"),
+        # one tenant's 60,000-character chat turn would hold every tenant's batch for tens of seconds
+        ({"messages": [{"role": "user", "content": "x" * 60_000}]}, "at most 16000 characters"),
+        ({"messages": [{"role": "user", "content": "x" * 9_000}] * 2}, "the limit is 16,000"),
     ],
 )
 def test_bad_requests_are_4xx_with_a_message(

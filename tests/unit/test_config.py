@@ -78,4 +78,26 @@ def test_shipped_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RMN_DATA_DIR", raising=False)
     settings = load_settings(example)
     assert settings.reflection.thresholds["harmonize"] == 0.7
-    assert settings.runtime.admin_token == "change-me"
+    assert settings.runtime.admin_token is None  # `rmn serve` generates one
+
+
+@pytest.mark.parametrize("token", ["change-me", "short-token", "a" * 40])
+def test_a_weak_admin_token_is_refused_at_start_up(token: str) -> None:
+    with pytest.raises(ConfigError, match="runtime.admin_token is too weak"):
+        load_settings(runtime={"admin_token": token})
+    strong = "Zq3-8vRk_w1LmN4pXy7TbC2d"
+    assert load_settings(runtime={"admin_token": strong}).runtime.admin_token == strong
+
+
+def test_serve_generates_an_admin_token_once_and_reads_it_back(tmp_path: Path) -> None:
+    import stat
+
+    from rmnlora.cli.adapters import ADMIN_TOKEN_FILE, with_admin_token
+
+    first = with_admin_token(load_settings(data_dir=tmp_path, runtime={"admin_token": None}))
+    token = first.runtime.admin_token
+    assert token and len(token) >= 32
+    token_file = tmp_path / ADMIN_TOKEN_FILE
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    again = with_admin_token(load_settings(data_dir=tmp_path, runtime={"admin_token": None}))
+    assert again.runtime.admin_token == token

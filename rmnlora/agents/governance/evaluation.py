@@ -14,16 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rmnlora.agents.governance.checks import review_copy
 from rmnlora.agents.governance.packs import load_packs
 from rmnlora.schemas.governance import AdCopy
 from rmnlora.schemas.rmis import PolicyPack
+from rmnlora.yaml_input import read_yaml_mapping
 
 SCORED_SEVERITIES = ("critical", "warning")
-MAX_GOLDEN_BYTES = 5_000_000
 
 
 class GoldenSetError(ValueError):
@@ -70,14 +69,9 @@ class GoldenCopy(BaseModel):
 
 def load_golden(path: Path) -> list[GoldenCopy]:
     """The labelled copies of one file; raises GoldenSetError naming the entry that is wrong."""
-    if not path.is_file():
-        raise GoldenSetError(f"golden set not found: {path}")
-    if path.stat().st_size > MAX_GOLDEN_BYTES:
-        raise GoldenSetError(f"{path} is over {MAX_GOLDEN_BYTES:,} bytes")
-    try:
-        entries = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("copies", [])
-    except (yaml.YAMLError, UnicodeDecodeError, AttributeError) as exc:
-        raise GoldenSetError(f"{path} is not a YAML mapping with a 'copies' list: {exc}") from exc
+    entries = read_yaml_mapping(path, "golden set", GoldenSetError, allow_empty=True).get("copies", [])
+    if not isinstance(entries, list):
+        raise GoldenSetError(f"golden set {path}: 'copies' must be a list")
     copies = []
     for position, entry in enumerate(entries):
         try:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from rmnlora.schemas.rmis import PolicyPack
+from rmnlora.yaml_input import read_yaml_document
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 DEFAULT_POLICY_DIR = EXAMPLES_DIR / "policies"
@@ -34,13 +34,9 @@ def _slug(name: str) -> str:
 
 def load_pack(path: Path) -> PolicyPack:
     """One pack file, validated; every regular expression is compiled here so a typo fails at load."""
-    if not path.is_file():
-        raise PolicyPackError(f"policy pack not found: {path}")
+    data = read_yaml_document(path, "policy pack", PolicyPackError)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         pack = PolicyPack.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise PolicyPackError(f"policy pack {path} is not valid YAML: {exc}") from exc
     except ValidationError as exc:
         raise PolicyPackError(f"policy pack {path} is invalid: {exc}") from exc
     for rule in pack.rules:

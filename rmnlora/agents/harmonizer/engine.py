@@ -137,6 +137,38 @@ def count_rows(path: Path, mapping: RetailerMapping) -> int:
     return int(frame.select(pl.len()).collect().item())
 
 
+_PARQUET_MAGIC = b"PAR1"
+
+
+def _checked_row_count(path: Path, mapping: RetailerMapping, out: Path) -> int:
+    """Rows in one input, refusing before anything is written: a missing, empty, binary or
+    header-only file is an error naming it (a 0-row run would replace an earlier good output)."""
+    if not path.is_file():
+        raise HarmonizeError(f"input {path} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise HarmonizeError(f"input {path} is empty (0 bytes); nothing was written to {out}")
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if mapping.format == "parquet":
+        if not head.startswith(_PARQUET_MAGIC):
+            raise HarmonizeError(f"input {path} is not a Parquet file (the mapping says format: parquet)")
+    elif b"\x00" in head:
+        raise HarmonizeError(
+            f"input {path} is binary (NUL bytes in its first 4 KB), not {mapping.format.upper()} text; "
+            "is it the right file, or compressed?"
+        )
+    try:
+        rows = count_rows(path, mapping)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise HarmonizeError(f"cannot read {path} as {mapping.format}: {exc}") from exc
+    if rows == 0:
+        raise HarmonizeError(
+            f"input {path} has no data rows (only a header?); nothing was written, so the output in "
+            f"{out} is unchanged"
+        )
+    return rows
+
+
 def _partition_dir(events_root: Path, retailer: str) -> Path:
     return events_root / f"retailer={retailer}"
 
@@ -166,9 +198,7 @@ def harmonize(
 
     rows_in = 0
     for path in inputs:
-        if not path.is_file():
-            raise HarmonizeError(f"input {path} does not exist or is not a file")
-        rows_in += count_rows(path, mapping)
+        rows_in += _checked_row_count(path, mapping, Path(request.out))
     report("counted", 0, rows_in)
 
     crosswalk = read_crosswalk(mapping, inputs[0].parent)

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA, EventType
+from rmnlora.yaml_input import read_yaml_document
 
 #: RMIS fields a source column may feed (event_id is always computed).
 MAPPABLE_FIELDS: tuple[str, ...] = tuple(
@@ -133,12 +134,7 @@ def parse_mapping(data: Any, *, source: str = "mapping") -> RetailerMapping:
 
 def load_mapping(path: Path) -> RetailerMapping:
     """Read a mapping YAML file."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise MappingError(f"mapping file {path} does not exist") from exc
-    except yaml.YAMLError as exc:
-        raise MappingError(f"mapping file {path} is not valid YAML: {exc}") from exc
+    data = read_yaml_document(Path(path), "mapping file", MappingError)
     return parse_mapping(data, source=str(path))
 
 

@@ -25,14 +25,15 @@ T = HarmonizeThresholds()
 
 def assess_harmonize(ctx: ReflectionContext, s: HarmonizeSignals) -> list[ConfidenceFactor]:
     factors: list[ConfidenceFactor] = []
+    why = "; ".join(f"{name}: {error}" for name, error in sorted(s.input_errors.items()))
     if s.rows_in == 0:
         ctx.add_risk(
-            "no rows to plan on",
+            "no rows to plan on" + (f" ({why})" if why else ""),
             "critical",
             1.0,
             "no curve can be fitted",
-            "supply the retailer exports",
-            triggered_by={"rows_in": 0},
+            "fix the inputs named above" if why else "supply the retailer exports",
+            triggered_by={"rows_in": 0, "unreadable_retailers": len(s.input_errors)},
         )
         return [ConfidenceFactor(name="rows", score=0.0, value=0, weight=2)]
     rate = s.rows_quarantined / s.rows_in
@@ -165,4 +166,13 @@ def assess_harmonize(ctx: ReflectionContext, s: HarmonizeSignals) -> list[Confid
         else "fixing the data first is cheaper than a misallocated budget",
     )
     factors.append(bias_factor(len(ctx.biases)))
+    for name, error in sorted(s.input_errors.items()):  # some retailers read, these did not
+        ctx.add_risk(
+            f"{name} exports could not be read: {error}",
+            "high",
+            1.0,
+            f"{name} is planned without its own data",
+            "fix or replace the file named, then re-run",
+            triggered_by={"retailer": name},
+        )
     return factors

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from rmnlora.feedback import export, store
 from rmnlora.feedback.writer import writer_for
 from rmnlora.schemas.feedback import ExportFilter, FeedbackIn, FeedbackRecord, FeedbackStats, PreferencePairIn
-from rmnlora.serving.deps import cached_tenant_dependency
+from rmnlora.serving.deps import IsoDate, cached_tenant_dependency
 from rmnlora.storage.database import Database
 from rmnlora.storage.models import Feedback
 
@@ -105,8 +105,8 @@ def create_feedback_router(get_database: Callable[..., Database], *, auth_cache_
         database: DB,
         brand: str | None = None,
         task: str | None = None,
-        since: dt.date | None = None,
-        until: dt.date | None = None,
+        since: IsoDate = None,
+        until: IsoDate = None,
     ) -> FeedbackStats:
         """Volume by brand, task, type and day; ratings per task; adapter win rates."""
         return store.stats(database, tenant_id, _export_filter(brand, task, since, until, True))
@@ -117,8 +117,8 @@ def create_feedback_router(get_database: Callable[..., Database], *, auth_cache_
         database: DB,
         brand: str | None = None,
         task: str | None = None,
-        since: dt.date | None = None,
-        until: dt.date | None = None,
+        since: IsoDate = None,
+        until: IsoDate = None,
         include_corrections: Annotated[bool, Query()] = True,
     ) -> StreamingResponse:
         """JSON lines ``{"prompt", "chosen", "rejected"}`` (TRL DPO format), streamed."""

@@ -74,6 +74,10 @@ def test_bad_brief_error_names_the_field(patch: dict[str, object], field: str) -
 def test_brief_file_paths_resolve_relative_to_the_brief(tmp_path: Path) -> None:
     path = tmp_path / "brief.yaml"
     path.write_text(json.dumps(BRIEF))
+    with pytest.raises(BriefError, match=r"files not found: retailers\.0\.data \(walmart\): .*walmart\.csv"):
+        load_brief(path)  # the exports are named when the brief is read, not as "no rows" later
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "walmart.csv").write_text("x\n1\n")
     brief = load_brief(path)
     assert brief.retailers[0].data[0] == tmp_path / "data" / "walmart.csv"
     with pytest.raises(BriefError, match="not found"):
