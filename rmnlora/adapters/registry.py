@@ -30,6 +30,11 @@ from rmnlora.storage.database import Database
 from rmnlora.storage.models import AdapterEvent, AdapterRecord, AdapterVersion, Brand
 
 
+def not_your_brand(tenant_id: str, name: str) -> str:
+    """The one refusal message for a brand that is not the tenant's, whoever else has it."""
+    return f"brand {name!r} is not one of tenant {tenant_id!r}'s brands"
+
+
 class AdapterAccessError(PermissionError):
     """The tenant may not use this adapter (another tenant's brand)."""
 
@@ -229,7 +234,8 @@ class AdapterRegistry:
         """The adapters ``tenant_id`` may use for this triple: its own first, then shared ones.
 
         A brand adapter (or Brand row) that exists only for other tenants raises AdapterAccessError:
-        naming another tenant's brand is a refusal, not a silent composition without it.
+        naming another tenant's brand is a refusal, not a silent composition without it. (Over HTTP
+        a brand nobody has is refused the same way, see :meth:`owns_brand`.)
         """
         requested: dict[AdapterKind, str | None] = {"retailer": retailer, "brand": brand, "task": task}
         components: dict[AdapterKind, AdapterInfo] = {}
@@ -248,11 +254,30 @@ class AdapterRegistry:
                     components[kind] = _info(chosen)
                     continue
                 if kind == "brand" and (rows or self._brand_of_other_tenant(session, tenant_id, name)):
-                    raise AdapterAccessError(f"brand {name!r} does not belong to tenant {tenant_id!r}")
+                    raise AdapterAccessError(not_your_brand(tenant_id, name))
                 if rows:
                     raise AdapterAccessError(f"{kind} adapter {name!r} belongs to another tenant")
                 missing.append(kind)
         return Resolution(components=components, missing=tuple(missing), requested=requested)
+
+    def owns_brand(self, tenant_id: str, name: str) -> bool:
+        """Whether ``name`` is the tenant's brand: an own Brand row or an own brand adapter.
+
+        The HTTP API refuses any other brand with :func:`not_your_brand`, so a brand another tenant
+        has and one nobody has get the same answer (brand ids cannot be enumerated).
+        """
+        with self.database.get_session() as session:
+            brands = session.exec(select(Brand).where((Brand.id == name) | (Brand.name == name))).all()
+            if any(row.tenant_id == tenant_id for row in brands):
+                return True
+            adapters = session.exec(
+                select(AdapterRecord.id).where(
+                    AdapterRecord.kind == "brand",
+                    AdapterRecord.name == name,
+                    AdapterRecord.owner_tenant_id == tenant_id,
+                )
+            ).first()
+            return adapters is not None
 
     @staticmethod
     def _brand_of_other_tenant(session: Any, tenant_id: str, name: str) -> bool:

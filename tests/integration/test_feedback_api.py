@@ -198,6 +198,9 @@ def test_invalid_pair_and_filters_are_4xx_with_messages(api: dict[str, Any]) -> 
         assert same.status_code == 422 and "identical" in same.text
         backwards = client.get("/feedback/export-dpo", params={"since": "2026-02-01", "until": "2026-01-01"})
         assert backwards.status_code == 422 and "after until" in backwards.text
+        for endpoint in ("/feedback/stats", "/feedback/export-dpo"):  # '0' is not 1970-01-01
+            epoch = client.get(endpoint, params={"until": "0"})
+            assert epoch.status_code == 422 and "write YYYY-MM-DD" in epoch.text
         too_long = client.post(
             "/feedback/", json=_thumbs("acme-cola"), headers={"Idempotency-Key": "x" * 300}
         )

@@ -17,6 +17,7 @@ from rmnlora.adapters.service import InferenceService
 from rmnlora.adapters.tiny import build_tiny_model
 from rmnlora.config import load_settings
 from rmnlora.serving.app import create_app
+from rmnlora.storage.models import Brand
 from tests.support.adapter_helpers import make_lora, serve
 
 ADMIN = "test-admin-token-7Hq2Zx9Lp4Wm"
@@ -55,6 +56,8 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             registry.register(
                 "brand", "oatly", make_lora(build, root / "l3", seed=3, rank=8), owner_tenant_id="acme"
             )
+            with database.get_session() as session:  # globex's brand, with no adapter trained yet
+                session.add(Brand(id="globex-soda", tenant_id="globex", name="Globex Soda"))
             yield {"url": base_url, "client": client, "keys": keys, "service": service, "database": database}
     database.dispose()
 
@@ -79,10 +82,19 @@ def test_inference_composes_the_tenants_adapters(runtime: dict[str, Any]) -> Non
 def test_cross_tenant_brand_is_403(runtime: dict[str, Any]) -> None:
     reply = _post(runtime, "globex", {"retailer": "walmart", "brand": "oatly", "prompt": "x"})
     assert reply.status_code == 403 and "oatly" in reply.json()["detail"]
+    # a brand nobody has gets the same answer: another tenant's brand ids cannot be found out
+    nobody = _post(runtime, "globex", {"retailer": "walmart", "brand": "no-such-brand", "prompt": "x"})
+    assert nobody.status_code == 403
+    assert nobody.json()["detail"].replace("no-such-brand", "oatly") == reply.json()["detail"]
     listed = runtime["client"].get("/adapters", headers={"X-API-Key": runtime["keys"]["globex"]}).json()
     assert {a["name"] for a in listed} == {"walmart", "creative"}
     own = runtime["client"].get("/adapters", headers={"X-API-Key": runtime["keys"]["acme"]}).json()
     assert {a["name"] for a in own} == {"walmart", "creative", "oatly"}
+    assert all("/" not in a["base_model"] for a in own)  # no server paths in answers
+    bogus = runtime["client"].get("/adapters?kind=bogus", headers={"X-API-Key": runtime["keys"]["acme"]})
+    assert bogus.status_code == 422
+    (problem,) = bogus.json()["detail"]  # the documented shape: a list with loc, msg and type
+    assert problem["loc"] == ["query", "kind"] and problem["type"] and "retailer" in problem["msg"]
 
 
 @pytest.mark.parametrize(

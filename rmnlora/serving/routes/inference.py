@@ -1,7 +1,8 @@
 """POST /inference: one generation through the caller's composed adapters.
 
-The service applies the tenant rules; this route turns its failures into HTTP answers (403 for
-another tenant's brand, 504 on a generation timeout, 500 otherwise) and counts each outcome.
+The service applies the tenant rules; this route turns its failures into HTTP answers (403 for a
+brand that is not the caller's, the same answer whether another tenant has it or nobody does, 504 on
+a generation timeout, 500 otherwise) and counts each outcome.
 """
 
 import time
@@ -9,19 +10,30 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from fastapi import APIRouter, HTTPException, status
 
-from rmnlora.adapters.registry import AdapterAccessError
+from rmnlora.adapters.registry import AdapterAccessError, not_your_brand
 from rmnlora.schemas.inference import InferenceRequest, InferenceResponse
 from rmnlora.serving.deps import MetricsDep, ServiceDep, TenantId
 
 router = APIRouter(tags=["inference"])
 
 
-@router.post("/inference", response_model=InferenceResponse)
+@router.post(
+    "/inference",
+    response_model=InferenceResponse,
+    responses={
+        401: {"description": "No or unknown API key."},
+        403: {"description": "The brand is not one of the caller's brands."},
+        504: {"description": "Generation timed out."},
+    },
+)
 def inference(
     request: InferenceRequest, tenant_id: TenantId, service: ServiceDep, metrics: MetricsDep
 ) -> InferenceResponse:
-    """Generate with the composed adapter; 403 for another tenant's brand."""
+    """Generate with the composed adapter; 403 for a brand that is not the caller's."""
     started = time.perf_counter()
+    if request.brand and not service.registry.owns_brand(tenant_id, request.brand):
+        metrics.requests.labels("forbidden").inc()
+        raise HTTPException(status.HTTP_403_FORBIDDEN, not_your_brand(tenant_id, request.brand))
     try:
         response = service.infer(tenant_id, request)
     except AdapterAccessError as exc:
