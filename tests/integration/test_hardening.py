@@ -140,3 +140,24 @@ def test_adding_a_brand_another_tenant_holds_is_a_message_not_an_integrity_error
         store.create_brand(database, "two", "shared-id", "Two's brand")
     with database.get_session() as session:
         assert [(b.id, b.tenant_id) for b in session.exec(select(Brand)).all()] == [("shared-id", "one")]
+
+
+def test_an_unexpected_error_is_one_line_and_a_crash_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import rmnlora.cli.main
+    from rmnlora.cli import boundary
+
+    def broken() -> None:
+        raise RuntimeError("the optimizer's cache is corrupt\nsecond line")
+
+    monkeypatch.setenv("RMN_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(rmnlora.cli.main, "app", broken)
+    with pytest.raises(SystemExit) as stopped:
+        boundary.run()
+    assert stopped.value.code == boundary.EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "unexpected RuntimeError: the optimizer's cache is corrupt (details in " in err
+    (report,) = (tmp_path / "logs").glob("crash-*.log")
+    assert "Traceback" in report.read_text() and "second line" in report.read_text()
