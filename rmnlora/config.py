@@ -106,6 +106,15 @@ class RuntimeSettings(BaseModel):
     max_collect_ms: float = Field(
         default=250.0, ge=0, description="The longest a batch waits for requests after its first."
     )
+    max_queued_per_tenant: int = Field(
+        default=64, ge=1, description="Requests one tenant may have waiting; the next is answered 429."
+    )
+    queue_timeout_s: float = Field(
+        default=120.0, gt=0, description="A request still waiting after this long fails (504), not runs."
+    )
+    max_new_tokens_cap: int = Field(
+        default=512, ge=1, le=2048, description="The most tokens one HTTP request may ask for (422 above)."
+    )
     mixed_batch_path: Literal["grouped", "peft"] = Field(
         default="grouped",
         description="Batches mixing adapters: grouped LoRA matmul (faster) or PEFT's adapter_names= path.",

@@ -13,7 +13,6 @@ so each row decodes the same tokens as it would alone; rows asking for fewer tok
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rmnlora.adapters.compose import BASE_ADAPTER, Composer, Composition
+from rmnlora.adapters.fair_queue import FairQueue, QueueEmpty
 from rmnlora.adapters.grouped import GroupedLoraUnsupported, check_grouped_support
 from rmnlora.adapters.registry import Resolution
 from rmnlora.adapters.row_sampling import RowSamplingProcessor, row_settings
@@ -74,6 +74,8 @@ class GenerationJob:
     top_p: float = 1.0
     future: Future[tuple[GeneratedText, Composition, dict[str, float]]] = field(default_factory=Future)
     enqueued_at: float = field(default_factory=time.perf_counter)
+    tenant_id: str = ""  # whose line it waits in (fair_queue); "" for in-process callers
+    deadline: float | None = None  # perf_counter time after which it is failed instead of run
 
 
 def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
@@ -194,6 +196,7 @@ class BatchingEngine:
         max_wait_ms: float = 10.0,
         mixed_path: MixedPath = "grouped",
         max_collect_ms: float = 250.0,
+        max_per_tenant: int = 64,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -206,7 +209,7 @@ class BatchingEngine:
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000
         self.max_collect_s = max(max_collect_ms, max_wait_ms) / 1000
-        self._queue: queue.Queue[GenerationJob | None] = queue.Queue()
+        self._queue: FairQueue[GenerationJob] = FairQueue(max_per_tenant)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.batches = 0
@@ -220,6 +223,7 @@ class BatchingEngine:
     def start(self) -> None:
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
+                self._queue.reopen()
                 self._thread = threading.Thread(target=self._run, name="rmn-batching", daemon=True)
                 self._thread.start()
 
@@ -231,7 +235,9 @@ class BatchingEngine:
             self._thread = None
 
     def submit(self, job: GenerationJob) -> Future[tuple[GeneratedText, Composition, dict[str, float]]]:
-        """Queue a job (starting the worker if needed); the future gives (text, composition, timings)."""
+        """Queue a job (starting the worker if needed); the future gives (text, composition, timings).
+
+        Raises TenantQueueFull when the job's tenant already has ``max_per_tenant`` jobs waiting."""
         self.start()
         self._queue.put(job)
         return job.future
@@ -247,7 +253,7 @@ class BatchingEngine:
             remaining = min(deadline, started + self.max_collect_s) - time.perf_counter()
             try:
                 job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-            except queue.Empty:
+            except QueueEmpty:
                 break
             if job is None:
                 return batch, True
@@ -270,8 +276,15 @@ class BatchingEngine:
         ready: list[tuple[GenerationJob, Composition]] = []
         with self.composer.lock:
             pinned: set[str] = set()
+            now = time.perf_counter()
             for job in jobs:
                 if not job.future.set_running_or_notify_cancel():
+                    continue
+                if job.deadline is not None and now > job.deadline:  # its caller has given up waiting
+                    waited = now - job.enqueued_at
+                    job.future.set_exception(
+                        TimeoutError(f"waited {waited:.1f} s in the queue, past its deadline")
+                    )
                     continue
                 try:
                     composition = self.composer.compose(job.resolution, pinned=pinned)

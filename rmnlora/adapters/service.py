@@ -42,8 +42,11 @@ class InferenceService:
         model_name: str = "custom",
         mixed_path: MixedPath = "grouped",
         shipped_adapters: bool = False,
+        max_queued_per_tenant: int = 64,
+        queue_timeout_s: float | None = None,
     ) -> None:
         self.tokenizer = tokenizer
+        self.queue_timeout_s = queue_timeout_s
         self.shipped_adapters = shipped_adapters
         self.registry = registry
         self.composer = Composer(model, weights=weights, cache_size=cache_size)
@@ -54,6 +57,7 @@ class InferenceService:
             max_wait_ms=max_wait_ms,
             max_collect_ms=max_collect_ms,
             mixed_path=mixed_path,
+            max_per_tenant=max_queued_per_tenant,
         )
         self.default_max_new_tokens = default_max_new_tokens
         self.model_name = model_name
@@ -85,6 +89,8 @@ class InferenceService:
             model_name=settings.model.base_model,
             mixed_path=settings.runtime.mixed_batch_path,
             shipped_adapters=settings.model.shipped_adapters,
+            max_queued_per_tenant=settings.runtime.max_queued_per_tenant,
+            queue_timeout_s=settings.runtime.queue_timeout_s,
         )
         service.register_shipped()
         return service
@@ -116,6 +122,8 @@ class InferenceService:
             max_new_tokens=request.max_new_tokens or self.default_max_new_tokens,
             temperature=request.temperature,
             top_p=request.top_p,
+            tenant_id=tenant_id,
+            deadline=None if self.queue_timeout_s is None else started + self.queue_timeout_s,
         )
         output, composition, timings = self.engine.submit(job).result(timeout=timeout)
         return InferenceResponse(

@@ -109,6 +109,7 @@ def test_cross_tenant_brand_is_403(runtime: dict[str, Any]) -> None:
         # one tenant's 60,000-character chat turn would hold every tenant's batch for tens of seconds
         ({"messages": [{"role": "user", "content": "x" * 60_000}]}, "at most 16000 characters"),
         ({"messages": [{"role": "user", "content": "x" * 9_000}] * 2}, "the limit is 16,000"),
+        ({"prompt": "a", "max_new_tokens": 600}, "over this server's cap of 512"),
     ],
 )
 def test_bad_requests_are_4xx_with_a_message(

@@ -10,9 +10,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from fastapi import APIRouter, HTTPException, status
 
+from rmnlora.adapters.fair_queue import TenantQueueFull
 from rmnlora.adapters.registry import AdapterAccessError, not_your_brand
 from rmnlora.schemas.inference import InferenceRequest, InferenceResponse
-from rmnlora.serving.deps import MetricsDep, ServiceDep, TenantId
+from rmnlora.serving.deps import MetricsDep, ServiceDep, SettingsDep, TenantId
 
 router = APIRouter(tags=["inference"])
 
@@ -23,14 +24,26 @@ router = APIRouter(tags=["inference"])
     responses={
         401: {"description": "No or unknown API key."},
         403: {"description": "The brand is not one of the caller's brands."},
-        504: {"description": "Generation timed out."},
+        422: {"description": "Invalid request, or max_new_tokens over runtime.max_new_tokens_cap."},
+        429: {"description": "The tenant has runtime.max_queued_per_tenant requests waiting already."},
+        504: {"description": "Generation timed out, or waited past runtime.queue_timeout_s."},
     },
 )
 def inference(
-    request: InferenceRequest, tenant_id: TenantId, service: ServiceDep, metrics: MetricsDep
+    request: InferenceRequest,
+    tenant_id: TenantId,
+    service: ServiceDep,
+    metrics: MetricsDep,
+    settings: SettingsDep,
 ) -> InferenceResponse:
     """Generate with the composed adapter; 403 for a brand that is not the caller's."""
     started = time.perf_counter()
+    cap = settings.runtime.max_new_tokens_cap
+    if request.max_new_tokens is not None and request.max_new_tokens > cap:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"max_new_tokens {request.max_new_tokens} is over this server's cap of {cap}",
+        )
     if request.brand and not service.registry.owns_brand(tenant_id, request.brand):
         metrics.requests.labels("forbidden").inc()
         raise HTTPException(status.HTTP_403_FORBIDDEN, not_your_brand(tenant_id, request.brand))
@@ -39,6 +52,11 @@ def inference(
     except AdapterAccessError as exc:
         metrics.requests.labels("forbidden").inc()
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except TenantQueueFull as exc:
+        metrics.requests.labels("throttled").inc()
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": "1"}
+        ) from exc
     except FutureTimeout as exc:
         metrics.requests.labels("timeout").inc()
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, "generation timed out") from exc

@@ -272,6 +272,54 @@ def test_a_wave_of_greedy_and_sampled_jobs_is_one_batch(registry: AdapterRegistr
     assert results[0][0].token_ids == alone[0].token_ids
 
 
+def test_a_flooding_tenant_neither_delays_another_past_one_batch_nor_queues_without_bound(
+    registry: AdapterRegistry,
+) -> None:
+    import threading
+    import time
+
+    from rmnlora.adapters.fair_queue import TenantQueueFull
+
+    model, tokenizer = build_tiny_model(0)
+    engine = BatchingEngine(Composer(model), tokenizer, max_batch_size=2, max_wait_ms=0, max_per_tenant=6)
+    resolution = registry.resolve("acme", retailer="walmart", brand=None, task=None)
+    gate, at_gate, order = threading.Event(), threading.Event(), []
+    run_batch = engine.run_batch
+
+    def recorded(jobs: list[GenerationJob]) -> None:
+        at_gate.set()
+        gate.wait(30)  # hold the first batch so the flood and the quiet request all queue up
+        order.append([job.tenant_id for job in jobs])
+        run_batch(jobs)
+
+    def flood_job() -> GenerationJob:
+        return GenerationJob(prompt="x", resolution=resolution, max_new_tokens=2, tenant_id="flood")
+
+    engine.run_batch = recorded  # type: ignore[method-assign]
+    try:
+        flood = [engine.submit(flood_job())]
+        assert at_gate.wait(30)  # the worker holds that one; now the line fills up
+        flood += [engine.submit(flood_job()) for _ in range(6)]
+        with pytest.raises(TenantQueueFull):
+            engine.submit(flood_job())
+        quiet = engine.submit(
+            GenerationJob(prompt="y", resolution=resolution, max_new_tokens=2, tenant_id="quiet")
+        )
+        expired = engine.submit(
+            GenerationJob(prompt="z", resolution=resolution, tenant_id="late", deadline=time.perf_counter())
+        )
+        gate.set()
+        quiet.result(timeout=60)
+        for future in flood:
+            future.result(timeout=60)
+        with pytest.raises(TimeoutError, match="past its deadline"):
+            expired.result(timeout=60)
+    finally:
+        gate.set()
+        engine.stop()
+    assert order[0] == ["flood"] and "quiet" in order[1]  # the batch after the running one, not the 4th
+
+
 def test_grouped_forward_equals_peft_mixed_logits(registry: AdapterRegistry) -> None:
     model, tokenizer = build_tiny_model(0)
     composer = Composer(model)
