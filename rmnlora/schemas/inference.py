@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
@@ -12,6 +12,7 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 # One bound on the text a request asks the model to read, prompt or chat turns alike: a long prompt
 # holds the shared batch for every tenant (prefill is the costly part on a CPU).
 MAX_PROMPT_CHARS = 16_000
+MIN_TEMPERATURE = 0.01
 
 
 class ChatMessage(BaseModel):
@@ -32,8 +33,18 @@ class InferenceRequest(BaseModel):
     prompt: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_CHARS)
     messages: list[ChatMessage] | None = Field(default=None, min_length=1, max_length=64)
     max_new_tokens: int | None = Field(default=None, ge=1, le=2048)
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0: greedy (deterministic).")
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    temperature: float = Field(
+        default=0.0, ge=0.0, le=2.0, description="0: greedy (deterministic); else at least 0.01."
+    )
+    top_p: float = Field(default=1.0, ge=0.01, le=1.0)
+
+    @field_validator("temperature")
+    @classmethod
+    def _greedy_or_sane(cls, value: float) -> float:
+        """A temperature of 1e-300 divides the logits into inf, and sampling fails on NaN."""
+        if 0 < value < MIN_TEMPERATURE:
+            raise ValueError(f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}")
+        return value
 
     @model_validator(mode="after")
     def _one_input(self) -> InferenceRequest:

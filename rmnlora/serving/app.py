@@ -94,7 +94,15 @@ def create_app(
     app.state.metrics = Metrics()
     # Registered in this order so the OpenAPI document lists the paths as it always has.
     app.include_router(inference.router)
-    app.add_api_route("/health", health, methods=["GET"], tags=["ops"])
+    app.add_api_route(
+        "/health",
+        health,
+        methods=["GET"],
+        tags=["ops"],
+        responses={
+            503: {"description": "The model or the database is not usable (same body, status unavailable)."}
+        },
+    )
     app.include_router(adapters.router)
     app.include_router(tenants.router)
     app.include_router(improvements.router)
@@ -121,5 +129,11 @@ def create_feedback_app(settings: Settings | None, database: Database) -> FastAP
     app.state.settings = settings
     app.state.database = database
     app.include_router(create_feedback_router(get_database))
-    app.add_api_route("/health", feedback_health, methods=["GET"], name="health")
+    app.add_api_route(
+        "/health",
+        feedback_health,
+        methods=["GET"],
+        name="health",
+        responses={503: {"description": "The database is not usable."}},
+    )
     return app

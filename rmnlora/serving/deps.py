@@ -19,10 +19,10 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Query, Request, status
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from rmnlora.adapters.service import InferenceService
@@ -44,6 +44,29 @@ IsoDate = Annotated[
     BeforeValidator(_iso_date),
     Query(description="A day, YYYY-MM-DD (inclusive).", examples=["2026-11-30"]),
 ]
+
+
+class ErrorBody(BaseModel):
+    """Every error this API answers: one message that says what is wrong."""
+
+    detail: str
+
+
+def error(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry for an error answered as ``{"detail": "..."}``."""
+    return {"model": ErrorBody, "description": description}
+
+
+# Statuses every tenant route can answer (the API key check and the database dependency).
+TENANT_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: error("No API key, or an unknown one (X-API-Key or Authorization: Bearer)."),
+    503: error("The database or the model is not ready yet."),
+}
+# ... and the admin route (the X-Admin-Token check).
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: error("Wrong or missing X-Admin-Token."),
+    503: error("No runtime.admin_token is configured, or the database is not ready."),
+}
 
 
 def get_settings(request: Request) -> Settings:

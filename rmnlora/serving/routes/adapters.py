@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field
 
 from rmnlora.adapters.compose import AdapterKind
 from rmnlora.adapters.registry import AdapterError
-from rmnlora.serving.deps import ServiceDep, TenantId
+from rmnlora.serving.deps import TENANT_ERRORS, ServiceDep, TenantId
 
-router = APIRouter(tags=["adapters"])
+router = APIRouter(tags=["adapters"], responses=TENANT_ERRORS)
 
 
 class AdapterView(BaseModel):

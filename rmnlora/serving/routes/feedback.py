@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from rmnlora.feedback import export, store
 from rmnlora.feedback.writer import writer_for
 from rmnlora.schemas.feedback import ExportFilter, FeedbackIn, FeedbackRecord, FeedbackStats, PreferencePairIn
-from rmnlora.serving.deps import IsoDate, cached_tenant_dependency
+from rmnlora.serving.deps import TENANT_ERRORS, IsoDate, cached_tenant_dependency, error
 from rmnlora.storage.database import Database
 from rmnlora.storage.models import Feedback
 
@@ -75,12 +75,26 @@ def create_feedback_router(get_database: Callable[..., Database], *, auth_cache_
     dependency and its own API-key cache. ``auth_cache_s``: seconds an accepted API key is
     remembered (0: check the database every time).
     """
-    router = APIRouter(prefix="/feedback", tags=["feedback"])
+    router = APIRouter(
+        prefix="/feedback",
+        tags=["feedback"],
+        responses={
+            **TENANT_ERRORS,
+            400: error("The Idempotency-Key header is malformed."),
+            404: error("No such brand for this tenant."),
+            409: error("The Idempotency-Key was used for another body."),
+        },
+    )
     require_tenant = cached_tenant_dependency(get_database, auth_cache_s)
     Tenant = Annotated[str, Depends(require_tenant)]
     DB = Annotated[Database, Depends(get_database)]
 
-    @router.post("/", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/",
+        response_model=FeedbackRecord,
+        status_code=status.HTTP_201_CREATED,
+        responses={200: {"model": FeedbackRecord, "description": "A retry: the row stored the first time."}},
+    )
     async def post_feedback(
         item: FeedbackIn, tenant_id: Tenant, database: DB, key: IdempotencyHeader = None
     ) -> Response:
@@ -88,7 +102,12 @@ def create_feedback_router(get_database: Callable[..., Database], *, auth_cache_
         result = await _write(database, tenant_id, store.feedback_row(tenant_id, item), key)
         return _answer(result)
 
-    @router.post("/preference-pair", response_model=FeedbackRecord, status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/preference-pair",
+        response_model=FeedbackRecord,
+        status_code=status.HTTP_201_CREATED,
+        responses={200: {"model": FeedbackRecord, "description": "A retry: the row stored the first time."}},
+    )
     async def post_preference(
         item: PreferencePairIn,
         tenant_id: Tenant,

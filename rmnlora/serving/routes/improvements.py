@@ -13,20 +13,32 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import Path as FastAPIPath
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from rmnlora.adapters.service import adapters_root
 from rmnlora.adapters.versions import AdapterVersions, VersionError
-from rmnlora.serving.deps import DatabaseDep, SettingsDep, TenantId
+from rmnlora.serving.deps import TENANT_ERRORS, DatabaseDep, SettingsDep, TenantId, error
 from rmnlora.storage.database import Database
 from rmnlora.storage.models import Brand, ImprovementRun
 from rmnlora.training.improve import ImproveConfig, ImproveError, RunInProgressError, execute, prepare
 
-router = APIRouter(tags=["learning loop"])
+# Row ids are 64-bit in every backend: a larger number is a 422, not a driver overflow (a 500).
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, FastAPIPath(ge=1, le=MAX_ROW_ID, description="Run id.")]
+
+router = APIRouter(
+    tags=["learning loop"],
+    responses={
+        **TENANT_ERRORS,
+        404: error("No such brand, run or version for this tenant."),
+        409: error("A run for the brand is already going, or the version cannot be promoted."),
+    },
+)
 log = logging.getLogger(__name__)
 
 
@@ -119,16 +131,17 @@ def start_improvement(
 
 
 @router.get("/improvements/{run_id}", response_model=RunView)
-def improvement(run_id: int, tenant_id: TenantId, database: DatabaseDep) -> RunView:
+def improvement(run_id: RowId, tenant_id: TenantId, database: DatabaseDep) -> RunView:
     """One run: its stage and progress while it trains, its figures and decision when done."""
     return _view(_run_row(database, tenant_id, run_id))
 
 
 @router.get("/brands/{brand_id}/improvements", response_model=list[RunView])
-def improvements(brand_id: str, tenant_id: TenantId, database: DatabaseDep, limit: int = 20) -> list[RunView]:
+def improvements(
+    brand_id: str, tenant_id: TenantId, database: DatabaseDep, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> list[RunView]:
     """The brand's runs, newest first."""
     _own_brand(database, tenant_id, brand_id)
-    limit = max(1, min(limit, 200))
     with database.get_session(tenant_id=tenant_id) as session:
         rows = session.exec(
             select(ImprovementRun)
@@ -166,7 +179,7 @@ def adapter_versions(
 @router.post("/brands/{brand_id}/adapter-versions/{version}/promote")
 def promote_version(
     brand_id: str,
-    version: int,
+    version: Annotated[int, FastAPIPath(ge=1, le=MAX_ROW_ID, description="Adapter version number.")],
     change: ServeChange,
     tenant_id: TenantId,
     database: DatabaseDep,

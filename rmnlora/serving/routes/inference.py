@@ -13,20 +13,20 @@ from fastapi import APIRouter, HTTPException, status
 from rmnlora.adapters.fair_queue import TenantQueueFull
 from rmnlora.adapters.registry import AdapterAccessError, not_your_brand
 from rmnlora.schemas.inference import InferenceRequest, InferenceResponse
-from rmnlora.serving.deps import MetricsDep, ServiceDep, SettingsDep, TenantId
+from rmnlora.serving.deps import TENANT_ERRORS, MetricsDep, ServiceDep, SettingsDep, TenantId, error
 
-router = APIRouter(tags=["inference"])
+router = APIRouter(tags=["inference"], responses=TENANT_ERRORS)
 
 
 @router.post(
     "/inference",
     response_model=InferenceResponse,
     responses={
-        401: {"description": "No or unknown API key."},
-        403: {"description": "The brand is not one of the caller's brands."},
+        403: error("The brand is not one of the caller's brands."),
         422: {"description": "Invalid request, or max_new_tokens over runtime.max_new_tokens_cap."},
-        429: {"description": "The tenant has runtime.max_queued_per_tenant requests waiting already."},
-        504: {"description": "Generation timed out, or waited past runtime.queue_timeout_s."},
+        429: error("The tenant has runtime.max_queued_per_tenant requests waiting already."),
+        500: error("Generation failed (the message says why)."),
+        504: error("Generation timed out, or waited past runtime.queue_timeout_s."),
     },
 )
 def inference(

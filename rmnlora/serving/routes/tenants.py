@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from rmnlora.serving.deps import DatabaseDep, require_admin
+from rmnlora.serving.deps import ADMIN_ERRORS, DatabaseDep, error, require_admin
 from rmnlora.storage.tenants import InvalidTenantIdError, TenantExistsError, register_tenant
 
-router = APIRouter(tags=["tenants"])
+router = APIRouter(tags=["tenants"], responses={**ADMIN_ERRORS, 409: error("The tenant id is taken.")})
 
 
 class TenantRegistration(BaseModel):
