@@ -161,3 +161,24 @@ def test_an_unexpected_error_is_one_line_and_a_crash_report(
     assert "unexpected RuntimeError: the optimizer's cache is corrupt (details in " in err
     (report,) = (tmp_path / "logs").glob("crash-*.log")
     assert "Traceback" in report.read_text() and "second line" in report.read_text()
+
+
+def test_a_ragged_row_is_named_by_file_and_line(exports: Path, tmp_path: Path) -> None:
+    lines = (exports / WALMART).read_text().splitlines()
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("\n".join([*lines[:3], "x;" * 18 + "x", *lines[3:10]]) + "\n")
+    result = _rmn(
+        "harmonize", str(ragged), "--retailer", "walmart", "--out", str(tmp_path / "out"), data_dir=tmp_path
+    )
+    assert result.exit_code == 1
+    assert f"{ragged} line 4 has 19 fields, its header" in result.output
+
+
+def test_a_brief_asking_for_too_many_audiences_is_refused(exports: Path, tmp_path: Path) -> None:
+    from rmnlora.schemas.brief import MAX_AUDIENCES
+
+    brief = write_brief(
+        tmp_path, exports, tenant="acme", audiences=[f"aud-{i}" for i in range(MAX_AUDIENCES + 1)]
+    )
+    result = _rmn("plan", str(brief), data_dir=tmp_path / "rmn")
+    assert result.exit_code == 2 and "field 'audiences'" in result.output and "at most 1000" in result.output

@@ -140,6 +140,25 @@ def count_rows(path: Path, mapping: RetailerMapping) -> int:
 _PARQUET_MAGIC = b"PAR1"
 
 
+def first_ragged_line(path: Path, delimiter: str) -> str | None:
+    """'FILE line N has M fields, its header K' for the first row whose field count differs, or None.
+
+    Polars reports a ragged row without saying where; this names the line (1-based, the header is
+    line 1) so the export can be fixed. Only read after Polars has failed.
+    """
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        rows = csv.reader(handle, delimiter=delimiter)
+        header = next(rows, None)
+        if header is None:
+            return None
+        for row in rows:
+            if row and len(row) != len(header):
+                return f"{path} line {rows.line_num} has {len(row)} fields, its header {len(header)}"
+    return None
+
+
 def _checked_row_count(path: Path, mapping: RetailerMapping, out: Path) -> int:
     """Rows in one input, refusing before anything is written: a missing, empty, binary or
     header-only file is an error naming it (a 0-row run would replace an earlier good output)."""
@@ -234,6 +253,13 @@ def harmonize(
         compact_days(staging / "events", retailer)
         _publish(staging, out, retailer)
     except pl.exceptions.PolarsError as exc:
+        ragged = [
+            f
+            for path in inputs
+            if mapping.format == "csv" and (f := first_ragged_line(path, mapping.delimiter))
+        ]
+        if ragged:
+            raise HarmonizeError("; ".join(ragged) + "; nothing was written") from exc
         names = ", ".join(str(path) for path in inputs)
         raise HarmonizeError(f"harmonizing {retailer} failed reading or writing ({names}): {exc}") from exc
     finally:
