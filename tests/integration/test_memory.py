@@ -102,7 +102,7 @@ def test_summarize_brief_names_what_recall_matches_on() -> None:
     brief = parse_brief(
         {
             "name": "Q4 snacks",
-            "brand": "Crunchy",
+            "brand": "crunchy",
             "budget": 100000,
             "flight": {"start": "2026-10-01", "end": "2026-12-31"},
             "retailers": [{"name": "walmart"}, {"name": "target"}],
@@ -111,7 +111,7 @@ def test_summarize_brief_names_what_recall_matches_on() -> None:
         }
     )
     text = summarize_brief(brief, {"walmart": 60000})
-    for part in ("Crunchy", "walmart, target", "ROAS floor 3.0", "sea salt chips", "walmart"):
+    for part in ("crunchy", "walmart, target", "ROAS floor 3.0", "sea salt chips", "walmart"):
         assert part in text
 
 

@@ -171,10 +171,10 @@ def _checked_row_count(path: Path, mapping: RetailerMapping, out: Path) -> int:
     if mapping.format == "parquet":
         if not head.startswith(_PARQUET_MAGIC):
             raise HarmonizeError(f"input {path} is not a Parquet file (the mapping says format: parquet)")
-    elif b"\x00" in head:
+    elif head.count(b"\x00") > len(head) // 10:  # a stray NUL in one value is that row's problem
         raise HarmonizeError(
             f"input {path} is binary (NUL bytes in its first 4 KB), not {mapping.format.upper()} text; "
-            "is it the right file, or compressed?"
+            "is it the right file, compressed, or UTF-16 text (save it as UTF-8)?"
         )
     try:
         rows = count_rows(path, mapping)
