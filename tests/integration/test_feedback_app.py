@@ -88,6 +88,22 @@ def test_home_offers_to_add_a_brand_when_there_is_none(sqlite_db: Database) -> N
     assert [b.id for b in feedback_store.list_brands(sqlite_db, "acme")] == ["new-brand"]
 
 
+def test_adding_a_brand_id_another_tenant_holds_shows_a_message_not_a_traceback(sqlite_db: Database) -> None:
+    add_tenant(sqlite_db, "globex", ("taken-brand",))
+    add_tenant(sqlite_db, "acme", ())
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[app_state.DATABASE_KEY] = sqlite_db
+    at.session_state[app_state.TENANT_KEY] = "acme"
+    at.run()
+    at.text_input[0].set_value("taken-brand")
+    at.text_input[1].set_value("Mine now")
+    at.button[0].click().run()
+    assert not at.exception, at.exception  # the page shows the message; no SQL reaches the browser
+    assert "brand id 'taken-brand' is already in use; choose another" in at.error[0].value
+    assert feedback_store.list_brands(sqlite_db, "acme") == []
+    assert [b.id for b in feedback_store.list_brands(sqlite_db, "globex")] == ["taken-brand"]
+
+
 def test_preference_from_two_real_generations_is_stored_with_adapters(
     sqlite_db: Database, tmp_path: Path
 ) -> None:
