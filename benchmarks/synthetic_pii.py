@@ -158,4 +158,10 @@ def main(n_per_shape: int = 100, seed: int = 7) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100, int(sys.argv[2]) if len(sys.argv) > 2 else 7)
+    from benchmarks._common import write_results
+
+    count, seed = (
+        (int(sys.argv[1]) if len(sys.argv) > 1 else 100),
+        (int(sys.argv[2]) if len(sys.argv) > 2 else 7),
+    )
+    write_results("synthetic_pii", {"n_per_shape": count, "seed": seed, **main(count, seed)})
