@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 from functools import lru_cache
+from typing import Any
 
 from rmnlora.agents.governance.detectors import DETECTORS
 from rmnlora.agents.governance.quality import PACK as QUALITY_PACK
@@ -74,6 +75,18 @@ def _rewrite(text: str, span: tuple[int, int], replacement: str) -> str:
     return out[:1].upper() + out[1:] if starts_sentence else out
 
 
+def _violation(rule: PolicyRule, pack: PolicyPack, **found: Any) -> Violation:
+    """A violation of ``rule`` from ``pack``: what identifies the rule once, what was found given."""
+    return Violation(
+        rule_id=rule.rule_id,
+        kind=rule.kind,
+        family=rule.rule_family,
+        severity=rule.severity,
+        pack=pack.owner,
+        **found,
+    )
+
+
 def _match_spans(rule: PolicyRule, text: str) -> list[tuple[int, int]]:
     spans = [m.span() for pattern in rule.patterns for m in _compiled(pattern).finditer(text)]
     if rule.detector:
@@ -92,12 +105,9 @@ def _pattern_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Ite
                 continue
             matched = text[start:end]
             suggestion = rule.suggestion or _DEFAULT_SUGGESTIONS.get(rule.kind, "")
-            yield Violation(
-                rule_id=rule.rule_id,
-                kind=rule.kind,
-                family=rule.rule_family,
-                severity=rule.severity,
-                pack=pack.owner,
+            yield _violation(
+                rule,
+                pack,
                 field=field,
                 span=(start, end),
                 matched=matched,
@@ -113,12 +123,9 @@ def _length_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Iter
     for field in _fields(rule):
         text = copy.field_text(field)
         if len(text) > rule.max_length:
-            yield Violation(
-                rule_id=rule.rule_id,
-                kind=rule.kind,
-                family=rule.rule_family,
-                severity=rule.severity,
-                pack=pack.owner,
+            yield _violation(
+                rule,
+                pack,
                 field=field,
                 span=(rule.max_length, len(text)),
                 matched=text[rule.max_length :],
@@ -137,12 +144,9 @@ def _required_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> It
     if any(_compiled(p).search(searched) for p in rule.patterns):
         return
     where = rule.field or "copy"
-    yield Violation(
-        rule_id=rule.rule_id,
-        kind=rule.kind,
-        family=rule.rule_family,
-        severity=rule.severity,
-        pack=pack.owner,
+    yield _violation(
+        rule,
+        pack,
         field=rule.field,
         span=None,
         message=rule.message or f"the {where} lacks a required {rule.kind.split('_')[1]}",
