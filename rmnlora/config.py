@@ -115,6 +115,11 @@ class RuntimeSettings(BaseModel):
     max_new_tokens_cap: int = Field(
         default=512, ge=1, le=2048, description="The most tokens one HTTP request may ask for (422 above)."
     )
+    batching: Literal["continuous", "static"] = Field(
+        default="continuous",
+        description="continuous: requests join the decoding batch between steps and leave when done "
+        "(streaming, stop strings, seeds, logprobs); static: one generate per collected batch.",
+    )
     mixed_batch_path: Literal["grouped", "peft"] = Field(
         default="grouped",
         description="Batches mixing adapters: grouped LoRA matmul (faster) or PEFT's adapter_names= path.",

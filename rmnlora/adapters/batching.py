@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -38,6 +38,21 @@ class GeneratedText:
     path: str = "plain"  # how the batch ran: plain (no PEFT) | base | single | grouped | peft
     # Mean log-probability of the generated tokens under the (composed) model: what candidates rank by.
     mean_logprob: float | None = None
+    # Per token, when the job asked for logprobs (the continuous engine): the model's own distribution.
+    logprobs: list[TokenLogprob] | None = None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log-probability under the model, and the most likely alternatives."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+TokenCallback = Callable[[str, "TokenLogprob | None"], None]
+"""Called from the engine's thread with each piece of text as it becomes final (streaming)."""
 
 
 MixedPath = Literal["grouped", "peft"]
@@ -76,6 +91,12 @@ class GenerationJob:
     enqueued_at: float = field(default_factory=time.perf_counter)
     tenant_id: str = ""  # whose line it waits in (fair_queue); "" for in-process callers
     deadline: float | None = None  # perf_counter time after which it is failed instead of run
+    # What only the continuous engine honours (the OpenAI-compatible API asks for them):
+    stop: tuple[str, ...] = ()  # generation ends before the first of these strings
+    seed: int | None = None  # a sampled row draws from its own generator seeded with this
+    logprobs: int | None = None  # None: none; k >= 0: each token's logprob and its k best alternatives
+    on_text: TokenCallback | None = None  # streaming: each final piece of text, as it is decoded
+    cancelled: bool = False  # set by the caller (a closed stream): the row leaves the batch
 
 
 def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:

@@ -7,11 +7,13 @@ and the same composition, so both call ``InferenceService.infer``.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from rmnlora.adapters.batching import BatchingEngine, GenerationJob, MixedPath, render_chat
-from rmnlora.adapters.compose import Composer
+from rmnlora.adapters.batching import BatchingEngine, GeneratedText, GenerationJob, MixedPath, render_chat
+from rmnlora.adapters.compose import Composer, Composition
+from rmnlora.adapters.continuous import ContinuousEngine
 from rmnlora.adapters.registry import AdapterRegistry
 from rmnlora.adapters.shipped import register_shipped
 from rmnlora.config import Settings
@@ -22,6 +24,10 @@ from rmnlora.storage.database import Database
 def adapters_root(settings: Settings) -> Path:
     """Where registered adapter folders are kept: ``<data_dir>/adapters``."""
     return settings.data_dir / "adapters"
+
+
+Batching = Literal["continuous", "static"]
+Outcome = tuple[GeneratedText, Composition, dict[str, float]]
 
 
 class InferenceService:
@@ -44,21 +50,36 @@ class InferenceService:
         shipped_adapters: bool = False,
         max_queued_per_tenant: int = 64,
         queue_timeout_s: float | None = None,
+        batching: Batching = "continuous",
     ) -> None:
         self.tokenizer = tokenizer
         self.queue_timeout_s = queue_timeout_s
         self.shipped_adapters = shipped_adapters
         self.registry = registry
         self.composer = Composer(model, weights=weights, cache_size=cache_size)
-        self.engine = BatchingEngine(
-            self.composer,
-            tokenizer,
-            max_batch_size=max_batch_size,
-            max_wait_ms=max_wait_ms,
-            max_collect_ms=max_collect_ms,
-            mixed_path=mixed_path,
-            max_per_tenant=max_queued_per_tenant,
-        )
+        self.batching = batching
+        self.engine: BatchingEngine | ContinuousEngine
+        if batching == "continuous":
+            self.engine = ContinuousEngine(
+                self.composer,
+                tokenizer,
+                max_batch_size=max_batch_size,
+                max_wait_ms=max_wait_ms,
+                mixed_path=mixed_path,
+                max_per_tenant=max_queued_per_tenant,
+            )
+        elif batching == "static":
+            self.engine = BatchingEngine(
+                self.composer,
+                tokenizer,
+                max_batch_size=max_batch_size,
+                max_wait_ms=max_wait_ms,
+                max_collect_ms=max_collect_ms,
+                mixed_path=mixed_path,
+                max_per_tenant=max_queued_per_tenant,
+            )
+        else:
+            raise ValueError(f"batching must be 'continuous' or 'static', got {batching!r}")
         self.default_max_new_tokens = default_max_new_tokens
         self.model_name = model_name
 
@@ -91,6 +112,7 @@ class InferenceService:
             shipped_adapters=settings.model.shipped_adapters,
             max_queued_per_tenant=settings.runtime.max_queued_per_tenant,
             queue_timeout_s=settings.runtime.queue_timeout_s,
+            batching=settings.runtime.batching,
         )
         service.register_shipped()
         return service
@@ -108,6 +130,17 @@ class InferenceService:
     def device(self) -> str:
         return str(next(self.composer.model.parameters()).device)
 
+    def submit(self, job: GenerationJob) -> Future[Outcome]:
+        """Queue a job built by the caller (its deadline set from ``runtime.queue_timeout_s`` when
+        it has none); raises TenantQueueFull, and ValueError for an option this engine lacks."""
+        if self.batching == "static" and (job.stop or job.seed is not None or job.logprobs is not None):
+            raise ValueError("stop, seed and logprobs need runtime.batching: continuous")
+        if self.batching == "static" and job.on_text is not None:
+            raise ValueError("streaming needs runtime.batching: continuous")
+        if job.deadline is None and self.queue_timeout_s is not None:
+            job.deadline = job.enqueued_at + self.queue_timeout_s
+        return self.engine.submit(job)
+
     def infer(
         self, tenant_id: str, request: InferenceRequest, *, timeout: float | None = 300
     ) -> InferenceResponse:
@@ -123,9 +156,8 @@ class InferenceService:
             temperature=request.temperature,
             top_p=request.top_p,
             tenant_id=tenant_id,
-            deadline=None if self.queue_timeout_s is None else started + self.queue_timeout_s,
         )
-        output, composition, timings = self.engine.submit(job).result(timeout=timeout)
+        output, composition, timings = self.submit(job).result(timeout=timeout)
         return InferenceResponse(
             text=output.text,
             finish_reason="stop" if output.finish_reason == "stop" else "length",

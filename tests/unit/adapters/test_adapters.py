@@ -18,49 +18,16 @@ from rmnlora.adapters.grouped import GroupedLoraUnsupported, check_grouped_suppo
 from rmnlora.adapters.registry import AdapterAccessError, AdapterError, AdapterRegistry, Resolution
 from rmnlora.adapters.service import InferenceService
 from rmnlora.adapters.shared_prompts import distinct_rows
-from rmnlora.adapters.tiny import build_tiny_model, smollm2_tokenizer
-from rmnlora.storage import Brand
-from rmnlora.storage.tenants import register_tenant
-from tests.support.adapter_helpers import make_lora
+from rmnlora.adapters.tiny import build_tiny_model
+from tests.support.adapter_helpers import chat_prompts, mixed_names
 
 
 def _tiny() -> Any:
     return build_tiny_model(0)[0]
 
 
-@pytest.fixture(scope="module")
-def lora_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("loras")
-    return {
-        "retailer": make_lora(_tiny, root / "retailer", seed=1, rank=4),
-        "brand": make_lora(_tiny, root / "brand", seed=2, rank=8),
-        "task": make_lora(_tiny, root / "task", seed=3, rank=4),
-        "brand2": make_lora(_tiny, root / "brand2", seed=4, rank=4),
-    }
-
-
-@pytest.fixture
-def registry(sqlite_db: Any, tmp_path: Path, lora_dirs: dict[str, Path]) -> AdapterRegistry:
-    with sqlite_db.get_session() as session:
-        register_tenant(session, "acme", "Acme")
-        register_tenant(session, "globex", "Globex")
-        session.add(Brand(id="oatly", name="Oatly", tenant_id="acme"))
-    reg = AdapterRegistry(sqlite_db, tmp_path / "adapters")
-    reg.register("retailer", "walmart", lora_dirs["retailer"])
-    reg.register("brand", "oatly", lora_dirs["brand"], owner_tenant_id="acme")
-    reg.register("brand", "acme-cola", lora_dirs["brand2"], owner_tenant_id="globex")
-    reg.register("task", "creative", lora_dirs["task"])
-    return reg
-
-
-def _prompts(n: int) -> list[str]:
-    tokenizer = smollm2_tokenizer()
-    texts = ["Write a headline for oat milk.", "hi", "Summarise the plan for the buyer in one line please."]
-    return [render_chat(tokenizer, [{"role": "user", "content": texts[i % 3] + " x" * i}]) for i in range(n)]
-
-
 def _logits(model: Any, tokenizer: Any, adapter: str) -> torch.Tensor:
-    encoded = tokenizer(_prompts(1), return_tensors="pt", add_special_tokens=False)
+    encoded = tokenizer(chat_prompts(1), return_tensors="pt", add_special_tokens=False)
     with torch.inference_mode():
         return model(**encoded, adapter_names=[adapter]).logits  # type: ignore[no-any-return]
 
@@ -156,27 +123,13 @@ def test_lru_bound_evicts_and_recomposes(registry: AdapterRegistry) -> None:
     ).cached
 
 
-def _mixed_names(registry: AdapterRegistry, composer: Composer) -> list[str]:
-    """Three compositions of different ranks (16, 4, 12) and the base."""
-    return [
-        composer.compose(
-            registry.resolve("acme", retailer="walmart", brand="oatly", task="creative")
-        ).adapter_name,
-        composer.compose(registry.resolve("acme", retailer="walmart", brand=None, task=None)).adapter_name,
-        BASE_ADAPTER,
-        composer.compose(
-            registry.resolve("globex", retailer=None, brand="acme-cola", task="creative")
-        ).adapter_name,
-    ]
-
-
 @pytest.mark.parametrize("mixed_path", ["grouped", "peft"])
 def test_mixed_batch_rows_match_running_alone(registry: AdapterRegistry, mixed_path: Any) -> None:
     model, tokenizer = build_tiny_model(0)
     composer = Composer(model)
-    names = _mixed_names(registry, composer)
+    names = mixed_names(registry, composer)
     row_adapters = names + names[:2]
-    prompts = _prompts(len(row_adapters))
+    prompts = chat_prompts(len(row_adapters))
     batch = generate_rows(
         composer.model, tokenizer, prompts, row_adapters, max_new_tokens=12, mixed_path=mixed_path
     )
@@ -193,9 +146,9 @@ def test_mixed_batch_rows_match_running_alone(registry: AdapterRegistry, mixed_p
 def test_greedy_rows_beside_sampled_rows_decode_as_they_would_alone(registry: AdapterRegistry) -> None:
     model, tokenizer = build_tiny_model(0)
     composer = Composer(model)
-    names = _mixed_names(registry, composer)
+    names = mixed_names(registry, composer)
     row_adapters = names + names[:2]
-    prompts = _prompts(len(row_adapters))
+    prompts = chat_prompts(len(row_adapters))
     temperatures = [0.0, 0.7, 0.0, 0.7, 1.0, 0.0]
     torch.manual_seed(0)
     batch = generate_rows(
@@ -226,8 +179,8 @@ def test_rows_repeating_a_prompt_and_adapter_share_a_prefill_and_decode_as_alone
 ) -> None:
     model, tokenizer = build_tiny_model(0)
     composer = Composer(model)
-    names = _mixed_names(registry, composer)
-    short, long = _prompts(2)
+    names = mixed_names(registry, composer)
+    short, long = chat_prompts(2)
     rows = [(short, names[0]), (short, names[0]), (long, names[1]), (short, names[1]), (long, names[1])]
     prompts, adapters = [p for p, _ in rows], [a for _, a in rows]
     assert distinct_rows(prompts, adapters) == ([0, 2, 3], [0, 0, 1, 2, 1])
@@ -259,7 +212,7 @@ def test_a_wave_of_greedy_and_sampled_jobs_is_one_batch(registry: AdapterRegistr
     resolution = registry.resolve("acme", retailer="walmart", brand="oatly", task="creative")
     jobs = [
         GenerationJob(prompt=p, resolution=resolution, max_new_tokens=6, temperature=t, top_p=0.9)
-        for p, t in zip(_prompts(3), (0.0, 0.7, 0.7), strict=True)
+        for p, t in zip(chat_prompts(3), (0.0, 0.7, 0.7), strict=True)
     ]
     try:
         results = [f.result(timeout=60) for f in [engine.submit(job) for job in jobs]]
@@ -323,9 +276,9 @@ def test_a_flooding_tenant_neither_delays_another_past_one_batch_nor_queues_with
 def test_grouped_forward_equals_peft_mixed_logits(registry: AdapterRegistry) -> None:
     model, tokenizer = build_tiny_model(0)
     composer = Composer(model)
-    names = _mixed_names(registry, composer)
+    names = mixed_names(registry, composer)
     rows = [names[0], names[1], BASE_ADAPTER, names[2], names[0], names[2]]
-    encoded = tokenizer(_prompts(len(rows)), return_tensors="pt", padding=True, add_special_tokens=False)
+    encoded = tokenizer(chat_prompts(len(rows)), return_tensors="pt", padding=True, add_special_tokens=False)
     with torch.inference_mode():
         peft_logits = composer.model(**encoded, adapter_names=rows).logits
         base_logits = composer.model(**encoded, adapter_names=[BASE_ADAPTER] * len(rows)).logits
@@ -357,7 +310,7 @@ def test_grouped_path_refuses_what_it_lacks_and_the_batch_runs_on_peft() -> None
     assert choose_path(peft_model, ["plain", BASE_ADAPTER]) == "grouped"
     with pytest.raises(ValueError, match="mixed_path"):
         choose_path(peft_model, ["plain", BASE_ADAPTER], "fast")  # type: ignore[arg-type]
-    prompts, rows = _prompts(2), ["biased", "plain"]
+    prompts, rows = chat_prompts(2), ["biased", "plain"]
     out = generate_rows(peft_model, tokenizer, prompts, rows, max_new_tokens=4)
     assert [o.path for o in out] == ["peft", "peft"]
     alone = [
@@ -376,7 +329,7 @@ def test_batching_engine_groups_concurrent_requests(registry: AdapterRegistry) -
         GenerationJob(
             prompt=p, resolution=registry.resolve("acme", retailer=r, brand=b, task=t), max_new_tokens=4 + i
         )
-        for i, (p, (r, b, t)) in enumerate(zip(_prompts(6), triples * 2, strict=True))
+        for i, (p, (r, b, t)) in enumerate(zip(chat_prompts(6), triples * 2, strict=True))
     ]
     try:
         futures = [engine.submit(job) for job in jobs]

@@ -1,0 +1,330 @@
+"""Continuous batching: requests join the running batch between decoding steps and leave when done.
+
+Why: the static engine (``batching.BatchingEngine``) runs one ``generate`` per batch, so a request
+that arrives while a batch decodes waits for all of it, and a batch runs as long as its longest
+row. Here a worker thread keeps one running batch (a key/value cache whose rows come and go,
+``kv_rows.py``): before every step it admits waiting jobs up to ``max_batch_size`` (prefilled
+together under their own adapters, then merged in), runs one forward over every row with each
+row's composed adapter (the grouped LoRA forward for a mixed batch), chooses each row's token with
+its own settings (``token_choice.py``), streams the text that became final, and retires rows that
+reached end of sequence, a stop string or their token limit. Jobs wait in the same per-tenant fair
+queue as before, so one tenant's burst does not hold the others' requests back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from rmnlora.adapters.batching import GeneratedText, GenerationJob, MixedPath, TokenLogprob, choose_path
+from rmnlora.adapters.compose import Composer, Composition
+from rmnlora.adapters.fair_queue import FairQueue, QueueEmpty
+from rmnlora.adapters.kv_rows import KvRows, merge
+from rmnlora.adapters.shared_prompts import adapter_scope
+from rmnlora.adapters.token_choice import RowSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Row:
+    """A job in the running batch and what it has decoded so far."""
+
+    job: GenerationJob
+    composition: Composition
+    sampler: RowSampler
+    admitted_at: float
+    tokens: list[int] = field(default_factory=list)
+    chosen_logprobs: list[float] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    emitted: int = 0  # characters of the decoded text already streamed
+    batch_sizes: list[int] = field(default_factory=list)
+    first_token_at: float | None = None
+    path: str = "plain"  # the forward its last step ran on (see GeneratedText.path)
+
+
+class ContinuousEngine:
+    """A worker thread decoding every admitted job one token per step, admitting more between steps."""
+
+    def __init__(
+        self,
+        composer: Composer,
+        tokenizer: Any,
+        *,
+        max_batch_size: int = 16,
+        max_wait_ms: float = 10.0,
+        mixed_path: MixedPath = "grouped",
+        max_per_tenant: int = 64,
+    ) -> None:
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be at least 1")
+        self.composer = composer
+        self.model = composer.model
+        self.tokenizer = tokenizer
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000
+        self.mixed_path: MixedPath = mixed_path
+        self._queue: FairQueue[GenerationJob] = FairQueue(max_per_tenant)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._rows: list[_Row] = []
+        self._kv: KvRows | None = None
+        self._stopping = False
+        self.batches = 0  # forward passes run (prefills and decoding steps)
+        self.rows = 0  # jobs finished
+        self.paths: dict[str, int] = {}
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    @property
+    def active_rows(self) -> int:
+        return len(self._rows)
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._queue.reopen()
+                self._stopping = False
+                self._thread = threading.Thread(target=self._run, name="rmn-continuous", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the rows in flight and those queued, then end the worker."""
+        with self._start_lock:
+            if self._thread is not None and self._thread.is_alive():
+                self._queue.put(None)
+                self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, job: GenerationJob) -> Future[tuple[GeneratedText, Composition, dict[str, float]]]:
+        """Queue a job; the future gives (text, composition, timings). Raises TenantQueueFull."""
+        self.start()
+        self._queue.put(job)
+        return job.future
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    def _waiting(self, room: int, wait_s: float) -> list[GenerationJob]:
+        """Up to ``room`` queued jobs; waits ``wait_s`` after each arrival for the next (a burst)."""
+        jobs: list[GenerationJob] = []
+        while len(jobs) < room:
+            try:
+                job = self._queue.get(timeout=wait_s) if wait_s > 0 else self._queue.get_nowait()
+            except QueueEmpty:
+                break
+            if job is None:
+                self._stopping = True
+                break
+            jobs.append(job)
+        return jobs
+
+    def _run(self) -> None:
+        while True:
+            if not self._rows:
+                if self._stopping:
+                    return
+                first = self._queue.get()  # idle: block until work (or the stop signal) arrives
+                if first is None:
+                    return
+                joining = [first, *self._waiting(self.max_batch_size - 1, self.max_wait_s)]
+            else:
+                joining = self._waiting(self.max_batch_size - len(self._rows), 0)
+            try:
+                if joining:
+                    self._admit(joining)
+                if self._rows:
+                    self._step()
+            except Exception as exc:  # a failed forward fails the rows in it, not the worker
+                log.exception("continuous batch failed")
+                for row in self._rows:
+                    if not row.job.future.done():
+                        row.job.future.set_exception(exc)
+                self._rows, self._kv = [], None
+
+    def _admit(self, jobs: Sequence[GenerationJob]) -> None:
+        """Compose, prefill and choose the first token of each job; then merge them into the batch."""
+        now = time.perf_counter()
+        ready: list[_Row] = []
+        with self.composer.lock:
+            pinned = {row.composition.adapter_name for row in self._rows}
+            for job in jobs:
+                if not job.future.set_running_or_notify_cancel():
+                    continue
+                if job.deadline is not None and now > job.deadline:
+                    job.future.set_exception(
+                        TimeoutError(f"waited {now - job.enqueued_at:.1f} s in the queue, past its deadline")
+                    )
+                    continue
+                try:
+                    composition = self.composer.compose(job.resolution, pinned=pinned)
+                except Exception as exc:  # a broken adapter fails its own request only
+                    log.exception("composition failed")
+                    job.future.set_exception(exc)
+                    continue
+                pinned.add(composition.adapter_name)
+                sampler = RowSampler(job.temperature, job.top_p, job.seed)
+                ready.append(_Row(job, composition, sampler, time.perf_counter()))
+            if not ready:
+                return
+            names = [row.composition.adapter_name for row in ready]
+            device = next(self.model.parameters()).device
+            encoded = self.tokenizer(
+                [row.job.prompt for row in ready], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(device)
+            mask = encoded["attention_mask"]
+            positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=self.model.config)
+            logits, path = self._forward(names, encoded["input_ids"], mask, positions, cache)
+        self._kv = merge(self.model.config, self._kv, KvRows(cache, mask))
+        self._rows.extend(ready)
+        self._advance(ready, logits, len(self._rows), path)
+
+    def _forward(
+        self, names: Sequence[str], input_ids: torch.Tensor, mask: torch.Tensor, positions: Any, cache: Any
+    ) -> tuple[torch.Tensor, str]:
+        """One forward of ``input_ids`` (row i under adapter ``names[i]``): the last position's logits
+        and the path it ran on."""
+        path = choose_path(self.model, names, self.mixed_path)
+        with torch.inference_mode(), adapter_scope(self.model, path, names) as extra:
+            output = self.model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+                **extra,
+            )
+        self.batches += 1
+        self.paths[path] = self.paths.get(path, 0) + 1
+        return output.logits[:, -1, :], path
+
+    def _step(self) -> None:
+        """One token for every row in the batch."""
+        assert self._kv is not None
+        rows = self._rows
+        device = self._kv.mask.device
+        last = torch.tensor([[row.tokens[-1]] for row in rows], dtype=torch.long, device=device)
+        positions = self._kv.next_positions()
+        with self.composer.lock:
+            logits, path = self._forward(
+                [row.composition.adapter_name for row in rows],
+                last,
+                self._kv.extend_mask(),
+                positions,
+                self._kv.cache,
+            )
+        self._advance(rows, logits, len(rows), path)
+
+    def _advance(self, rows: Sequence[_Row], logits: torch.Tensor, batch_size: int, path: str) -> None:
+        """Choose each row's next token, stream what became final, retire the rows that are done."""
+        model_logprobs = torch.log_softmax(logits.float(), dim=-1)
+        finished: set[int] = set()
+        now = time.perf_counter()
+        for index, row in enumerate(rows):
+            token, chosen = row.sampler.choose(logits[index])
+            row.batch_sizes.append(batch_size)
+            row.path = path
+            if row.first_token_at is None:
+                row.first_token_at = now
+            if row.job.cancelled:
+                finished.add(id(row))
+                self._finish(row, "cancelled")
+                continue
+            if token == self.tokenizer.eos_token_id:
+                finished.add(id(row))
+                self._finish(row, "stop")
+                continue
+            row.tokens.append(token)
+            row.chosen_logprobs.append(chosen)
+            entry = self._logprob_entry(row, token, model_logprobs[index])
+            if self._emit(row, entry):
+                finished.add(id(row))
+                self._finish(row, "stop")
+            elif len(row.tokens) >= row.job.max_new_tokens:
+                finished.add(id(row))
+                self._finish(row, "length")
+        if finished:
+            keep = [i for i, row in enumerate(self._rows) if id(row) not in finished]
+            self._rows = [self._rows[i] for i in keep]
+            if self._rows and self._kv is not None:
+                self._kv.keep(keep)
+            else:
+                self._kv = None
+
+    def _logprob_entry(self, row: _Row, token: int, logprobs: torch.Tensor) -> TokenLogprob | None:
+        wanted = row.job.logprobs
+        if wanted is None:
+            return None
+        top: tuple[tuple[str, float], ...] = ()
+        if wanted > 0:
+            values, ids = torch.topk(logprobs, wanted)
+            top = tuple((self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids, strict=True))
+        entry = TokenLogprob(self.tokenizer.decode([token]), float(logprobs[token]), top)
+        row.logprobs.append(entry)
+        return entry
+
+    def _text(self, row: _Row) -> tuple[str, bool]:
+        """The row's text so far, cut before a stop string (and whether one was found)."""
+        text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+        cuts = [text.find(stop) for stop in row.job.stop if stop and stop in text]
+        return (text[: min(cuts)], True) if cuts else (text, False)
+
+    def _emit(self, row: _Row, entry: TokenLogprob | None) -> bool:
+        """Stream the text that can no longer change; True when a stop string ended the row."""
+        text, stopped = self._text(row)
+        if row.job.on_text is None:
+            return stopped
+        final = len(text)
+        if not stopped:
+            longest = max((len(stop) for stop in row.job.stop), default=0)
+            final -= max(longest - 1, 0)  # a stop string may still be forming at the end
+            if text.endswith("\ufffd"):  # a multi-byte character not complete yet
+                final = min(final, len(text) - 1)
+        if final > row.emitted or entry is not None:
+            piece = text[row.emitted : max(final, row.emitted)]
+            row.emitted = max(final, row.emitted)
+            self._call(row, piece, entry)
+        return stopped
+
+    @staticmethod
+    def _call(row: _Row, piece: str, entry: TokenLogprob | None) -> None:
+        assert row.job.on_text is not None
+        try:
+            row.job.on_text(piece, entry)
+        except Exception:  # a broken listener (a closed stream) stops its row, not the batch
+            log.exception("stream listener failed; the row is cancelled")
+            row.job.cancelled = True
+
+    def _finish(self, row: _Row, reason: str) -> None:
+        text, stopped = self._text(row)
+        if row.job.on_text is not None and len(text) > row.emitted:
+            self._call(row, text[row.emitted :], None)
+            row.emitted = len(text)
+        finish = "stop" if stopped or reason in ("stop", "cancelled") else "length"
+        scored = torch.tensor(row.chosen_logprobs or [0.0])
+        finite = scored[torch.isfinite(scored)]
+        mean = float(finite.mean()) if row.chosen_logprobs and finite.numel() else None
+        logprobs = list(row.logprobs) if row.job.logprobs is not None else None
+        output = GeneratedText(text, list(row.tokens), finish, row.path, mean, logprobs)
+        done = time.perf_counter()
+        timings = {
+            "queue_ms": (row.admitted_at - row.job.enqueued_at) * 1000 - row.composition.compose_ms,
+            "compose_ms": row.composition.compose_ms,
+            "generate_ms": (done - row.admitted_at) * 1000,
+            "first_token_ms": ((row.first_token_at or done) - row.job.enqueued_at) * 1000,
+            "batch_size": sum(row.batch_sizes) / max(len(row.batch_sizes), 1),
+        }
+        self.rows += 1
+        row.job.future.set_result((output, row.composition, timings))
