@@ -81,6 +81,7 @@ class Composer:
         self.lock = lock or threading.RLock()
         self._components: dict[str, str] = {}  # component key → loaded adapter name
         self._composed: OrderedDict[str, Composition] = OrderedDict()
+        self._retired: set[str] = set()  # forgotten adapters still in the model until unpinned
         self.evictions = 0
 
     @staticmethod
@@ -107,8 +108,9 @@ class Composer:
         """
         started = time.perf_counter()
         components = {kind: info for kind, info in resolution.components.items()}
+        weight_of = self.weights | resolution.weights
         identity = "|".join(
-            f"{kind}={self._component_key(components[kind])}×{self.weights[kind]}"
+            f"{kind}={self._component_key(components[kind])}×{weight_of[kind]}"
             for kind in KINDS
             if kind in components
         )
@@ -128,7 +130,7 @@ class Composer:
                 adapter_name = BASE_ADAPTER
             else:
                 names = [self._load_component(components[kind]) for kind in KINDS if kind in components]
-                weights = [self.weights[kind] for kind in KINDS if kind in components]
+                weights = [weight_of[kind] for kind in KINDS if kind in components]
                 adapter_name = "m" + hashlib.sha1(identity.encode()).hexdigest()[:12]
                 self.model.add_weighted_adapter(
                     adapters=names, weights=weights, adapter_name=adapter_name, combination_type="cat"
@@ -136,14 +138,41 @@ class Composer:
             composition = Composition(
                 adapter_name=adapter_name,
                 components={kind: info.label for kind, info in components.items()},
-                weights={kind: self.weights[kind] for kind in components},
+                weights={kind: weight_of[kind] for kind in components},
                 missing=resolution.missing,
                 cached=False,
                 compose_ms=(time.perf_counter() - started) * 1000,
             )
             self._composed[identity] = composition
             self._evict(pinned={*pinned, adapter_name})
+            self._drop_retired(pinned={*pinned, adapter_name})
             return composition
+
+    def forget(self, info: AdapterInfo) -> int:
+        """Stop serving every composition built from ``info`` (an adapter being unloaded).
+
+        The next request builds again from what the registry holds. Compositions a batch in flight
+        still decodes with are deleted from the model later, once no batch pins them (the next
+        :meth:`compose`), so no running row loses its weights. Returns how many were forgotten.
+        """
+        prefix = f"{info.id}:{info.path}:"
+        with self.lock:
+            stale_components = [key for key in self._components if key.startswith(prefix)]
+            stale = [identity for identity in self._composed if f"={prefix}" in identity]
+            for identity in stale:
+                composition = self._composed.pop(identity)
+                if composition.adapter_name != BASE_ADAPTER:
+                    self._retired.add(composition.adapter_name)
+            for key in stale_components:
+                self._retired.add(self._components.pop(key))
+            return len(stale)
+
+    def _drop_retired(self, pinned: Collection[str]) -> None:
+        for name in list(self._retired):
+            if name not in pinned and name in self.model.peft_config:
+                self.model.delete_adapter(name)
+            if name not in pinned:
+                self._retired.discard(name)
 
     def _evict(self, pinned: Collection[str]) -> None:
         for identity in list(self._composed):

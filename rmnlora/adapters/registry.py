@@ -82,6 +82,7 @@ class Resolution:
     components: dict[AdapterKind, AdapterInfo]
     missing: tuple[AdapterKind, ...]
     requested: dict[AdapterKind, str | None]
+    weights: dict[AdapterKind, float] = field(default_factory=dict)  # per-request, over the configured
 
 
 def _info(record: AdapterRecord) -> AdapterInfo:

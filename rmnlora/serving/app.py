@@ -1,5 +1,6 @@
 """The HTTP apps: the runtime ``rmn serve`` runs (POST /inference, GET /health, GET /adapters,
-POST /tenants/register, GET /metrics (Prometheus), OpenAPI docs at /docs) and a feedback-only app.
+POST /tenants/register, GET /metrics (Prometheus), the OpenAI-compatible /v1 routes, OpenAPI docs
+at /docs) and a feedback-only app.
 
 Why app factories: tests start them on a loopback port with a tiny model and their own database,
 ``rmn serve`` with the configured base model; other areas (the feedback API) add their routers.
@@ -17,9 +18,17 @@ from rmnlora import __version__
 from rmnlora.adapters.service import InferenceService
 from rmnlora.config import Settings
 from rmnlora.feedback.writer import close_writer
+from rmnlora.serving import openai_errors
 from rmnlora.serving.deps import DatabaseDep, MetricsDep, get_database
 from rmnlora.serving.metrics import Metrics
-from rmnlora.serving.routes import adapters, improvements, inference, tenants
+from rmnlora.serving.routes import (
+    adapters,
+    improvements,
+    inference,
+    openai_completions,
+    openai_models,
+    tenants,
+)
 from rmnlora.serving.routes.feedback import create_feedback_router
 from rmnlora.storage import open_db
 from rmnlora.storage.database import Database
@@ -107,6 +116,9 @@ def create_app(
     app.include_router(tenants.router)
     app.include_router(improvements.router)
     app.add_api_route("/metrics", prometheus, methods=["GET"], tags=["ops"], include_in_schema=False)
+    app.include_router(openai_completions.router)
+    app.include_router(openai_models.router)
+    openai_errors.install(app)
     for router in extra_routers:
         app.include_router(router)
     return app

@@ -143,6 +143,19 @@ def require_admin(settings: SettingsDep, x_admin_token: Annotated[str | None, He
         raise HTTPException(status.HTTP_403_FORBIDDEN, "admin token required in X-Admin-Token")
 
 
+def require_admin_key(
+    settings: SettingsDep,
+    x_admin_token: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """:func:`require_admin`, also accepting the token as ``Authorization: Bearer`` (what vLLM's
+    adapter-loading clients send)."""
+    require_admin(settings, x_admin_token or presented_key(None, authorization))
+
+
+AdminKey = Annotated[None, Depends(require_admin_key)]
+
+
 class _TtlCache:
     def __init__(self, ttl_s: float, limit: int = 10_000) -> None:
         self.ttl_s = ttl_s
