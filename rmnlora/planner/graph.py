@@ -1,6 +1,6 @@
 """The planner StateGraph: agents in the phase table's order, each followed by its reflection gate.
 
-Routing only reads the gate's decision. ``graph`` at the bottom is what ``langgraph.json`` names.
+Routing only reads the gate's decision. ``langgraph.json`` names the compiled graph in ``server.py``.
 """
 
 from __future__ import annotations

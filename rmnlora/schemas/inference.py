@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rmnlora.schemas.json_numbers import JSON_INT, JSON_NUMBER
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
@@ -25,18 +27,30 @@ class ChatMessage(BaseModel):
 class InferenceRequest(BaseModel):
     """One generation for a (retailer, brand, task) composition; give ``prompt`` or ``messages``."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what the validator below enforces: exactly one of the two inputs.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
+                {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
+            ]
+        },
+    )
 
     retailer: str | None = Field(default=None, pattern=_NAME, description="Retailer adapter name.")
     brand: str | None = Field(default=None, pattern=_NAME, description="Brand adapter name (yours only).")
     task: str | None = Field(default=None, pattern=_NAME, description="Task adapter, e.g. 'creative'.")
     prompt: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_CHARS)
     messages: list[ChatMessage] | None = Field(default=None, min_length=1, max_length=64)
-    max_new_tokens: int | None = Field(default=None, ge=1, le=2048)
-    temperature: float = Field(
-        default=0.0, ge=0.0, le=2.0, description="0: greedy (deterministic); else at least 0.01."
+    # JSON numbers only: true is not 1, nor "3" three (the schema says number, so must the server).
+    max_new_tokens: Annotated[int, Field(ge=1, le=2048), JSON_INT] | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0), JSON_NUMBER] = Field(
+        default=0.0,
+        description="0: greedy (deterministic); else at least 0.01.",
+        json_schema_extra={"anyOf": [{"const": 0}, {"minimum": MIN_TEMPERATURE, "maximum": 2}]},
     )
-    top_p: float = Field(default=1.0, ge=0.01, le=1.0)
+    top_p: Annotated[float, Field(ge=0.01, le=1.0), JSON_NUMBER] = 1.0
 
     @field_validator("temperature")
     @classmethod

@@ -8,16 +8,26 @@ with a message instead of ignoring it; fields the OpenAI API has that change not
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rmnlora.schemas.inference import MAX_PROMPT_CHARS, MIN_TEMPERATURE
+from rmnlora.schemas.json_numbers import JSON_INT, JSON_NUMBER
 
 MAX_STOP_SEQUENCES = 4
 MAX_CHOICES = 8
 MAX_TOP_LOGPROBS = 20
 MAX_PROMPTS = 16
+
+
+PromptText = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+StopText = Annotated[str, Field(min_length=1, max_length=200)]
+ONLY_ZERO: dict[str, Any] = {"minimum": 0, "maximum": 0, "description": "Not supported: only 0."}
+# 0 (greedy) or 0.01-2: below 0.01 the logits divide into inf (see schemas/inference.py).
+NULL_GREEDY_OR_SAMPLED: dict[str, Any] = {
+    "anyOf": [{"type": "null"}, {"const": 0}, {"type": "number", "minimum": MIN_TEMPERATURE, "maximum": 2}]
+}
 
 
 class TextPart(BaseModel):
@@ -54,33 +64,26 @@ class _Sampling(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(min_length=1, max_length=400)
-    n: int = Field(default=1, ge=1, le=MAX_CHOICES)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(default=None, ge=1, le=2048)
-    stop: str | list[str] | None = None
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    n: Annotated[int, Field(ge=1, le=MAX_CHOICES), JSON_INT] = 1
+    temperature: Annotated[float, Field(ge=0.0, le=2.0), JSON_NUMBER] | None = Field(
+        default=None, json_schema_extra=NULL_GREEDY_OR_SAMPLED
+    )
+    top_p: Annotated[float, Field(gt=0.0, le=1.0), JSON_NUMBER] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=2048), JSON_INT] | None = None
+    stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOP_SEQUENCES)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1), JSON_INT] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    logit_bias: dict[str, float] | None = None
+    # Accepted only as their no-op values (the schema says so; anything else is a 400 naming them).
+    presence_penalty: float | None = Field(default=None, json_schema_extra=ONLY_ZERO)
+    frequency_penalty: float | None = Field(default=None, json_schema_extra=ONLY_ZERO)
+    logit_bias: dict[str, float] | None = Field(default=None, json_schema_extra={"maxProperties": 0})
 
     @field_validator("temperature")
     @classmethod
     def _greedy_or_sane(cls, value: float | None) -> float | None:
         if value is not None and 0 < value < MIN_TEMPERATURE:
             raise ValueError(f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}")
-        return value
-
-    @field_validator("stop")
-    @classmethod
-    def _bounded_stops(cls, value: str | list[str] | None) -> str | list[str] | None:
-        stops = [value] if isinstance(value, str) else value or []
-        if len(stops) > MAX_STOP_SEQUENCES:
-            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
-        if any(not stop or len(stop) > 200 for stop in stops):
-            raise ValueError("each stop sequence must be 1-200 characters")
         return value
 
     def stops(self) -> tuple[str, ...]:
@@ -100,21 +103,21 @@ class _Sampling(BaseModel):
 
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatTurn] = Field(min_length=1, max_length=64)
-    max_completion_tokens: int | None = Field(default=None, ge=1, le=2048)
-    logprobs: bool = False
-    top_logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
-    tools: list[Any] | None = None
-    functions: list[Any] | None = None
-    response_format: dict[str, Any] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=2048), JSON_INT] | None = None
+    logprobs: bool = Field(default=False, strict=True)  # true/false only, not "yes" or 1
+    top_logprobs: Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS), JSON_INT] | None = None
+    tools: list[Any] | None = Field(default=None, json_schema_extra={"maxItems": 0})
+    functions: list[Any] | None = Field(default=None, json_schema_extra={"maxItems": 0})
+    response_format: dict[str, Any] | None = Field(
+        default=None, json_schema_extra={"properties": {"type": {"const": "text"}}}
+    )
 
     @model_validator(mode="after")
     def _bounded(self) -> ChatCompletionRequest:
         total = sum(len(turn.text()) for turn in self.messages)
         if total > MAX_PROMPT_CHARS:
             raise ValueError(f"the messages hold {total:,} characters; the limit is {MAX_PROMPT_CHARS:,}")
-        if self.top_logprobs and not self.logprobs:
-            raise ValueError("top_logprobs needs logprobs: true")
-        return self
+        return self  # top_logprobs without logprobs: true returns no logprobs (nothing asked for them)
 
     def unsupported(self) -> list[str]:
         found = super().unsupported()
@@ -129,17 +132,17 @@ class ChatCompletionRequest(_Sampling):
 
 
 class CompletionRequest(_Sampling):
-    prompt: str | list[str] = Field(max_length=MAX_PROMPTS)
-    logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
-    echo: bool = False
-    suffix: str | None = None
-    best_of: int | None = Field(default=None, ge=1, le=MAX_CHOICES)
+    prompt: PromptText | Annotated[list[PromptText], Field(min_length=1, max_length=MAX_PROMPTS)]
+    logprobs: Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS), JSON_INT] | None = None
+    echo: bool = Field(default=False, json_schema_extra={"const": False})
+    suffix: str | None = Field(default=None, json_schema_extra={"maxLength": 0})
+    best_of: int | None = Field(default=None, ge=1, le=1, description="Not supported beyond 1.")
 
     @field_validator("prompt")
     @classmethod
     def _bounded_prompts(cls, value: str | list[str]) -> str | list[str]:
         prompts = [value] if isinstance(value, str) else value
-        if not prompts or any(not p for p in prompts):
+        if not prompts:
             raise ValueError("prompt must be a non-empty string or a list of non-empty strings")
         total = sum(len(p) for p in prompts)
         if total > MAX_PROMPT_CHARS:
@@ -155,8 +158,6 @@ class CompletionRequest(_Sampling):
             found.append("echo")
         if self.suffix:
             found.append("suffix")
-        if self.best_of and self.best_of != self.n:
-            found.append("best_of")
         return found
 
     def token_limit(self) -> int | None:

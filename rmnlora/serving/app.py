@@ -18,7 +18,7 @@ from rmnlora import __version__
 from rmnlora.adapters.service import InferenceService
 from rmnlora.config import Settings
 from rmnlora.feedback.writer import close_writer
-from rmnlora.serving import openai_errors
+from rmnlora.serving import errors
 from rmnlora.serving.deps import DatabaseDep, MetricsDep, get_database
 from rmnlora.serving.metrics import Metrics
 from rmnlora.serving.routes import (
@@ -83,6 +83,35 @@ def prometheus(request: Request, metrics: MetricsDep) -> Response:
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+TOKEN_LIMIT_FIELDS = {
+    "InferenceRequest": ("max_new_tokens",),
+    "ChatCompletionRequest": ("max_tokens", "max_completion_tokens"),
+    "CompletionRequest": ("max_tokens",),
+}
+
+
+def document_token_cap(app: FastAPI, cap: int) -> None:
+    """Write ``runtime.max_new_tokens_cap`` into the schema's token-limit fields, so what the
+    OpenAPI document allows is what this server accepts (it is configuration, not a constant)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        components = document.get("components", {}).get("schemas", {})
+        for model, fields in TOKEN_LIMIT_FIELDS.items():
+            for name in fields:
+                field = components.get(model, {}).get("properties", {}).get(name, {})
+                for branch in [field, *field.get("anyOf", [])]:
+                    if branch.get("type") == "integer":
+                        branch["maximum"] = cap
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings,
     *,
@@ -118,9 +147,10 @@ def create_app(
     app.add_api_route("/metrics", prometheus, methods=["GET"], tags=["ops"], include_in_schema=False)
     app.include_router(openai_completions.router)
     app.include_router(openai_models.router)
-    openai_errors.install(app)
+    errors.install(app)
     for router in extra_routers:
         app.include_router(router)
+    document_token_cap(app, settings.runtime.max_new_tokens_cap)
     return app
 
 
@@ -141,6 +171,7 @@ def create_feedback_app(settings: Settings | None, database: Database) -> FastAP
     app.state.settings = settings
     app.state.database = database
     app.include_router(create_feedback_router(get_database))
+    errors.install(app)
     app.add_api_route(
         "/health",
         feedback_health,

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -77,25 +75,13 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return (f"{param}: {message}{more}" if param else message + more), param
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    if not request.url.path.startswith(PREFIX):
-        return await http_exception_handler(request, exc)
+def as_openai_error(exc: StarletteHTTPException) -> Response:
     body = error_body(
         exc.status_code, str(exc.detail), param=getattr(exc, "param", None), code=getattr(exc, "code", None)
     )
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    if not request.url.path.startswith(PREFIX):
-        return await request_validation_exception_handler(request, exc)
+def as_openai_validation_error(exc: RequestValidationError) -> Response:
     message, param = _validation_message(exc)
     return JSONResponse(error_body(400, message, param=param), status_code=400)
-
-
-def install(app: FastAPI) -> None:
-    """Answer errors under ``/v1`` in OpenAI's shape; leave the other routes' errors as they are."""
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)

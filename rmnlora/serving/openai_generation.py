@@ -53,10 +53,12 @@ def resolve_model(service: InferenceService, tenant_id: str, model: str) -> Reso
     visible = registry.list(tenant_id=tenant_id)
     try:
         spec = parse_model_id(model, base_names=(service.model_name,), visible=visible)
-    except ModelIdError as exc:
+    except ModelIdError as exc:  # an id that cannot name a model names none: 404, saying why
         if exc.missing:
             raise not_found(model) from exc
-        raise OpenAIHTTPError(status.HTTP_400_BAD_REQUEST, str(exc), param="model") from exc
+        raise OpenAIHTTPError(
+            status.HTTP_404_NOT_FOUND, str(exc), param="model", code="model_not_found"
+        ) from exc
     brand = spec.names.get("brand")
     if brand is not None and not registry.owns_brand(tenant_id, brand):
         raise not_found(model)

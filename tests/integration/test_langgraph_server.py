@@ -153,4 +153,6 @@ def test_the_feedback_api_is_mounted_beside_the_graph(server: dict[str, Any]) ->
     reply = httpx.get(server["url"] + "/feedback/stats", timeout=10)
     assert reply.status_code == 401 and "API key" in reply.json()["detail"]
     paths = httpx.get(server["url"] + "/openapi.json", timeout=10).json()["paths"]
-    assert "/threads/{thread_id}/runs/stream" in paths and "/feedback/preference-pair" in paths  # one document
+    assert (
+        "/threads/{thread_id}/runs/stream" in paths and "/feedback/preference-pair" in paths
+    )  # one document

@@ -194,7 +194,7 @@ def test_bad_requests_are_openai_errors_that_say_what_is_wrong(runtime: dict[str
         )
     with pytest.raises(openai.BadRequestError, match="messages"):
         client.chat.completions.create(model=COMPOSED, messages=[])
-    with pytest.raises(openai.BadRequestError, match="composed id has 3 parts"):
+    with pytest.raises(openai.NotFoundError, match="composed id has 3 parts"):
         client.chat.completions.create(model="a+b", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=runtime["url"] + "/v1", api_key="wrong", max_retries=0).models.list()

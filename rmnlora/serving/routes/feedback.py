@@ -28,6 +28,8 @@ IdempotencyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
+        max_length=store.MAX_IDEMPOTENCY_KEY,
         description="Any unique string per logical request; a retry with the same key stores nothing new.",
     ),
 ]
@@ -64,7 +66,8 @@ def _export_filter(
         )
     except ValidationError as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, [{"msg": e["msg"], "loc": e["loc"]} for e in exc.errors()]
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"type": e["type"], "msg": e["msg"], "loc": list(e["loc"])} for e in exc.errors()],
         ) from exc
 
 

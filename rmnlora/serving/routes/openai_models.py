@@ -25,9 +25,9 @@ from rmnlora.serving.openai_errors import OpenAIHTTPError, openai_error
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: openai_error("Invalid request, or a folder that is not a PEFT LoRA adapter."),
+    400: openai_error("Invalid request, or a folder PEFT cannot read as a LoRA adapter."),
     403: openai_error("Wrong or missing admin token (X-Admin-Token or Authorization: Bearer)."),
-    404: openai_error("No such adapter to unload."),
+    404: openai_error("No adapter at lora_path (load), or none of that name (unload)."),
     409: openai_error("An adapter of that kind and name exists (set load_inplace to replace it)."),
     503: openai_error("No runtime.admin_token is configured, or the model is not ready."),
 }
@@ -51,10 +51,14 @@ async def load_lora_adapter(
 ) -> dict[str, Any]:
     """Register a LoRA folder under ``lora_name`` and compose it, ready to serve."""
     source = Path(body.lora_path)
-    if not (source / "adapter_config.json").is_file():
+    try:
+        found = (source / "adapter_config.json").is_file()
+    except OSError:  # a name too long for the file system, say: there is no adapter there either
+        found = False
+    if not found:
         raise OpenAIHTTPError(
-            status.HTTP_400_BAD_REQUEST,
-            f"{body.lora_path} is not a PEFT adapter folder (no adapter_config.json)",
+            status.HTTP_404_NOT_FOUND,
+            f"no PEFT adapter at {body.lora_path} (no adapter_config.json there)",
             param="lora_path",
         )
     if body.kind == "brand" and not body.owner_tenant_id:

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
+from rmnlora.schemas.ids import RESOURCE_ID_PATTERN, RESOURCE_ID_RULE
 from rmnlora.serving.deps import ADMIN_ERRORS, DatabaseDep, error, require_admin
 from rmnlora.storage.tenants import InvalidTenantIdError, TenantExistsError, register_tenant
 
@@ -16,7 +17,9 @@ router = APIRouter(tags=["tenants"], responses={**ADMIN_ERRORS, 409: error("The 
 
 
 class TenantRegistration(BaseModel):
-    tenant_id: str = Field(min_length=1, max_length=64, description="Lowercase id, e.g. 'acme'.")
+    tenant_id: str = Field(
+        pattern=RESOURCE_ID_PATTERN, description=f"Lowercase id, e.g. 'acme': {RESOURCE_ID_RULE}."
+    )
     name: str = Field(min_length=1, max_length=255)
 
 
