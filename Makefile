@@ -6,7 +6,7 @@ RMN := $(VENV)/bin/rmn
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench lint format clean
+.PHONY: install demo test test-fast bench lint format clean langgraph-dev
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ install: $(STAMP)
 
 demo: install
 	$(RMN) demo
+
+# The planner on the LangGraph API server (in memory) at http://127.0.0.1:2024, with Studio's URL.
+langgraph-dev: install
+	PYTHONPATH=$(VENV)/langgraph-overlay $(VENV)/bin/langgraph dev --no-browser --port 2024
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -4,7 +4,10 @@ Prints, in one run:
 1. single-adapter vs mixed-adapter batch throughput (ROWS rows × NEW_TOKENS new tokens, 4 compositions),
    the mixed batch both on PEFT's ``adapter_names=`` path and on our grouped LoRA forward;
 2. compose + first-token latency for an unseen (retailer, brand, task) triple;
-3. requests/s under concurrent load against the runtime on a loopback socket.
+3. requests/s under concurrent load against the runtime on a loopback socket;
+4. the OpenAI-compatible endpoint with 1, 4 and 16 concurrent clients (the official ``openai``
+   client): tokens/s and req/s against the same jobs submitted in-process at once, the time to the
+   first streamed token, and request latency for a composition not built yet vs one cached.
 
 Usage: [RMN_BENCH_THREADS=1] [RMN_BENCH_REPEATS=5]
        .venv/bin/python benchmarks/runtime.py [ROWS] [NEW_TOKENS] [REQUESTS] [CLIENTS]
@@ -79,6 +82,124 @@ def timed(fn: Any) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+OPENAI_REQUESTS = 32
+OPENAI_TOKENS = 16
+OPENAI_MODELS = ["walmart+oatly+creative", "target+oatly+rationale", "kroger+quest+creative", "walmart"]
+
+
+def openai_load(
+    service: Any, api_key: str, base_url: str, tokenizer: Any, batch_tps: float
+) -> dict[str, Any]:
+    """[4]: the OpenAI endpoint under 1/4/16 clients vs the same jobs in-process and vs one static
+    mixed-adapter batch (``batch_tps``, from [1]); streamed TTFT; an unbuilt composition vs a cached one."""
+    import openai
+
+    from rmnlora.adapters.batching import GenerationJob
+    from rmnlora.serving.openai_generation import resolve_model
+
+    def messages(i: int) -> list[dict[str, str]]:
+        return [{"role": "user", "content": f"{PROMPTS[i % 4]} (variant {i})"}]
+
+    jobs = [
+        GenerationJob(
+            prompt=render_chat(tokenizer, messages(i)),
+            resolution=resolve_model(service, "acme", OPENAI_MODELS[i % 4]),
+            max_new_tokens=OPENAI_TOKENS,
+            tenant_id="acme",
+        )
+        for i in range(OPENAI_REQUESTS)
+    ]
+    started = time.perf_counter()
+    outcomes = [f.result(600) for f in [service.submit(job) for job in jobs]]
+    in_process_s = time.perf_counter() - started
+    in_process_tokens = sum(len(o[0].token_ids) for o in outcomes)
+    figures: dict[str, Any] = {
+        "requests": OPENAI_REQUESTS,
+        "max_tokens": OPENAI_TOKENS,
+        "in_process_tokens_per_s": in_process_tokens / in_process_s,
+        "in_process_requests_per_s": OPENAI_REQUESTS / in_process_s,
+        "static_batch_tokens_per_s": batch_tps,
+        "clients": {},
+    }
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=600)
+
+    def ask(i: int) -> tuple[int, float]:
+        began = time.perf_counter()
+        reply = client.chat.completions.create(
+            model=OPENAI_MODELS[i % 4],
+            messages=messages(i),
+            temperature=0,
+            max_tokens=OPENAI_TOKENS,  # type: ignore[arg-type]
+        )
+        assert reply.usage is not None
+        return reply.usage.completion_tokens, time.perf_counter() - began
+
+    ask(0)  # warm the connection pool and the compositions
+    for clients in (1, 4, 16):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            results = list(pool.map(ask, range(OPENAI_REQUESTS)))
+        elapsed = time.perf_counter() - started
+        tokens = sum(t for t, _ in results)
+        figures["clients"][str(clients)] = {
+            "tokens_per_s": tokens / elapsed,
+            "requests_per_s": OPENAI_REQUESTS / elapsed,
+            "p50_latency_ms": statistics.median(lat for _, lat in results) * 1000,
+            "over_in_process": (tokens / elapsed) / figures["in_process_tokens_per_s"],
+            "over_static_batch": (tokens / elapsed) / batch_tps,
+        }
+    ttfts = []
+    for i in range(5):
+        began = time.perf_counter()
+        stream = client.chat.completions.create(
+            model=OPENAI_MODELS[0],
+            messages=messages(i),
+            temperature=0,
+            max_tokens=8,
+            stream=True,  # type: ignore[arg-type]
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                ttfts.append((time.perf_counter() - began) * 1000)
+                break
+        stream.close()
+    figures["ttft_stream_ms_median"] = statistics.median(ttfts)
+
+    def one_token(model: str) -> tuple[float, float]:
+        began = time.perf_counter()
+        reply = client.chat.completions.create(model=model, messages=messages(0), max_tokens=1, temperature=0)  # type: ignore[arg-type]
+        note = (reply.model_extra or {})["rmn"]
+        return (time.perf_counter() - began) * 1000, float(note["timings_ms"]["compose_ms"])
+
+    misses, hits = [], []
+    for retailer in ("target", "kroger", "walmart"):
+        for task in ("mapping", "rationale"):
+            model = f"{retailer}+novel+{task}"  # never composed before in this run
+            misses.append(one_token(model))
+            hits.append(one_token(model))
+    figures["miss_request_ms_median"] = statistics.median(m for m, _ in misses)
+    figures["hit_request_ms_median"] = statistics.median(h for h, _ in hits)
+    figures["miss_compose_ms_median"] = statistics.median(c for _, c in misses)
+    figures["hit_compose_ms_median"] = statistics.median(c for _, c in hits)
+    figures["miss_over_hit_request"] = figures["miss_request_ms_median"] / figures["hit_request_ms_median"]
+    per_client = ", ".join(
+        f"{c} client{'s' if c != '1' else ''} {v['tokens_per_s']:.0f} tok/s {v['requests_per_s']:.2f} req/s "
+        f"= {v['over_in_process']:.2f}x in-process, {v['over_static_batch']:.2f}x one static batch"
+        for c, v in figures["clients"].items()
+    )
+    print(
+        f"[4] /v1/chat/completions, {OPENAI_REQUESTS} requests x {OPENAI_TOKENS} tokens: the same jobs "
+        f"submitted in-process at once {figures['in_process_tokens_per_s']:.0f} tok/s; {per_client}"
+    )
+    print(
+        f"    streamed first token {figures['ttft_stream_ms_median']:.0f} ms (idle, median of 5); "
+        f"1-token request with an unbuilt composition {figures['miss_request_ms_median']:.0f} ms vs cached "
+        f"{figures['hit_request_ms_median']:.0f} ms = {figures['miss_over_hit_request']:.2f}x "
+        f"(compose {figures['miss_compose_ms_median']:.0f} ms vs {figures['hit_compose_ms_median']:.2f} ms)"
+    )
+    return figures
+
+
 def main(rows: int = 8, new_tokens: int = 32, requests: int = 32, clients: int = 8) -> dict[str, Any]:
     # On a shared, oversubscribed CPU one intra-op thread was ~10x faster than two (OpenMP spinning).
     torch.set_num_threads(int(os.environ.get("RMN_BENCH_THREADS", "1")))
@@ -110,7 +231,7 @@ def main(rows: int = 8, new_tokens: int = 32, requests: int = 32, clients: int =
 
     model, tokenizer = load_base_model(settings)
     service = InferenceService(
-        model, tokenizer, registry, max_batch_size=rows, max_wait_ms=20, default_max_new_tokens=16
+        model, tokenizer, registry, max_batch_size=16, max_wait_ms=20, default_max_new_tokens=16
     )
     triples = [
         ("walmart", "oatly", "creative"),
@@ -243,6 +364,9 @@ def main(rows: int = 8, new_tokens: int = 32, requests: int = 32, clients: int =
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(call, bodies))
         elapsed = time.perf_counter() - started
+    openai_figures = openai_load(
+        service, api_key, f"http://127.0.0.1:{port}/v1", tokenizer, tps["grouped_mixed"]
+    )
     server.should_exit = True
     thread.join(timeout=30)
     service.close()
@@ -279,6 +403,7 @@ def main(rows: int = 8, new_tokens: int = 32, requests: int = 32, clients: int =
         "requests_per_s": rps,
         "p50_latency_ms": statistics.median(latencies) * 1000,
         "mean_batch_size": statistics.mean(batch_sizes),
+        "openai": openai_figures,
     }
     out = Path(__file__).parent / "results"
     out.mkdir(parents=True, exist_ok=True)

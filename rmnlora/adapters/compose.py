@@ -82,6 +82,7 @@ class Composer:
         self._components: dict[str, str] = {}  # component key → loaded adapter name
         self._composed: OrderedDict[str, Composition] = OrderedDict()
         self._retired: set[str] = set()  # forgotten adapters still in the model until unpinned
+        self._held: frozenset[str] = frozenset()  # what a decoding batch uses between its steps
         self.evictions = 0
 
     @staticmethod
@@ -144,9 +145,16 @@ class Composer:
                 compose_ms=(time.perf_counter() - started) * 1000,
             )
             self._composed[identity] = composition
-            self._evict(pinned={*pinned, adapter_name})
-            self._drop_retired(pinned={*pinned, adapter_name})
+            kept = {*pinned, *self._held, adapter_name}
+            self._evict(pinned=kept)
+            self._drop_retired(pinned=kept)
             return composition
+
+    def hold(self, names: Collection[str]) -> None:
+        """Keep ``names`` from eviction until the next call: a continuous batch decodes with them
+        across many steps, and other threads (an admin loading an adapter) may compose meanwhile."""
+        with self.lock:
+            self._held = frozenset(names)
 
     def forget(self, info: AdapterInfo) -> int:
         """Stop serving every composition built from ``info`` (an adapter being unloaded).

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,11 @@ class ContinuousEngine:
         self._rows: list[_Row] = []
         self._kv: KvRows | None = None
         self._stopping = False
+        # The adapter scope the running batch decodes under, kept open across steps: building the
+        # grouped stacks measured 36 ms a batch on SmolLM2-135M, a fifth of a decoding step.
+        self._scope: ExitStack | None = None
+        self._scope_key: tuple[str, tuple[str, ...]] | None = None
+        self._scope_extra: dict[str, Any] = {}
         self.batches = 0  # forward passes run (prefills and decoding steps)
         self.rows = 0  # jobs finished
         self.paths: dict[str, int] = {}
@@ -149,12 +155,16 @@ class ContinuousEngine:
                     if not row.job.future.done():
                         row.job.future.set_exception(exc)
                 self._rows, self._kv = [], None
+                with self.composer.lock:
+                    self._leave_scope()
+                self.composer.hold(())
 
     def _admit(self, jobs: Sequence[GenerationJob]) -> None:
         """Compose, prefill and choose the first token of each job; then merge them into the batch."""
         now = time.perf_counter()
         ready: list[_Row] = []
         with self.composer.lock:
+            self._leave_scope()  # composing and prefilling need the model as PEFT left it
             pinned = {row.composition.adapter_name for row in self._rows}
             for job in jobs:
                 if not job.future.set_running_or_notify_cancel():
@@ -186,8 +196,10 @@ class ContinuousEngine:
 
             cache = DynamicCache(config=self.model.config)
             logits, path = self._forward(names, encoded["input_ids"], mask, positions, cache)
+            self._leave_scope()
         self._kv = merge(self.model.config, self._kv, KvRows(cache, mask))
         self._rows.extend(ready)
+        self.composer.hold({row.composition.adapter_name for row in self._rows})
         self._advance(ready, logits, len(self._rows), path)
 
     def _forward(
@@ -196,7 +208,8 @@ class ContinuousEngine:
         """One forward of ``input_ids`` (row i under adapter ``names[i]``): the last position's logits
         and the path it ran on."""
         path = choose_path(self.model, names, self.mixed_path)
-        with torch.inference_mode(), adapter_scope(self.model, path, names) as extra:
+        extra = self._enter_scope(path, names)
+        with torch.inference_mode():
             output = self.model(
                 input_ids=input_ids,
                 attention_mask=mask,
@@ -209,6 +222,20 @@ class ContinuousEngine:
         self.batches += 1
         self.paths[path] = self.paths.get(path, 0) + 1
         return output.logits[:, -1, :], path
+
+    def _enter_scope(self, path: str, names: Sequence[str]) -> dict[str, Any]:
+        key = (path, tuple(names))
+        if self._scope_key != key:
+            self._leave_scope()
+            stack = ExitStack()
+            self._scope_extra = stack.enter_context(adapter_scope(self.model, path, names))
+            self._scope, self._scope_key = stack, key
+        return self._scope_extra
+
+    def _leave_scope(self) -> None:
+        if self._scope is not None:
+            self._scope.close()
+        self._scope, self._scope_key, self._scope_extra = None, None, {}
 
     def _step(self) -> None:
         """One token for every row in the batch."""
@@ -262,6 +289,9 @@ class ContinuousEngine:
                 self._kv.keep(keep)
             else:
                 self._kv = None
+                with self.composer.lock:
+                    self._leave_scope()  # idle: the model goes back to PEFT's own forwards
+            self.composer.hold({row.composition.adapter_name for row in self._rows})
 
     def _logprob_entry(self, row: _Row, token: int, logprobs: torch.Tensor) -> TokenLogprob | None:
         wanted = row.job.logprobs
@@ -283,6 +313,8 @@ class ContinuousEngine:
 
     def _emit(self, row: _Row, entry: TokenLogprob | None) -> bool:
         """Stream the text that can no longer change; True when a stop string ended the row."""
+        if not row.job.stop and row.job.on_text is None:
+            return False  # nothing to look for, nobody listening: decode once, at the end
         text, stopped = self._text(row)
         if row.job.on_text is None:
             return stopped
