@@ -120,6 +120,14 @@ class RuntimeSettings(BaseModel):
         description="continuous: requests join the decoding batch between steps and leave when done "
         "(streaming, stop strings, seeds, logprobs); static: one generate per collected batch.",
     )
+    fair_share_rows: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Continuous batching: rows the batch may take beyond max_batch_size for tenants other "
+        "than one already holding max_batch_size, so a request joins a batch another tenant filled at the "
+        "next step instead of waiting for one of its rows to finish.",
+    )
     mixed_batch_path: Literal["grouped", "peft"] = Field(
         default="grouped",
         description="Batches mixing adapters: grouped LoRA matmul (faster) or PEFT's adapter_names= path.",

@@ -8,7 +8,9 @@ together under their own adapters, then merged in), runs one forward over every 
 row's composed adapter (the grouped LoRA forward for a mixed batch), chooses each row's token with
 its own settings (``token_choice.py``), streams the text that became final, and retires rows that
 reached end of sequence, a stop string or their token limit. Jobs wait in the same per-tenant fair
-queue as before, so one tenant's burst does not hold the others' requests back.
+queue as before, and no tenant holds more than ``max_batch_size`` rows while the batch may take
+``fair_share_rows`` more for the other tenants: a tenant whose flood fills the batch does not make
+another tenant's request wait for one of its rows to finish, it joins at the next step.
 """
 
 from __future__ import annotations
@@ -63,9 +65,13 @@ class ContinuousEngine:
         max_wait_ms: float = 10.0,
         mixed_path: MixedPath = "grouped",
         max_per_tenant: int = 64,
+        fair_share_rows: int = 2,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
+        if fair_share_rows < 0:
+            raise ValueError("fair_share_rows must be at least 0")
+        self.fair_share_rows = fair_share_rows
         self.composer = composer
         self.model = composer.model
         self.tokenizer = tokenizer
@@ -119,18 +125,28 @@ class ContinuousEngine:
 
     # -- the worker ---------------------------------------------------------------------------
 
-    def _waiting(self, room: int, wait_s: float) -> list[GenerationJob]:
-        """Up to ``room`` queued jobs; waits ``wait_s`` after each arrival for the next (a burst)."""
-        jobs: list[GenerationJob] = []
-        while len(jobs) < room:
+    def _waiting(self, wait_s: float, first: GenerationJob | None = None) -> list[GenerationJob]:
+        """The queued jobs the batch has room for; waits ``wait_s`` after each arrival for the next
+        (a burst). A tenant at ``max_batch_size`` rows is passed over; the batch takes up to
+        ``fair_share_rows`` more rows than that, for the other tenants."""
+        jobs: list[GenerationJob] = [first] if first is not None else []
+        rows: dict[str, int] = {}
+        for held in [*(row.job for row in self._rows), *jobs]:
+            rows[held.tenant_id] = rows.get(held.tenant_id, 0) + 1
+
+        def full(tenant_id: str) -> bool:
+            return rows.get(tenant_id, 0) >= self.max_batch_size
+
+        while len(self._rows) + len(jobs) < self.max_batch_size + self.fair_share_rows:
             try:
-                job = self._queue.get(timeout=wait_s) if wait_s > 0 else self._queue.get_nowait()
+                job = self._queue.get(timeout=wait_s if wait_s > 0 else 0, skip=full)
             except QueueEmpty:
                 break
             if job is None:
                 self._stopping = True
                 break
             jobs.append(job)
+            rows[job.tenant_id] = rows.get(job.tenant_id, 0) + 1
         return jobs
 
     def _run(self) -> None:
@@ -141,9 +157,9 @@ class ContinuousEngine:
                 first = self._queue.get()  # idle: block until work (or the stop signal) arrives
                 if first is None:
                     return
-                joining = [first, *self._waiting(self.max_batch_size - 1, self.max_wait_s)]
+                joining = self._waiting(self.max_wait_s, first)
             else:
-                joining = self._waiting(self.max_batch_size - len(self._rows), 0)
+                joining = self._waiting(0)
             try:
                 if joining:
                     self._admit(joining)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 
@@ -76,9 +77,10 @@ class FairQueue(Generic[Job]):
                 line.append(job)
             self._ready.notify()
 
-    def get(self, timeout: float | None = None) -> Job | None:
+    def get(self, timeout: float | None = None, *, skip: Callable[[str], bool] | None = None) -> Job | None:
         """The next job in turn (the first line's head, that line then goes to the back); None when
-        stopped and drained. Raises QueueEmpty after ``timeout`` seconds (None: forever, 0: no wait)."""
+        stopped and drained. Raises QueueEmpty after ``timeout`` seconds (None: forever, 0: no wait).
+        Lines whose tenant ``skip`` names are passed over (a tenant already holding its share)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._ready:
             while True:
@@ -87,17 +89,19 @@ class FairQueue(Generic[Job]):
                     if not line:
                         del self._lines[tenant_id]
                         continue
+                    if skip is not None and skip(tenant_id):
+                        continue
                     job = line.popleft()
                     self._lines.move_to_end(tenant_id)  # the next get serves the next tenant
                     if not line:
                         del self._lines[tenant_id]
                     return job
-                if self._stop:  # only once every line is drained: no waiting caller is left hanging
+                if self._stop and not self._lines:  # drained: no waiting caller is left hanging
                     return None
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise QueueEmpty
                 self._ready.wait(remaining)
 
-    def get_nowait(self) -> Job | None:
-        return self.get(timeout=0)
+    def get_nowait(self, *, skip: Callable[[str], bool] | None = None) -> Job | None:
+        return self.get(timeout=0, skip=skip)

@@ -51,6 +51,7 @@ class InferenceService:
         max_queued_per_tenant: int = 64,
         queue_timeout_s: float | None = None,
         batching: Batching = "continuous",
+        fair_share_rows: int = 2,
     ) -> None:
         self.tokenizer = tokenizer
         self.queue_timeout_s = queue_timeout_s
@@ -67,6 +68,7 @@ class InferenceService:
                 max_wait_ms=max_wait_ms,
                 mixed_path=mixed_path,
                 max_per_tenant=max_queued_per_tenant,
+                fair_share_rows=fair_share_rows,
             )
         elif batching == "static":
             self.engine = BatchingEngine(
@@ -113,6 +115,7 @@ class InferenceService:
             max_queued_per_tenant=settings.runtime.max_queued_per_tenant,
             queue_timeout_s=settings.runtime.queue_timeout_s,
             batching=settings.runtime.batching,
+            fair_share_rows=settings.runtime.fair_share_rows,
         )
         service.register_shipped()
         return service

@@ -286,6 +286,6 @@ def stream(
     return chunks()
 
 
-async def prepared(service: InferenceService, tenant_id: str, model: str) -> Resolution:
+async def resolve_model_async(service: InferenceService, tenant_id: str, model: str) -> Resolution:
     """:func:`resolve_model` off the event loop (it reads the database)."""
     return await run_in_threadpool(resolve_model, service, tenant_id, model)

@@ -71,7 +71,7 @@ async def chat_completions(
 ) -> Any:
     """Chat with the composed model (OpenAI's chat completions protocol)."""
     started = time.perf_counter()
-    resolution = await gen.prepared(service, tenant_id, body.model)
+    resolution = await gen.resolve_model_async(service, tenant_id, body.model)
     prompt = render_chat(service.tokenizer, [turn.as_dict() for turn in body.messages])
     prompt_tokens = gen.count_tokens(service, prompt)
     limit = gen.check_request(body, settings, prompt_tokens, gen.context_length(service))
@@ -138,7 +138,7 @@ async def completions(
 ) -> Any:
     """Continue plain text with the composed model (OpenAI's legacy completions protocol)."""
     started = time.perf_counter()
-    resolution = await gen.prepared(service, tenant_id, body.model)
+    resolution = await gen.resolve_model_async(service, tenant_id, body.model)
     prompts = body.prompts()
     counts = [gen.count_tokens(service, prompt) for prompt in prompts]
     limit = gen.check_request(body, settings, max(counts), gen.context_length(service))

@@ -169,3 +169,39 @@ def test_a_job_past_its_deadline_fails_and_a_cancelled_one_leaves_the_batch() ->
     finally:
         engine.stop()
     assert len(output.token_ids) < 10 and engine.active_rows == 0
+
+
+@pytest.mark.parametrize("fair_share_rows", [1, 0])
+def test_a_tenant_filling_the_batch_does_not_keep_another_waiting_for_a_slot(fair_share_rows: int) -> None:
+    model, tokenizer = build_tiny_model(0)
+    engine = ContinuousEngine(
+        Composer(model), tokenizer, max_batch_size=2, max_wait_ms=0, fair_share_rows=fair_share_rows
+    )
+    prompt = chat_prompts(1)[0]
+    decoding = threading.Event()
+    flood = [
+        GenerationJob(
+            prompt=prompt,
+            resolution=BASE,
+            max_new_tokens=60,
+            tenant_id="flood",
+            on_text=lambda _text, _lp: decoding.set(),
+        )
+        for _ in range(4)
+    ]
+    try:
+        flood_futures = [engine.submit(job) for job in flood]
+        assert decoding.wait(30)
+        quiet, _, timings = engine.submit(
+            GenerationJob(prompt=prompt, resolution=BASE, max_new_tokens=3, tenant_id="quiet")
+        ).result(60)
+        finished_first = sum(future.done() for future in flood_futures)
+        for future in flood_futures:
+            future.result(60)
+    finally:
+        engine.stop()
+    assert len(quiet.token_ids) == 3
+    if fair_share_rows:  # joined the full batch at once: no flood row had to end first
+        assert finished_first == 0 and timings["batch_size"] == 3.0
+    else:  # without the share it waited for a slot: the first flood rows were done
+        assert finished_first >= 2
