@@ -35,6 +35,11 @@ from rmnlora.adapters.token_choice import RowSampler
 
 log = logging.getLogger(__name__)
 
+JOIN_PER_STEP = 4
+"""Rows that may join a batch that is decoding, per step. When 16 flood rows end together their 16
+successors' prefill would stall the batch (and a quiet tenant's request behind it) for a second or
+more; four a step keeps each stall short while a burst still joins within a few steps."""
+
 
 @dataclass
 class _Row:
@@ -137,7 +142,10 @@ class ContinuousEngine:
         def full(tenant_id: str) -> bool:
             return rows.get(tenant_id, 0) >= self.max_batch_size
 
-        while len(self._rows) + len(jobs) < self.max_batch_size + self.fair_share_rows:
+        room = self.max_batch_size + self.fair_share_rows - len(self._rows)
+        if self._rows:  # a prefill stalls every decoding row: join a few at a time, each step
+            room = min(room, JOIN_PER_STEP)
+        while len(jobs) < room:
             try:
                 job = self._queue.get(timeout=wait_s if wait_s > 0 else 0, skip=full)
             except QueueEmpty:
