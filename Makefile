@@ -32,7 +32,7 @@ demo: install
 
 # The planner on the LangGraph API server (in memory) at http://127.0.0.1:2024, with Studio's URL.
 langgraph-dev: install
-	PYTHONPATH=$(VENV)/langgraph-overlay $(VENV)/bin/langgraph dev --no-browser --port 2024
+	PYTHONPATH=$(VENV)/langgraph-overlay $(VENV)/bin/langgraph dev --no-browser --no-reload --port 2024
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
