@@ -51,18 +51,63 @@ def _typed(value: pl.Series) -> Parsed:
     return Parsed(value, value.is_null(), pl.zeros(value.len(), dtype=pl.Boolean, eager=True))
 
 
+#: What consoles write in a numeric cell that has no value (compared lower-cased).
+BLANK_MARKERS = ("-", "--", "---", "\u2013", "\u2014", "n/a", "na", "null", "none", "nan")
+_CODES = "usd|eur|gbp|cad|aud|nzd|jpy|cny|inr|mxn|brl|chf|sek|nok|dkk|pln|zar|sgd|hkd"
+_CURRENCY_CODE = rf"(?i)^(?:{_CODES})\s*|\s*(?:{_CODES})$"
+_SYMBOLS_AND_SPACES = r"[$\u20ac\u00a3\u00a5\u20b9\s\u00a0\u202f]"
+# Grouped digits as each convention writes them; anything else with a separator is not a number.
+_GROUPED = {False: r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$", True: r"^[-+]?\d{1,3}(?:[.']\d{3})+(?:,\d*)?$"}
+
+
+def console_number(text: pl.Series, *, decimal_comma: bool = False) -> Parsed:
+    """Numbers as retail media consoles write them: ``$1,234.56``, ``USD 1,234.56``, ``(12.50)``
+    (accounting negative), ``-$3.00``, ``1.234,56 \u20ac`` with ``decimal_comma``; blanks written ``--``,
+    ``N/A`` or ``-``. Separators must group digits by three as the file's convention does, so
+    ``1.234,56`` in a point-decimal file is bad, not 1.23456; a ``%`` is bad (a ratio is not an amount).
+    """
+    frame = pl.DataFrame({"s": text.cast(pl.String)}).lazy()
+    s = pl.col("s").str.strip_chars()
+    accounting = s.str.contains(r"^\(.*\)$").fill_null(False)
+    core = (
+        s.str.replace(r"^\((.*)\)$", "$1")
+        .str.replace_all(_CURRENCY_CODE, "")
+        .str.replace_all(_SYMBOLS_AND_SPACES, "")
+        .str.replace_all("\u2212", "-", literal=True)
+    )
+    grouped = core.str.contains(_GROUPED[decimal_comma]).fill_null(False)
+    if decimal_comma:
+        plain = core.str.contains(r"^[-+]?\d*(?:,\d*)?(?:[eE][-+]?\d+)?$").fill_null(False)
+        normal = (
+            pl.when(grouped)
+            .then(core.str.replace_all(r"[.']", "").str.replace(",", ".", literal=True))
+            .when(plain)
+            .then(core.str.replace(",", ".", literal=True))
+        )
+    else:
+        plain = ~core.str.contains(",").fill_null(True)
+        normal = pl.when(grouped).then(core.str.replace_all(",", "", literal=True)).when(plain).then(core)
+    number = normal.cast(pl.Float64, strict=False)
+    out = frame.select(
+        pl.when(accounting).then(-number).otherwise(number).alias("value"),
+        (s.is_null() | (s == "") | s.str.to_lowercase().is_in(BLANK_MARKERS)).fill_null(True).alias("blank"),
+    ).collect(engine="in-memory")
+    value, blank = out["value"], out["blank"]
+    value = pl.select(pl.when(blank).then(None).otherwise(value)).to_series()
+    return Parsed(value, blank, ~blank & value.is_null())
+
+
 def parse_number(values: pl.Series, *, decimal_comma: bool = False) -> Parsed:
-    """A Float64 from a numeric column or from text (``1.234,5`` when ``decimal_comma``)."""
+    """A Float64 from a numeric column or from text: plain numbers take the fast path; a batch with
+    any other value is read as consoles write numbers (:func:`console_number`)."""
     if values.dtype.is_numeric():
         return _typed(values.cast(pl.Float64))
     text = values.cast(pl.String)
     if not decimal_comma:
-        return _parse_text(text, lambda v: v.cast(pl.Float64, strict=False))
-    stripped = text.str.strip_chars()
-    value = stripped.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
-    parsed = value.cast(pl.Float64, strict=False)
-    blank = blank_of(stripped)
-    return Parsed(parsed, blank, ~blank & parsed.is_null())
+        value = text.cast(pl.Float64, strict=False)
+        if value.null_count() == text.null_count():  # every present value a plain number
+            return Parsed(value, text.is_null(), pl.zeros(text.len(), dtype=pl.Boolean, eager=True))
+    return console_number(text, decimal_comma=decimal_comma)
 
 
 def parse_date(values: pl.Series, date_format: str, timezone: str) -> Parsed:

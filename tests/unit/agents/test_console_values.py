@@ -1,0 +1,167 @@
+"""Values as retail media consoles write them: money strings, accounting negatives, '--' blanks,
+month-name dates; an Amazon-console-shaped CSV harmonized to exact totals with the planted rows
+quarantined for the right reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from rmnlora.agents.harmonizer import harmonize, read_events, read_quarantine
+from rmnlora.agents.harmonizer.mapping import parse_mapping
+from rmnlora.agents.harmonizer.values import parse_number
+from rmnlora.schemas.harmonize import HarmonizeRequest
+
+POINT_DECIMAL = [
+    ("$1,234.56", 1234.56, "ok"),
+    ("USD 1,234.56", 1234.56, "ok"),
+    ("1,234.56 USD", 1234.56, "ok"),
+    ("(12.50)", -12.5, "ok"),
+    ("-$3.00", -3.0, "ok"),
+    ("$-3.00", -3.0, "ok"),
+    ("\u22123.00", -3.0, "ok"),
+    ("1,234,567", 1234567.0, "ok"),
+    ("\u00a31,000", 1000.0, "ok"),
+    (" 7 ", 7.0, "ok"),
+    ("1e3", 1000.0, "ok"),
+    ("--", None, "blank"),
+    ("N/A", None, "blank"),
+    ("-", None, "blank"),
+    ("", None, "blank"),
+    (None, None, "blank"),
+    ("0.45%", None, "bad"),  # a ratio is not an amount
+    ("1.234,56", None, "bad"),  # the other convention: refused, not read as 1.23456
+    ("12,34", None, "bad"),  # not grouped by three
+    ("abc", None, "bad"),
+]
+DECIMAL_COMMA = [
+    ("1.234,56 \u20ac", 1234.56, "ok"),
+    ("EUR 1.234,56", 1234.56, "ok"),
+    ("(12,50)", -12.5, "ok"),
+    ("1234,5", 1234.5, "ok"),
+    ("1234", 1234.0, "ok"),
+    ("--", None, "blank"),
+    ("1,234.56", None, "bad"),
+    ("1.5", None, "bad"),  # a point without groups of three: ambiguous in this convention
+]
+
+
+def _check(cases: list[tuple[str | None, float | None, str]], *, decimal_comma: bool) -> None:
+    parsed = parse_number(pl.Series([c[0] for c in cases], dtype=pl.String), decimal_comma=decimal_comma)
+    for (raw, expected, kind), value, blank, bad in zip(
+        cases, parsed.value, parsed.blank, parsed.bad, strict=True
+    ):
+        assert (value, blank, bad) == (
+            pytest.approx(expected) if expected is not None else None,
+            kind == "blank",
+            kind == "bad",
+        ), raw
+
+
+def test_console_numbers_in_the_point_decimal_convention() -> None:
+    _check(POINT_DECIMAL, decimal_comma=False)
+
+
+def test_console_numbers_in_the_comma_decimal_convention() -> None:
+    _check(DECIMAL_COMMA, decimal_comma=True)
+
+
+def test_a_batch_of_plain_numbers_takes_the_fast_path_with_the_same_answer() -> None:
+    plain = pl.Series(["1", "2.5", None, "1e3"])
+    assert parse_number(plain).value.to_list() == [1.0, 2.5, None, 1000.0]
+    assert parse_number(plain).bad.to_list() == [False] * 4
+
+
+# Column names as the Amazon Ads console writes a Sponsored Products report (note the trailing space).
+AMAZON_COLUMNS = [
+    "Date",
+    "Campaign Name",
+    "Advertised SKU",
+    "Advertised ASIN",
+    "Impressions",
+    "Clicks",
+    "Click-Thru Rate (CTR)",
+    "Cost Per Click (CPC)",
+    "Spend",
+    "7 Day Total Sales ",
+    "Total Return on Advertising Spend (ROAS)",
+    "7 Day Total Units (#)",
+]
+AMAZON_MAPPING = {
+    "retailer": "amazon",
+    "format": "csv",
+    "columns": {
+        "Date": "event_date",
+        "Campaign Name": "campaign_id",
+        "Advertised SKU": "gtin14",
+        "Impressions": "impressions",
+        "Clicks": "clicks",
+        "Spend": "spend",
+        "7 Day Total Sales ": "attributed_sales",
+        "7 Day Total Units (#)": "units",
+    },
+    "date_format": "%b %d, %Y",
+    "currency": "USD",
+    "constants": {"event_type": "performance", "placement": "sponsored_products"},
+}
+GTIN = "00012345678905"
+
+
+def _row(date: str, campaign: str, impressions: str, clicks: str, spend: str, sales: str, units: str) -> str:
+    values = [
+        date,
+        campaign,
+        GTIN,
+        "B0TEST0001",
+        impressions,
+        clicks,
+        "0.45%",
+        "$0.80",
+        spend,
+        sales,
+        "2.10",
+        units,
+    ]
+    return ",".join(f'"{v}"' for v in values)
+
+
+def test_an_amazon_console_report_harmonizes_to_exact_totals(tmp_path: Path) -> None:
+    rows = [
+        _row("Nov 01, 2026", "SP - Oat Bars", "12,345", "210", "$1,234.56", "$2,592.58", "140"),
+        _row("Nov 02, 2026", "SP - Oat Bars", "9,001", "150", "$987.10", "--", "0"),  # '--' sales: blank
+        _row("Nov 03, 2026", "SP - Granola", "1,000", "12", "$10.00", "$25.00", "3"),
+        _row("Nov 03, 2026", "SP - Granola", "500", "4", "(12.50)", "$0.00", "0"),  # refund: negative
+        _row("Nov 04, 2026", "SP - Granola", "800", "9", "0.45%", "$30.00", "2"),  # a ratio in Spend
+        _row("11/05/2026", "SP - Granola", "700", "7", "$7.00", "$14.00", "1"),  # other date shape
+        _row("Nov 06, 2026", "SP - Granola", "700", "7", "N/A", "$14.00", "1"),  # no spend at all
+    ]
+    path = tmp_path / "Sponsored_Products_Advertised_product_report.csv"
+    # As the console writes it: a byte-order mark, CRLF line ends, every value quoted.
+    text = ",".join(f'"{c}"' for c in AMAZON_COLUMNS) + "\r\n" + "\r\n".join(rows) + "\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    summary = harmonize(
+        HarmonizeRequest(inputs=[path], retailer="amazon", out=tmp_path / "out"),
+        mapping=parse_mapping(AMAZON_MAPPING),
+    )
+    assert summary.quarantine_reasons == {
+        "negative_value": 1,
+        "unparseable_number": 1,
+        "unparseable_date": 1,
+        "missing_required": 1,
+    }
+    details = dict(read_quarantine(tmp_path / "out").select("reason", "detail").iter_rows())
+    assert details["unparseable_number"] == "spend=0.45%"
+    assert details["negative_value"] == "spend=-12.5"
+    assert details["missing_required"] == "spend is empty"
+    events = read_events(tmp_path / "out", "amazon").collect()
+    assert events.height == 3
+    assert events["spend"].sum() == pytest.approx(1234.56 + 987.10 + 10.00)
+    assert events["attributed_sales"].sum() == pytest.approx(2592.58 + 25.00)
+    assert events["impressions"].sum() == 12345 + 9001 + 1000
+    assert sorted(events["event_date"].cast(pl.String).to_list()) == [
+        "2026-11-01",
+        "2026-11-02",
+        "2026-11-03",
+    ]
