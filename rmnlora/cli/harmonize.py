@@ -121,6 +121,15 @@ def harmonize_command(
         f"{summary.rows_quarantined} quarantined {summary.quarantine_reasons or ''}"
     )
     console.print(f"totals ({target_currency}): {summary.totals.model_dump()}  → {summary.output}")
+    for check in summary.ratio_checks:
+        colour = "green" if check.passed else "red"
+        console.print(
+            f"[{colour}]ratio check[/{colour}] {check.column.strip()} ({check.kind.upper()}): holds on "
+            f"{check.agreement:.0%} of {check.rows_checked} rows"
+            + (f"; e.g. {check.evidence}" if check.evidence and not check.passed else "")
+        )
+    for warning in summary.warnings:
+        console.print(f"[red]warning:[/red] {warning}", markup=True)
 
 
 @examples_app.command("generate")

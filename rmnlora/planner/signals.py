@@ -60,6 +60,7 @@ def harmonize_signals(brief: CampaignBrief, result: HarmonizeResult) -> Harmoniz
         retailers_with_data=[s.retailer for s in result.summaries if s.rows_accepted > 0],
         current_spend_by_retailer={r.name: r.current_spend for r in brief.retailers if r.current_spend},
         input_errors=dict(result.errors),
+        mapping_warnings={s.retailer: list(s.warnings) for s in result.summaries if s.warnings},
         components=_named(result.components, ("memory",)),
     )
 

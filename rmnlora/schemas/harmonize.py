@@ -24,6 +24,17 @@ class HarmonizeTotals(BaseModel):
     attributed_sales: float = 0.0
 
 
+class RatioCheckResult(BaseModel):
+    """One ratio column of the export checked row by row against the mapped base measures."""
+
+    column: str
+    kind: str = Field(description="roas, acos, ctr, cpc or cpm.")
+    rows_checked: int = Field(ge=0)
+    agreement: float = Field(ge=0, le=1, description="Share of checked rows where the ratio holds.")
+    passed: bool
+    evidence: str = Field(description="A row where it does not hold, with the numbers; empty if none.")
+
+
 class HarmonizeSummary(BaseModel):
     """rows_in == rows_accepted + rows_quarantined, always."""
 
@@ -34,3 +45,10 @@ class HarmonizeSummary(BaseModel):
     quarantine_reasons: dict[str, int] = Field(default_factory=dict)
     totals: HarmonizeTotals = Field(default_factory=HarmonizeTotals)
     output: str
+    ratio_checks: list[RatioCheckResult] = Field(
+        default_factory=list, description="The export's own ratios checked against the mapping."
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What looks wrong although the run completed (a ratio check failed).",
+    )

@@ -80,6 +80,10 @@ class HarmonizeSignals(_Signals):
     input_errors: dict[str, str] = Field(
         default_factory=dict, description="Retailer -> why its exports could not be read (names the file)."
     )
+    mapping_warnings: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Retailer -> the export's own ratios (ROAS, CTR, CPC...) that disagree with its mapping.",
+    )
 
     @field_validator("rows_quarantined")
     @classmethod

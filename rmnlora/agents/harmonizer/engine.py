@@ -20,6 +20,7 @@ import polars as pl
 from rmnlora.agents.harmonizer.core import SOURCE_FILE, SOURCE_ROW, stage_batch
 from rmnlora.agents.harmonizer.dedup import DuplicateIndex
 from rmnlora.agents.harmonizer.mapping import MappingError, RetailerMapping, resolve_mapping
+from rmnlora.agents.harmonizer.ratios import RatioCheck, check_ratios, ratio_kind
 from rmnlora.agents.harmonizer.sink import (
     EVENTS_COMPRESSION,
     EventWriter,
@@ -27,7 +28,8 @@ from rmnlora.agents.harmonizer.sink import (
     events_of,
     quarantine_of,
 )
-from rmnlora.schemas.harmonize import HarmonizeRequest, HarmonizeSummary, HarmonizeTotals
+from rmnlora.agents.harmonizer.values import console_number
+from rmnlora.schemas.harmonize import HarmonizeRequest, HarmonizeSummary, HarmonizeTotals, RatioCheckResult
 from rmnlora.schemas.rmis import QUARANTINE_SCHEMA, RMIS_EVENT_SCHEMA
 
 __all__ = ["EVENTS_COMPRESSION", "HarmonizeError", "harmonize", "read_events", "read_quarantine"]
@@ -266,8 +268,59 @@ def harmonize(
         shutil.rmtree(staging, ignore_errors=True)
 
     summary = summarize(out, retailer, rows_in=rows_in)
+    checks = mapping_ratio_checks(inputs, mapping)
+    summary.ratio_checks = [
+        RatioCheckResult(
+            column=c.column,
+            kind=c.kind,
+            rows_checked=c.rows_checked,
+            agreement=c.agreement,
+            passed=c.passed,
+            evidence=c.evidence,
+        )
+        for c in checks
+    ]
+    summary.warnings = [f"the mapping may be wrong: {c.describe()}" for c in checks if not c.passed]
     report("done", rows_in, rows_in)
     return summary
+
+
+#: Rows of each input the ratio checks read: enough to see a wrong mapping, cheap on any file.
+RATIO_SAMPLE_ROWS = 20_000
+
+
+def mapping_ratio_checks(inputs: list[Path], mapping: RetailerMapping) -> list[RatioCheck]:
+    """The export's ratio columns (the mapping's ``ratio_checks``, and any unmapped column named
+    like one) checked against the mapped base measures on the first rows of each input."""
+    checks: list[RatioCheck] = []
+    for path in inputs:
+        try:
+            if mapping.format == "csv":
+                sample = pl.read_csv(
+                    path, separator=mapping.delimiter, infer_schema=False, n_rows=RATIO_SAMPLE_ROWS
+                )
+            elif mapping.format == "parquet":
+                sample = pl.read_parquet(path, n_rows=RATIO_SAMPLE_ROWS)
+            else:
+                sample = pl.read_ndjson(path, n_rows=RATIO_SAMPLE_ROWS, infer_schema_length=1000)
+        except (pl.exceptions.PolarsError, OSError):
+            continue  # the run itself read the file; a sample it cannot re-read checks nothing
+        sample = sample.select(pl.all().cast(pl.String))
+        named = {
+            column: kind
+            for column in sample.columns
+            if column not in mapping.columns and (kind := ratio_kind(column)) is not None
+        }
+        ratio_columns = {**named, **mapping.ratio_checks}
+        if mapping.money_scale != 1.0:  # amounts in cents: put them in currency units first
+            for column, field in mapping.columns.items():
+                if field in ("spend", "attributed_sales") and column in sample.columns:
+                    scaled = console_number(sample[column], decimal_comma=mapping.decimal_comma).value
+                    sample = sample.with_columns((scaled * mapping.money_scale).cast(pl.String).alias(column))
+        checks.extend(
+            check_ratios(sample, mapping.columns, ratio_columns, decimal_comma=mapping.decimal_comma)
+        )
+    return checks
 
 
 def _publish(staging: Path, out: Path, retailer: str) -> None:

@@ -67,6 +67,14 @@ class RetailerMapping(BaseModel):
     confidence: dict[str, float] | None = Field(
         default=None, description="Per RMIS field, set by the proposer; None for a reviewed mapping."
     )
+    ratio_checks: dict[str, Literal["roas", "acos", "ctr", "cpc", "cpm", "cvr"]] = Field(
+        default_factory=dict,
+        description="Source ratio column → what it holds; checked row by row against the mapped "
+        "base measures when the mapping is proposed and when it is used.",
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="What the proposer found wrong (e.g. a ratio that disagrees)."
+    )
 
     @field_validator("columns")
     @classmethod

@@ -21,7 +21,9 @@ import numpy as np
 import polars as pl
 from scipy.optimize import linear_sum_assignment
 
-from rmnlora.agents.harmonizer.mapping import REQUIRED_FIELDS, RetailerMapping, parse_mapping
+from rmnlora.agents.harmonizer.mapping import REQUIRED_FIELDS, MappingError, RetailerMapping, parse_mapping
+from rmnlora.agents.harmonizer.ratios import RATIO_FORMULAS, check_ratios, is_ratio_column, ratio_kind
+from rmnlora.agents.harmonizer.values import console_number
 from rmnlora.schemas.gtin import is_valid_gtin
 
 FIELD_VOCABULARY: dict[str, str] = {
@@ -40,7 +42,22 @@ FIELD_VOCABULARY: dict[str, str] = {
     "event_type": "event type",
 }
 NUMERIC = ("impressions", "clicks", "spend", "attributed_sales", "units")
-DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y%m%d", "%m-%d-%Y", "%d-%m-%Y", "%Y/%m/%d")
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%Y%m%d",
+    "%m-%d-%Y",
+    "%d-%m-%Y",
+    "%Y/%m/%d",
+    # month names, as the consoles' report downloads write them
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%d-%b-%Y",
+    "%d %b %Y",
+    "%b %d %Y",
+)
 ISO_CURRENCIES = {
     "USD",
     "EUR",
@@ -121,20 +138,23 @@ def _best_date_format(values: list[str]) -> tuple[str, float]:
     return best
 
 
-def _number(value: str, decimal_comma: bool) -> float | None:
-    text = value.strip().replace(",", ".") if decimal_comma else value.strip()
-    try:
-        return float(text)
-    except ValueError:
-        return None
+MONEY_MARK = re.compile(r"[$\u20ac\u00a3\u00a5\u20b9]|^\(|\)$|\b[A-Z]{3}\b|\d[.,]\d\d$")
+
+
+def _numbers(values: list[str], decimal_comma: bool) -> list[float | None]:
+    """The sample as numbers, read as consoles write them (money strings, grouped digits)."""
+    if not values:
+        return []
+    return console_number(pl.Series(values, dtype=pl.String), decimal_comma=decimal_comma).value.to_list()
 
 
 def _pattern_scores(values: list[str], decimal_comma: bool) -> dict[str, float]:
     """How well a column's values fit each field, 0..1."""
-    numeric = _ratio(values, lambda v: _number(v, decimal_comma) is not None)
-    integral = _ratio(
-        values, lambda v: (n := _number(v, decimal_comma)) is not None and float(n).is_integer()
-    )
+    numbers = _numbers(values, decimal_comma)
+    present = [n for n in numbers if n is not None]
+    numeric = len(present) / len(values) if values else 0.0
+    integral = sum(1 for n in present if float(n).is_integer()) / len(values) if values else 0.0
+    money = _ratio(values, lambda v: bool(MONEY_MARK.search(v.strip())))
     _, date_share = _best_date_format(values)
     gtin = max(
         _ratio(values, is_valid_gtin),
@@ -148,11 +168,12 @@ def _pattern_scores(values: list[str], decimal_comma: bool) -> dict[str, float]:
         "event_date": date_share,
         "gtin14": gtin,
         "currency": currency,
-        "impressions": integral,
-        "clicks": integral,
-        "units": integral,
-        "spend": numeric,
-        "attributed_sales": numeric,
+        # Counts are whole numbers without money marks; amounts carry cents or a currency.
+        "impressions": integral * (0.3 if money > 0.5 else 1.0),
+        "clicks": integral * (0.3 if money > 0.5 else 1.0),
+        "units": integral * (0.3 if money > 0.5 else 1.0),
+        "spend": numeric * (1.0 if money > 0.5 or integral < 0.95 else 0.6),
+        "attributed_sales": numeric * (1.0 if money > 0.5 or integral < 0.95 else 0.6),
         "campaign_id": max(text, 0.5) * (1.0 - currency) * (1.0 - date_share),
         "placement": text * (1.0 - currency) * (1.0 if distinct < 0.5 else 0.5),
         "market": text * (1.0 - currency) * (1.0 if distinct < 0.5 else 0.5),
@@ -202,6 +223,10 @@ def propose_mapping(path: Path | str, retailer: str, *, sample_rows: int = 500) 
     patterns = np.array([[_pattern_scores(values[c], decimal_comma)[f] for f in fields] for c in columns])
     score = NAME_WEIGHT * names + (1 - NAME_WEIGHT) * patterns
     score = np.where(patterns < 0.5, score * 0.5, score)  # values that do not fit weigh heavily
+    ratios = [c for c in columns if is_ratio_column(c, values[c])]
+    for index, column in enumerate(columns):
+        if column in ratios:  # a ratio is evidence for the mapping, never a base measure
+            score[index, :] = 0.0
     rows, cols = linear_sum_assignment(-score)
     mapped: dict[str, str] = {}
     confidence: dict[str, float] = {}
@@ -237,10 +262,28 @@ def propose_mapping(path: Path | str, retailer: str, *, sample_rows: int = 500) 
     if "currency" not in by_field:
         data["currency"] = "USD"
         confidence["currency"] = 0.3  # assumed, not seen in the data
-    for field in REQUIRED_FIELDS:
-        confidence.setdefault(field, 0.0)
-    data["confidence"] = confidence
     missing = [f for f in REQUIRED_FIELDS if f not in by_field]
-    if missing:  # still return something reviewable: required fields left for the person
-        data["columns"] = {**mapped, **{f"<{f}: no column found>": f for f in missing}}
+    if missing:
+        candidates = {
+            field: sorted(columns, key=lambda c: -score[columns.index(c), fields.index(field)])[:3]
+            for field in missing
+        }
+        hints = "; ".join(
+            f"{field}: closest {', '.join(repr(c) for c in near)}" for field, near in candidates.items()
+        )
+        raise MappingError(
+            f"{path.name}: no column fits required field(s) {', '.join(missing)} ({hints}). "
+            f"Its columns: {', '.join(repr(c) for c in columns)}. Write those lines of the mapping by hand."
+        )
+    checked = {c: kind for c in ratios if (kind := ratio_kind(c)) is not None}
+    if checked:
+        data["ratio_checks"] = checked
+        for check in check_ratios(sample, mapped, checked, decimal_comma=decimal_comma):
+            if not check.passed:  # the mapping contradicts the file's own ratios: say so, loudly
+                numerator, denominator, _ = RATIO_FORMULAS[check.kind]
+                for field in (numerator, denominator):
+                    if field in confidence:
+                        confidence[field] = round(min(confidence[field], 0.1), 3)
+                data.setdefault("warnings", []).append(check.describe())
+    data["confidence"] = confidence
     return parse_mapping(data, source=f"proposal for {path.name}")

@@ -36,6 +36,24 @@ def assess_harmonize(ctx: ReflectionContext, s: HarmonizeSignals) -> list[Confid
             triggered_by={"rows_in": 0, "unreadable_retailers": len(s.input_errors)},
         )
         return [ConfidenceFactor(name="rows", score=0.0, value=0, weight=2)]
+    for retailer, warnings in sorted(s.mapping_warnings.items()):
+        ctx.add_risk(
+            f"{retailer}'s export contradicts its mapping: {warnings[0]}",
+            "high",
+            0.8,
+            "spend or sales may be read from the wrong column: every return figure would be off",
+            f"check the {retailer} mapping's columns against the export (rmn harmonize --propose)",
+            triggered_by={"retailer": retailer, "failed_ratio_checks": len(warnings)},
+        )
+    if s.mapping_warnings:
+        factors.append(
+            ConfidenceFactor(
+                name="ratio_checks",
+                score=0.2,
+                value=len(s.mapping_warnings),
+                weight=2,
+            )
+        )
     rate = s.rows_quarantined / s.rows_in
     top_reason = (
         max(s.quarantine_reasons, key=lambda k: s.quarantine_reasons[k]) if s.quarantine_reasons else None

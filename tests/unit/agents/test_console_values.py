@@ -165,3 +165,153 @@ def test_an_amazon_console_report_harmonizes_to_exact_totals(tmp_path: Path) -> 
         "2026-11-02",
         "2026-11-03",
     ]
+
+
+CONSOLE_COLUMNS = [
+    "Date",
+    "Portfolio name",
+    "Currency",
+    "Campaign Name",
+    "Ad Group Name",
+    "Advertised SKU",
+    "Advertised ASIN",
+    "Impressions",
+    "Clicks",
+    "Click-Thru Rate (CTR)",
+    "Cost Per Click (CPC)",
+    "Spend",
+    "7 Day Total Sales ",
+    "Total Advertising Cost of Sales (ACOS) ",
+    "Total Return on Advertising Spend (ROAS)",
+    "7 Day Total Orders (#)",
+    "7 Day Total Units (#)",
+    "7 Day Conversion Rate",
+]
+ASINS = {"B0ACME0001": "00012345678905", "B0ACME0002": "00036000291452"}
+
+
+def _console_report(folder: Path) -> tuple[Path, dict[str, float], int]:
+    """An Advertised Product report as the console downloads it, ratios consistent with the
+    amounts, three planted bad rows; returns (file, totals of the good rows, good rows)."""
+    import csv
+    import random
+
+    rng = random.Random(3)
+    rows, totals, good = [], {"spend": 0.0, "sales": 0.0, "impressions": 0}, 0
+    for day in range(1, 21):
+        for asin in ASINS:
+            impressions = rng.randint(800, 30000)
+            clicks = rng.randint(5, impressions // 50)
+            cpc = round(rng.uniform(0.4, 1.6), 2)
+            spend = round(clicks * cpc, 2)
+            sales = round(spend * rng.uniform(1.5, 5.0), 2)
+            orders = rng.randint(1, max(2, clicks // 5))
+            row = [
+                f"Nov {day:02d}, 2026",
+                "Not grouped",
+                "USD",
+                "SP - Oat Bars - Auto",
+                "Auto",
+                f"ACME-{asin[-1]}",
+                asin,
+                f"{impressions:,}",
+                f"{clicks:,}",
+                f"{100 * clicks / impressions:.2f}%",
+                f"${spend / clicks:,.2f}",
+                f"${spend:,.2f}",
+                f"${sales:,.2f}",
+                f"{100 * spend / sales:.2f}%",
+                f"{sales / spend:.2f}",
+                str(orders),
+                str(orders + rng.randint(0, 3)),
+                f"{100 * orders / clicks:.2f}%",
+            ]
+            rows.append(row)
+            totals["spend"] += spend
+            totals["sales"] += sales
+            totals["impressions"] += impressions
+            good += 1
+    planted = [list(rows[0]), list(rows[1]), list(rows[2])]
+    planted[0][11] = "($12.50)"  # a refund written as an accounting negative
+    planted[1][11] = "--"  # no spend reported
+    planted[2][6] = "B0UNKNOWN9"  # an ASIN the crosswalk does not know
+    rows.extend(planted)
+    path = folder / "Sponsored_Products_Advertised_product_report.csv"
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:  # with its byte-order mark
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        writer.writerow(CONSOLE_COLUMNS)
+        writer.writerows(rows)
+    crosswalk = "asin,gtin14\n" + "".join(f"{a},{g}\n" for a, g in ASINS.items())
+    (folder / "amazon-console_crosswalk.csv").write_text(crosswalk, encoding="utf-8")
+    return path, totals, good
+
+
+def test_a_proposal_for_a_console_report_is_used_unedited_and_gives_exact_totals(tmp_path: Path) -> None:
+    from rmnlora.agents.harmonizer.propose import propose_mapping
+
+    path, totals, good = _console_report(tmp_path)
+    proposal = propose_mapping(path, "amazon-console")
+    by_field = {field: column for column, field in proposal.columns.items()}
+    assert by_field["spend"] == "Spend" and by_field["attributed_sales"] == "7 Day Total Sales "
+    assert by_field["event_date"] == "Date" and proposal.date_format == "%b %d, %Y"
+    assert by_field["impressions"] == "Impressions" and by_field["units"] == "7 Day Total Units (#)"
+    assert not {"Cost Per Click (CPC)", "Total Return on Advertising Spend (ROAS)"} & set(proposal.columns)
+    assert proposal.ratio_checks["Total Return on Advertising Spend (ROAS)"] == "roas"
+    assert proposal.warnings == []
+    summary = harmonize(
+        HarmonizeRequest(inputs=[path], retailer="amazon-console", out=tmp_path / "out"), mapping=proposal
+    )
+    assert summary.rows_accepted == good
+    assert summary.quarantine_reasons == {"negative_value": 1, "missing_required": 1, "unknown_product": 1}
+    assert summary.totals.spend == pytest.approx(totals["spend"])
+    assert summary.totals.attributed_sales == pytest.approx(totals["sales"])
+    assert summary.totals.impressions == totals["impressions"]
+    assert {c.kind for c in summary.ratio_checks} == {"roas", "acos", "ctr", "cpc"}
+    assert all(c.passed for c in summary.ratio_checks) and summary.warnings == []
+
+
+def test_a_mapping_that_swaps_spend_and_sales_is_flagged_by_the_ratio_check(tmp_path: Path) -> None:
+    from rmnlora.agents.harmonizer.propose import propose_mapping
+
+    path, _, _ = _console_report(tmp_path)
+    proposal = propose_mapping(path, "amazon-console")
+    swapped = {**proposal.columns, "Spend": "attributed_sales", "7 Day Total Sales ": "spend"}
+    mapping = proposal.model_copy(update={"columns": swapped, "ratio_checks": {}})  # a hand-written one
+    summary = harmonize(
+        HarmonizeRequest(inputs=[path], retailer="amazon-console", out=tmp_path / "out"), mapping=mapping
+    )
+    failed = {c.kind: c for c in summary.ratio_checks if not c.passed}
+    assert set(failed) == {"roas", "acos", "cpc"} and failed["roas"].agreement < 0.1
+    assert "Total Return on Advertising Spend (ROAS) says" in failed["roas"].evidence
+    assert any("ROAS" in warning for warning in summary.warnings)
+
+
+def test_a_required_field_no_column_fits_is_an_error_naming_it_not_a_placeholder(tmp_path: Path) -> None:
+    from rmnlora.agents.harmonizer.mapping import MappingError
+    from rmnlora.agents.harmonizer.propose import propose_mapping
+
+    path = tmp_path / "no_spend.csv"
+    path.write_text(
+        "Date,Campaign Name,UPC,Impressions\n"
+        + "".join(f"2026-11-0{d},C1,036000291452,10\n" for d in range(1, 9)),
+        encoding="utf-8",
+    )
+    with pytest.raises(MappingError, match=r"no column fits required field\(s\) spend .*closest"):
+        propose_mapping(path, "newnet")
+
+
+def test_a_mapping_the_export_contradicts_is_a_high_risk_at_the_gate() -> None:
+    from rmnlora.reflection import ReflectionEngine
+    from rmnlora.schemas.reflection import HarmonizeSignals
+
+    signals = HarmonizeSignals(
+        rows_in=1000,
+        rows_quarantined=0,
+        coverage_days=90,
+        retailers_expected=["amazon"],
+        retailers_with_data=["amazon"],
+        mapping_warnings={"amazon": ["Total ROAS (ROAS) holds on 0% of 40 rows (below 90%)"]},
+    )
+    decision = ReflectionEngine().reflect("harmonize", signals, session_id="s")
+    assert decision.decision != "proceed"
+    assert any("contradicts its mapping" in r.factor and r.severity == "high" for r in decision.risks)

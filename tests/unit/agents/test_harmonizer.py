@@ -341,7 +341,10 @@ def test_cli_contract_and_missing_mapping_error(
         "quarantine_reasons",
         "totals",
         "output",
+        "ratio_checks",
+        "warnings",
     }
+    assert payload["warnings"] == []  # the shipped Kroger export has no ratio columns to contradict it
     assert set(payload["totals"]) == {"impressions", "clicks", "spend", "attributed_sales"}
     assert payload["rows_in"] == truth.retailers["kroger"].rows_written
     assert (tmp_path / "out" / "quarantine.parquet").is_file() and (tmp_path / "out" / "events").is_dir()
