@@ -101,6 +101,7 @@ class QuarantineReason(StrEnum):
     MISSING_REQUIRED = "missing_required"
     UNPARSEABLE_NUMBER = "unparseable_number"
     UNKNOWN_PRODUCT = "unknown_product"
+    RAGGED_ROW = "ragged_row"  # a CSV row with more or fewer fields than its header
 
 
 class SKU(BaseModel):

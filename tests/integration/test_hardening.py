@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -163,15 +164,26 @@ def test_an_unexpected_error_is_one_line_and_a_crash_report(
     assert "Traceback" in report.read_text() and "second line" in report.read_text()
 
 
-def test_a_ragged_row_is_named_by_file_and_line(exports: Path, tmp_path: Path) -> None:
+def test_ragged_rows_are_quarantined_with_their_line_and_the_run_goes_on(
+    exports: Path, tmp_path: Path
+) -> None:
+    from rmnlora.agents.harmonizer import read_quarantine
+
     lines = (exports / WALMART).read_text().splitlines()
+    header_fields = lines[0].count(";") + 1
     ragged = tmp_path / "ragged.csv"
-    ragged.write_text("\n".join([*lines[:3], "x;" * 18 + "x", *lines[3:10]]) + "\n")
+    short = ";".join(lines[5].split(";")[:4])
+    ragged.write_text("\n".join([*lines[:3], "x;" * 18 + "x", *lines[3:8], short, *lines[8:10]]) + "\n")
     result = _rmn(
         "harmonize", str(ragged), "--retailer", "walmart", "--out", str(tmp_path / "out"), data_dir=tmp_path
     )
-    assert result.exit_code == 1
-    assert f"{ragged} line 4 has 19 fields, its header" in result.output
+    assert result.exit_code == 0, result.output
+    quarantine = read_quarantine(tmp_path / "out", "walmart").filter(pl.col("reason") == "ragged_row")
+    assert sorted(quarantine["detail"].to_list()) == [
+        f"line 10 has 4 fields, its header {header_fields}",
+        f"line 4 has 19 fields, its header {header_fields}",
+    ]
+    assert "quarantined {'ragged_row': 2}" in " ".join(result.output.split())
 
 
 def test_a_brief_asking_for_too_many_audiences_is_refused(exports: Path, tmp_path: Path) -> None:

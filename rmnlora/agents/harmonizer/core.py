@@ -21,12 +21,13 @@ from rmnlora.agents.harmonizer import rules, validate
 from rmnlora.agents.harmonizer.mapping import RetailerMapping
 from rmnlora.agents.harmonizer.rules import COUNT_FIELDS, NUMERIC_FIELDS
 from rmnlora.agents.harmonizer.values import Parsed, gtin14_of, parse_date, parse_number
-from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA, EventType
+from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA, EventType, QuarantineReason
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
 REASON = "_reason"
 DETAIL = "_detail"
+RAGGED = "_ragged"  # set by the engine for CSV rows whose field count differs from the header
 SRC = "_src_"  # prefix of raw source columns inside the pipeline, so they never clash with RMIS names
 CHECK_INDEX = "_p_check"  # position of the first failing rule; reason and detail are read from it
 EVENT_HASH = "_event_hash"  # event_id before its cast to text: cheaper to deduplicate on
@@ -168,7 +169,8 @@ def stage_batch(
     quarantines the row. ``crosswalk``: columns ``_xw_key`` and ``_xw_gtin`` (``read_crosswalk``).
     """
     frame = as_frame(batch)
-    frame = frame.rename({c: f"{SRC}{c}" for c in frame.columns if c not in (SOURCE_ROW, SOURCE_FILE)})
+    kept = (SOURCE_ROW, SOURCE_FILE, RAGGED)
+    frame = frame.rename({c: f"{SRC}{c}" for c in frame.columns if c not in kept})
     if SOURCE_ROW not in frame.columns:
         frame = frame.with_row_index(SOURCE_ROW).with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
     if SOURCE_FILE not in frame.columns:
@@ -184,6 +186,10 @@ def stage_batch(
         bad=staged.bad,
         event_type_mapped="event_type" in staged.sources,
     )
+    if RAGGED in frame.columns:  # the row's fields do not line up with the header: nothing else holds
+        checks.insert(
+            0, validate.Check(QuarantineReason.RAGGED_ROW, pl.col(RAGGED).is_not_null(), pl.col(RAGGED))
+        )
     frame = _finish(staged, checks, retailer=retailer or mapping.retailer, target_currency=target_currency)
     return Staged(frame, checks)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from rmnlora.agents.harmonizer.core import SOURCE_FILE, SOURCE_ROW, stage_batch
+from rmnlora.agents.harmonizer.core import RAGGED, SOURCE_FILE, SOURCE_ROW, stage_batch
 from rmnlora.agents.harmonizer.dedup import DuplicateIndex
 from rmnlora.agents.harmonizer.mapping import MappingError, RetailerMapping, resolve_mapping
 from rmnlora.agents.harmonizer.ratios import RatioCheck, check_ratios, ratio_kind
@@ -50,13 +50,19 @@ def _as_text(expr: pl.Expr) -> pl.Expr:
 
 
 def scan_input(
-    path: Path, mapping: RetailerMapping, *, file_dtype: pl.DataType | None = None
+    path: Path,
+    mapping: RetailerMapping,
+    *,
+    file_dtype: pl.DataType | None = None,
+    ragged: dict[int, str] | None = None,
 ) -> pl.LazyFrame:
     """Lazily scan one export's mapped columns with its row index and file name; CSV/NDJSON values
     stay text.
 
     ``file_dtype``: the type of the file-name column, String by default; ``harmonize`` passes an
     Enum of all its inputs so the name costs 4 bytes a row instead of a copy of the path per row.
+    ``ragged``: data row index → why its fields do not line up (``ragged_rows``); those rows get a
+    ``_ragged`` detail and are quarantined, the file is read with over-long rows truncated.
     """
     path = Path(path)
     if not path.is_file():
@@ -64,7 +70,11 @@ def scan_input(
     try:
         if mapping.format == "csv":
             frame = pl.scan_csv(
-                path, separator=mapping.delimiter, infer_schema=False, row_index_name=SOURCE_ROW
+                path,
+                separator=mapping.delimiter,
+                infer_schema=False,
+                row_index_name=SOURCE_ROW,
+                truncate_ragged_lines=ragged is not None,
             )
         elif mapping.format == "parquet":
             frame = pl.scan_parquet(path, row_index_name=SOURCE_ROW)
@@ -82,9 +92,55 @@ def scan_input(
         )
     name = pl.lit(str(path), dtype=file_dtype or pl.String())
     # only the mapped columns: the reader then skips the rest of a wide export instead of parsing it
-    return frame.select(
+    selected = frame.select(
         pl.col(SOURCE_ROW).cast(pl.Int64), *(pl.col(c) for c in mapping.columns), name.alias(SOURCE_FILE)
     )
+    if ragged is None:
+        return selected
+    table = pl.LazyFrame(
+        {SOURCE_ROW: list(ragged), RAGGED: list(ragged.values())},
+        schema={SOURCE_ROW: pl.Int64, RAGGED: pl.String},
+    )
+    return selected.join(table, on=SOURCE_ROW, how="left", maintain_order="left")
+
+
+def ragged_rows(path: Path, delimiter: str) -> dict[int, str]:
+    """Data row index → 'line N has M fields, its header K' for every CSV record whose field count
+    differs from the header's.
+
+    Why a pass of its own: Polars reads only the mapped columns, and then a row with a field too
+    many or too few is read shifted or padded without a word. The pass reads the file as plain
+    lines and counts the delimiters outside quotes (one vectorised scan); only when some line
+    differs are its records re-read with Python's csv module, which knows every quoting rule.
+    """
+    lines = pl.scan_csv(
+        path, has_header=False, separator="\x1f", quote_char=None, infer_schema=False, new_columns=["line"]
+    )
+    counts = lines.select(
+        pl.col("line").str.replace_all(r'"[^"]*"', "").str.count_matches(delimiter, literal=True).alias("n")
+    ).with_row_index("i")
+    try:
+        odd = counts.filter(pl.col("n") != pl.first("n")).head(1).collect()
+    except pl.exceptions.PolarsError:
+        odd = pl.DataFrame({"i": [1]})  # unreadable as lines: let the csv module decide
+    if odd.height == 0:
+        return {}
+    return _ragged_records(path, delimiter)
+
+
+def _ragged_records(path: Path, delimiter: str) -> dict[int, str]:
+    import csv
+
+    found: dict[int, str] = {}
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        rows = csv.reader(handle, delimiter=delimiter)
+        header = next(rows, None)
+        if header is None:
+            return found
+        for index, row in enumerate(rows):
+            if row and len(row) != len(header):
+                found[index] = f"line {rows.line_num} has {len(row)} fields, its header {len(header)}"
+    return found
 
 
 def read_crosswalk(mapping: RetailerMapping, base_dir: Path) -> pl.DataFrame | None:
@@ -140,25 +196,6 @@ def count_rows(path: Path, mapping: RetailerMapping) -> int:
 
 
 _PARQUET_MAGIC = b"PAR1"
-
-
-def first_ragged_line(path: Path, delimiter: str) -> str | None:
-    """'FILE line N has M fields, its header K' for the first row whose field count differs, or None.
-
-    Polars reports a ragged row without saying where; this names the line (1-based, the header is
-    line 1) so the export can be fixed. Only read after Polars has failed.
-    """
-    import csv
-
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        rows = csv.reader(handle, delimiter=delimiter)
-        header = next(rows, None)
-        if header is None:
-            return None
-        for row in rows:
-            if row and len(row) != len(header):
-                return f"{path} line {rows.line_num} has {len(row)} fields, its header {len(header)}"
-    return None
 
 
 def _checked_row_count(path: Path, mapping: RetailerMapping, out: Path) -> int:
@@ -224,48 +261,38 @@ def harmonize(
 
     crosswalk = read_crosswalk(mapping, inputs[0].parent)
     file_names = pl.Enum(list(dict.fromkeys(str(path) for path in inputs)))
-    scans = [scan_input(path, mapping, file_dtype=file_names) for path in inputs]
-    raw = pl.concat(scans, how="diagonal_relaxed") if len(scans) > 1 else scans[0]
-
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
-    staging = out / f".staging-{uuid.uuid4().hex[:8]}"
-    (staging / "quarantine").mkdir(parents=True)
-    try:
-        duplicates = DuplicateIndex()
-        done = 0
-        with EventWriter(staging / "events", retailer) as writer:
-            for number, batch in enumerate(raw.collect_batches(chunk_size=batch_rows)):
-                staged = stage_batch(
-                    batch,
-                    mapping,
-                    fx=rates,
-                    crosswalk=crosswalk,
-                    retailer=retailer,
-                    target_currency=request.target_currency,
-                )
-                marked = duplicates.mark(staged.frame)
-                writer.write(events_of(marked), number)
-                failed = quarantine_of(marked, list(mapping.columns), retailer, staged.detail)
-                if failed.height:
-                    failed.write_parquet(staging / "quarantine" / f"part-{number:05d}.parquet")
-                done += batch.height
-                report("harmonizing", done, rows_in)
-        report("merging day files", done, rows_in)
-        compact_days(staging / "events", retailer)
-        _publish(staging, out, retailer)
-    except pl.exceptions.PolarsError as exc:
-        ragged = [
-            f
+    ragged: dict[Path, dict[int, str]] | None = None
+    if mapping.format == "csv":
+        ragged = {path: ragged_rows(path, mapping.delimiter) for path in inputs}
+        if not any(ragged.values()):
+            ragged = None  # every row lines up: the fast path
+    while True:
+        scans = [
+            scan_input(
+                path, mapping, file_dtype=file_names, ragged=None if ragged is None else ragged.get(path, {})
+            )
             for path in inputs
-            if mapping.format == "csv" and (f := first_ragged_line(path, mapping.delimiter))
         ]
-        if ragged:
-            raise HarmonizeError("; ".join(ragged) + "; nothing was written") from exc
-        names = ", ".join(str(path) for path in inputs)
-        raise HarmonizeError(f"harmonizing {retailer} failed reading or writing ({names}): {exc}") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        raw = pl.concat(scans, how="diagonal_relaxed") if len(scans) > 1 else scans[0]
+        staging = out / f".staging-{uuid.uuid4().hex[:8]}"
+        (staging / "quarantine").mkdir(parents=True)
+        try:
+            _stream(raw, mapping, request, rates, crosswalk, staging, report, rows_in, batch_rows)
+            _publish(staging, out, retailer)
+            break
+        except pl.exceptions.PolarsError as exc:
+            if ragged is None and mapping.format == "csv":  # a row the line count could not see
+                ragged = {path: _ragged_records(path, mapping.delimiter) for path in inputs}
+                if any(ragged.values()):
+                    continue  # again, over-long rows truncated and every ragged row quarantined
+            names = ", ".join(str(path) for path in inputs)
+            raise HarmonizeError(
+                f"harmonizing {retailer} failed reading or writing ({names}): {exc}"
+            ) from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     summary = summarize(out, retailer, rows_in=rows_in)
     checks = mapping_ratio_checks(inputs, mapping)
@@ -321,6 +348,42 @@ def mapping_ratio_checks(inputs: list[Path], mapping: RetailerMapping) -> list[R
             check_ratios(sample, mapping.columns, ratio_columns, decimal_comma=mapping.decimal_comma)
         )
     return checks
+
+
+def _stream(
+    raw: pl.LazyFrame,
+    mapping: RetailerMapping,
+    request: HarmonizeRequest,
+    rates: dict[str, float],
+    crosswalk: pl.DataFrame | None,
+    staging: Path,
+    report: Progress,
+    rows_in: int,
+    batch_rows: int,
+) -> None:
+    """Every batch staged, de-duplicated and written into ``staging``; the day files merged."""
+    retailer = request.retailer
+    duplicates = DuplicateIndex()
+    done = 0
+    with EventWriter(staging / "events", retailer) as writer:
+        for number, batch in enumerate(raw.collect_batches(chunk_size=batch_rows)):
+            staged = stage_batch(
+                batch,
+                mapping,
+                fx=rates,
+                crosswalk=crosswalk,
+                retailer=retailer,
+                target_currency=request.target_currency,
+            )
+            marked = duplicates.mark(staged.frame)
+            writer.write(events_of(marked), number)
+            failed = quarantine_of(marked, list(mapping.columns), retailer, staged.detail)
+            if failed.height:
+                failed.write_parquet(staging / "quarantine" / f"part-{number:05d}.parquet")
+            done += batch.height
+            report("harmonizing", done, rows_in)
+    report("merging day files", done, rows_in)
+    compact_days(staging / "events", retailer)
 
 
 def _publish(staging: Path, out: Path, retailer: str) -> None:

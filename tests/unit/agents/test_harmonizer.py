@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import tempfile
@@ -249,11 +250,20 @@ def test_rows_in_equals_accepted_plus_quarantined_for_any_corruption(exports, da
     frame = pl.DataFrame(corrupted, schema=dict.fromkeys(good.columns, pl.String))
     if data.draw(st.booleans(), label="duplicate a row"):
         frame = pl.concat([frame, frame.head(1)])
+    ragged = data.draw(
+        st.lists(st.integers(0, frame.height - 1), max_size=3, unique=True), label="ragged rows"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "w.csv"
-        frame.write_csv(path, separator=";")
+        with path.open("w", newline="", encoding="utf-8") as handle:  # records, not lines: a cell may
+            writer = csv.writer(handle, delimiter=";")  # hold a newline
+            writer.writerow(frame.columns)
+            for index, row in enumerate(frame.iter_rows()):
+                cells = ["" if v is None else v for v in row]
+                writer.writerow([*cells, "extra"] if index in ragged else cells)  # a field too many
         summary = harmonize(HarmonizeRequest(inputs=[path], retailer="walmart", out=Path(tmp) / "out"))
         assert summary.rows_in == frame.height
+        assert summary.quarantine_reasons.get("ragged_row", 0) == len(ragged)
         assert summary.rows_accepted + summary.rows_quarantined == frame.height
         assert sum(summary.quarantine_reasons.values()) == summary.rows_quarantined
         assert read_events(Path(tmp) / "out").collect().height == summary.rows_accepted
@@ -534,11 +544,11 @@ def test_a_failed_run_names_the_file_and_leaves_earlier_outputs_as_they_were(exp
     out = tmp_path / "out"
     before = harmonize(HarmonizeRequest(inputs=[good], retailer="walmart", out=out))
     events_before = read_events(out, "walmart").collect()
-    lines = good.read_text(encoding="utf-8").splitlines()
-    ragged = tmp_path / "ragged.csv"
-    ragged.write_text("\n".join([*lines[:5], "a;b;c;d;e;f;g;h;i;j;k;l", *lines[5:]]) + "\n", encoding="utf-8")
-    with pytest.raises(HarmonizeError, match=r"ragged\.csv"):
-        harmonize(HarmonizeRequest(inputs=[ragged], retailer="walmart", out=out))
+    lines = good.read_bytes().splitlines()
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"\n".join([*lines[:5], lines[5] + b"\xff\xfe", *lines[6:]]) + b"\n")  # not UTF-8
+    with pytest.raises(HarmonizeError, match=r"broken\.csv"):
+        harmonize(HarmonizeRequest(inputs=[broken], retailer="walmart", out=out))
     assert sorted(p.name for p in out.iterdir()) == ["events", "quarantine.parquet"]  # no staging left
     assert read_events(out, "walmart").collect().equals(events_before)
     assert read_quarantine(out, "walmart").height == before.rows_quarantined
