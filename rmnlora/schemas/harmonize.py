@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class HarmonizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[Path] = Field(min_length=1, description="Raw retailer exports (CSV, Parquet, JSON lines).")
+    inputs: list[Path] = Field(
+        min_length=1, description="Raw retailer exports (CSV, Parquet, JSON lines, XLSX)."
+    )
     retailer: str = Field(min_length=1)
     mapping: Path | None = Field(default=None, description="Mapping YAML; default: the shipped one.")
     out: Path = Field(description="Output folder: events/ (RMIS Parquet) and quarantine.parquet.")

@@ -78,6 +78,8 @@ def scan_input(
             )
         elif mapping.format == "parquet":
             frame = pl.scan_parquet(path, row_index_name=SOURCE_ROW)
+        elif mapping.format == "xlsx":
+            frame = read_sheet(path, mapping).with_row_index(SOURCE_ROW).lazy()
         else:
             names = pl.scan_ndjson(path, infer_schema_length=1000).collect_schema().names()
             frame = pl.scan_ndjson(path, schema=dict.fromkeys(names, pl.String), row_index_name=SOURCE_ROW)
@@ -143,6 +145,20 @@ def _ragged_records(path: Path, delimiter: str) -> dict[int, str]:
     return found
 
 
+def read_sheet(path: Path, mapping: RetailerMapping, n_rows: int | None = None) -> pl.DataFrame:
+    """A worksheet of an .xlsx export (calamine): typed cells stay typed (dates, numbers), a column
+    mixing types (a '--' among numbers) is read as text, which the parsers then read as consoles
+    write it. Excel files are not streamed; a console's report is a few hundred thousand rows."""
+    options: dict[str, Any] = {"engine": "calamine", "infer_schema_length": None}
+    if mapping.sheet is not None:
+        options["sheet_name"] = mapping.sheet
+    if n_rows is not None:
+        options["read_options"] = {"n_rows": n_rows}
+    frame = pl.read_excel(path, **options)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
 def read_crosswalk(mapping: RetailerMapping, base_dir: Path) -> pl.DataFrame | None:
     """The mapping's product crosswalk as ``_xw_key`` → ``_xw_gtin`` (first row per key), or None."""
     if mapping.crosswalk is None:
@@ -190,6 +206,8 @@ def count_rows(path: Path, mapping: RetailerMapping) -> int:
         frame = pl.scan_csv(path, separator=mapping.delimiter, infer_schema=False)
     elif mapping.format == "parquet":
         frame = pl.scan_parquet(path)
+    elif mapping.format == "xlsx":
+        return read_sheet(path, mapping).height
     else:
         frame = pl.scan_ndjson(path, infer_schema_length=1000)
     return int(frame.select(pl.len()).collect().item())
@@ -210,6 +228,9 @@ def _checked_row_count(path: Path, mapping: RetailerMapping, out: Path) -> int:
     if mapping.format == "parquet":
         if not head.startswith(_PARQUET_MAGIC):
             raise HarmonizeError(f"input {path} is not a Parquet file (the mapping says format: parquet)")
+    elif mapping.format == "xlsx":
+        if not head.startswith(b"PK\x03\x04"):
+            raise HarmonizeError(f"input {path} is not an .xlsx workbook (the mapping says format: xlsx)")
     elif head.count(b"\x00") > len(head) // 10:  # a stray NUL in one value is that row's problem
         raise HarmonizeError(
             f"input {path} is binary (NUL bytes in its first 4 KB), not {mapping.format.upper()} text; "
@@ -328,6 +349,8 @@ def mapping_ratio_checks(inputs: list[Path], mapping: RetailerMapping) -> list[R
                 )
             elif mapping.format == "parquet":
                 sample = pl.read_parquet(path, n_rows=RATIO_SAMPLE_ROWS)
+            elif mapping.format == "xlsx":
+                sample = read_sheet(path, mapping, n_rows=RATIO_SAMPLE_ROWS)
             else:
                 sample = pl.read_ndjson(path, n_rows=RATIO_SAMPLE_ROWS, infer_schema_length=1000)
         except (pl.exceptions.PolarsError, OSError):

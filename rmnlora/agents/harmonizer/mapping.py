@@ -48,7 +48,8 @@ class RetailerMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     retailer: str = Field(min_length=1)
-    format: Literal["csv", "parquet", "ndjson"] = "csv"
+    format: Literal["csv", "parquet", "ndjson", "xlsx"] = "csv"
+    sheet: str | None = Field(default=None, description="xlsx: the worksheet (default: the first).")
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     decimal_comma: bool = False
     columns: dict[str, str] = Field(description="Source column → RMIS field.")

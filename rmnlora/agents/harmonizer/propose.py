@@ -104,6 +104,11 @@ def sniff_file(path: Path, sample_rows: int = 500) -> tuple[str, str, pl.DataFra
     if suffix == ".parquet":
         frame = pl.read_parquet(path, n_rows=sample_rows)
         return "parquet", ",", frame.select(pl.all().cast(pl.String))
+    if suffix == ".xlsx":
+        frame = pl.read_excel(
+            path, engine="calamine", infer_schema_length=None, read_options={"n_rows": sample_rows}
+        )
+        return "xlsx", ",", frame.select(pl.all().cast(pl.String))
     if suffix in (".json", ".jsonl", ".ndjson"):
         frame = pl.read_ndjson(path, n_rows=sample_rows, infer_schema_length=sample_rows)
         return "ndjson", ",", frame.select(pl.all().cast(pl.String))

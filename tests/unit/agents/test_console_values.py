@@ -315,3 +315,24 @@ def test_a_mapping_the_export_contradicts_is_a_high_risk_at_the_gate() -> None:
     decision = ReflectionEngine().reflect("harmonize", signals, session_id="s")
     assert decision.decision != "proceed"
     assert any("contradicts its mapping" in r.factor and r.severity == "high" for r in decision.risks)
+
+
+def test_the_same_report_downloaded_as_xlsx_gives_the_same_totals(tmp_path: Path) -> None:
+    from rmnlora.agents.harmonizer.propose import propose_mapping
+
+    path, totals, good = _console_report(tmp_path)
+    sheet = pl.read_csv(path, infer_schema=False)
+    # As the console's workbook holds them: counts as numbers, money and ratios as formatted text.
+    sheet = sheet.with_columns(pl.col("Impressions").str.replace_all(",", "").cast(pl.Int64))
+    workbook = tmp_path / "Sponsored_Products_Advertised_product_report.xlsx"
+    sheet.write_excel(workbook, worksheet="Sponsored Product Advertised P")
+    proposal = propose_mapping(workbook, "amazon-console")
+    assert proposal.format == "xlsx" and proposal.source_for("spend") == "Spend"
+    summary = harmonize(
+        HarmonizeRequest(inputs=[workbook], retailer="amazon-console", out=tmp_path / "out"), mapping=proposal
+    )
+    assert summary.rows_accepted == good
+    assert summary.quarantine_reasons == {"negative_value": 1, "missing_required": 1, "unknown_product": 1}
+    assert summary.totals.spend == pytest.approx(totals["spend"])
+    assert summary.totals.impressions == totals["impressions"]
+    assert all(c.passed for c in summary.ratio_checks) and len(summary.ratio_checks) == 4
