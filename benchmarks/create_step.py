@@ -23,7 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS_DIR, write_results  # noqa: E402
-from rmnlora.adapters.batching import BatchingEngine, GenerationJob  # noqa: E402
+from rmnlora.adapters.batching import GenerationJob  # noqa: E402
+from rmnlora.adapters.static_engine import BatchingEngine  # noqa: E402
 from rmnlora.agents.creative import generate as creative_generate  # noqa: E402
 from rmnlora.agents.creative.phase import create_for_brief  # noqa: E402
 from rmnlora.config import load_settings  # noqa: E402

@@ -1,9 +1,9 @@
-"""Mixed-adapter batching: concurrent requests → one ``generate`` with one composed adapter per row.
+"""Mixed-adapter batching: a job's settings, its result, and one ``generate`` over rows that each
+have their own composed adapter (``generate_rows``), which the static engine (``static_engine.py``)
+runs per batch.
 
 Why: one small base model serves every tenant; running requests one by one wastes the matmuls.
-A worker thread takes the first waiting request, collects more for up to ``max_wait_ms`` or until
-``max_batch_size``, composes each row's adapter (pinning the batch's adapters against LRU
-eviction) and generates once. A batch whose rows share one adapter runs PEFT's plain path; a
+A batch whose rows share one adapter runs PEFT's plain path; a
 mixed batch runs the grouped LoRA forward (``grouped.py``: two batched matmuls per layer) or, when
 forced with ``mixed_path="peft"`` or when the adapters use a feature it lacks, PEFT's
 ``generate(adapter_names=[...])``; each result says which path ran. Greedy rows are left-padded,
@@ -13,15 +13,13 @@ so each row decodes the same tokens as it would alone; rows asking for fewer tok
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rmnlora.adapters.compose import BASE_ADAPTER, Composer, Composition
-from rmnlora.adapters.fair_queue import FairQueue, QueueEmpty
+from rmnlora.adapters.compose import BASE_ADAPTER, Composition
 from rmnlora.adapters.grouped import GroupedLoraUnsupported, check_grouped_support
 from rmnlora.adapters.registry import Resolution
 from rmnlora.adapters.row_sampling import RowSamplingProcessor, row_settings
@@ -203,146 +201,3 @@ def generate_rows(
             )
         )
     return results
-
-
-class BatchingEngine:
-    """A worker thread turning queued GenerationJobs into mixed-adapter batches."""
-
-    def __init__(
-        self,
-        composer: Composer,
-        tokenizer: Any,
-        *,
-        max_batch_size: int = 8,
-        max_wait_ms: float = 10.0,
-        mixed_path: MixedPath = "grouped",
-        max_collect_ms: float = 250.0,
-        max_per_tenant: int = 64,
-    ) -> None:
-        if max_batch_size < 1:
-            raise ValueError("max_batch_size must be at least 1")
-        if mixed_path not in MIXED_PATHS:
-            raise ValueError(f"mixed_path must be one of {MIXED_PATHS}, got {mixed_path!r}")
-        self.mixed_path: MixedPath = mixed_path
-        self.composer = composer
-        self.model = composer.model
-        self.tokenizer = tokenizer
-        self.max_batch_size = max_batch_size
-        self.max_wait_s = max_wait_ms / 1000
-        self.max_collect_s = max(max_collect_ms, max_wait_ms) / 1000
-        self._queue: FairQueue[GenerationJob] = FairQueue(max_per_tenant)
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-        self.batches = 0
-        self.rows = 0
-        self.paths: dict[str, int] = {}  # batches run per path (base/single/grouped/peft/plain)
-
-    @property
-    def queue_depth(self) -> int:
-        return self._queue.qsize()
-
-    def start(self) -> None:
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._queue.reopen()
-                self._thread = threading.Thread(target=self._run, name="rmn-batching", daemon=True)
-                self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        with self._start_lock:
-            if self._thread is not None and self._thread.is_alive():
-                self._queue.put(None)
-                self._thread.join(timeout)
-            self._thread = None
-
-    def submit(self, job: GenerationJob) -> Future[tuple[GeneratedText, Composition, dict[str, float]]]:
-        """Queue a job (starting the worker if needed); the future gives (text, composition, timings).
-
-        Raises TenantQueueFull when the job's tenant already has ``max_per_tenant`` jobs waiting."""
-        self.start()
-        self._queue.put(job)
-        return job.future
-
-    def _collect(self, first: GenerationJob) -> tuple[list[GenerationJob], bool]:
-        """The first job and those that follow it closely: each arrival extends the wait by
-        ``max_wait_ms`` (so a burst sent together, like a creative wave whose callers each look up
-        their adapters first, lands in one batch), never past ``max_collect_ms`` after the first."""
-        batch = [first]
-        started = time.perf_counter()
-        deadline = started + self.max_wait_s
-        while len(batch) < self.max_batch_size:
-            remaining = min(deadline, started + self.max_collect_s) - time.perf_counter()
-            try:
-                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-            except QueueEmpty:
-                break
-            if job is None:
-                return batch, True
-            batch.append(job)
-            deadline = time.perf_counter() + self.max_wait_s
-        return batch, False
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch, stop = self._collect(first)
-            self.run_batch(batch)  # greedy and sampled rows together: one decode, per-row settings
-            if stop:
-                return
-
-    def run_batch(self, jobs: list[GenerationJob]) -> None:
-        """Compose every row's adapter, generate once, resolve each job's future."""
-        ready: list[tuple[GenerationJob, Composition]] = []
-        with self.composer.lock:
-            pinned: set[str] = set()
-            now = time.perf_counter()
-            for job in jobs:
-                if not job.future.set_running_or_notify_cancel():
-                    continue
-                if job.deadline is not None and now > job.deadline:  # its caller has given up waiting
-                    waited = now - job.enqueued_at
-                    job.future.set_exception(
-                        TimeoutError(f"waited {waited:.1f} s in the queue, past its deadline")
-                    )
-                    continue
-                try:
-                    composition = self.composer.compose(job.resolution, pinned=pinned)
-                except Exception as exc:  # a broken adapter fails its own request, not the batch
-                    log.exception("composition failed")
-                    job.future.set_exception(exc)
-                    continue
-                pinned.add(composition.adapter_name)
-                ready.append((job, composition))
-            if not ready:
-                return
-            started = time.perf_counter()
-            try:
-                outputs = generate_rows(
-                    self.model,
-                    self.tokenizer,
-                    [job.prompt for job, _ in ready],
-                    [composition.adapter_name for _, composition in ready],
-                    max_new_tokens=[job.max_new_tokens for job, _ in ready],
-                    temperature=[job.temperature for job, _ in ready],
-                    top_p=[job.top_p for job, _ in ready],
-                    mixed_path=self.mixed_path,
-                )
-            except Exception as exc:
-                log.exception("generation failed")
-                for job, _ in ready:
-                    job.future.set_exception(exc)
-                return
-        generate_ms = (time.perf_counter() - started) * 1000
-        self.batches += 1
-        self.rows += len(ready)
-        self.paths[outputs[0].path] = self.paths.get(outputs[0].path, 0) + 1
-        for (job, composition), output in zip(ready, outputs, strict=True):
-            timings = {
-                "queue_ms": (started - job.enqueued_at) * 1000 - composition.compose_ms,
-                "compose_ms": composition.compose_ms,
-                "generate_ms": generate_ms,
-                "batch_size": float(len(ready)),
-            }
-            job.future.set_result((output, composition, timings))

@@ -16,10 +16,8 @@ another tenant's request wait for one of its rows to finish, it joins at the nex
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +26,8 @@ import torch
 
 from rmnlora.adapters.batching import GeneratedText, GenerationJob, MixedPath, TokenLogprob, choose_path
 from rmnlora.adapters.compose import Composer, Composition
-from rmnlora.adapters.fair_queue import FairQueue, QueueEmpty
+from rmnlora.adapters.engine_worker import EngineWorker
+from rmnlora.adapters.fair_queue import QueueEmpty
 from rmnlora.adapters.kv_rows import KvRows, merge
 from rmnlora.adapters.shared_prompts import adapter_scope
 from rmnlora.adapters.token_choice import RowSampler
@@ -58,8 +57,10 @@ class _Row:
     path: str = "plain"  # the forward its last step ran on (see GeneratedText.path)
 
 
-class ContinuousEngine:
+class ContinuousEngine(EngineWorker):
     """A worker thread decoding every admitted job one token per step, admitting more between steps."""
+
+    thread_name = "rmn-continuous"
 
     def __init__(
         self,
@@ -72,20 +73,17 @@ class ContinuousEngine:
         max_per_tenant: int = 64,
         fair_share_rows: int = 2,
     ) -> None:
-        if max_batch_size < 1:
-            raise ValueError("max_batch_size must be at least 1")
+        super().__init__(
+            composer,
+            tokenizer,
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+            mixed_path=mixed_path,
+            max_per_tenant=max_per_tenant,
+        )
         if fair_share_rows < 0:
             raise ValueError("fair_share_rows must be at least 0")
         self.fair_share_rows = fair_share_rows
-        self.composer = composer
-        self.model = composer.model
-        self.tokenizer = tokenizer
-        self.max_batch_size = max_batch_size
-        self.max_wait_s = max_wait_ms / 1000
-        self.mixed_path: MixedPath = mixed_path
-        self._queue: FairQueue[GenerationJob] = FairQueue(max_per_tenant)
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
         self._rows: list[_Row] = []
         self._kv: KvRows | None = None
         self._stopping = False
@@ -94,39 +92,13 @@ class ContinuousEngine:
         self._scope: ExitStack | None = None
         self._scope_key: tuple[str, tuple[str, ...]] | None = None
         self._scope_extra: dict[str, Any] = {}
-        self.batches = 0  # forward passes run (prefills and decoding steps)
-        self.rows = 0  # jobs finished
-        self.paths: dict[str, int] = {}
-
-    @property
-    def queue_depth(self) -> int:
-        return self._queue.qsize()
 
     @property
     def active_rows(self) -> int:
         return len(self._rows)
 
-    def start(self) -> None:
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._queue.reopen()
-                self._stopping = False
-                self._thread = threading.Thread(target=self._run, name="rmn-continuous", daemon=True)
-                self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the rows in flight and those queued, then end the worker."""
-        with self._start_lock:
-            if self._thread is not None and self._thread.is_alive():
-                self._queue.put(None)
-                self._thread.join(timeout)
-            self._thread = None
-
-    def submit(self, job: GenerationJob) -> Future[tuple[GeneratedText, Composition, dict[str, float]]]:
-        """Queue a job; the future gives (text, composition, timings). Raises TenantQueueFull."""
-        self.start()
-        self._queue.put(job)
-        return job.future
+    def _reset(self) -> None:
+        self._stopping = False
 
     # -- the worker ---------------------------------------------------------------------------
 

@@ -11,11 +11,12 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal
 
-from rmnlora.adapters.batching import BatchingEngine, GeneratedText, GenerationJob, MixedPath, render_chat
+from rmnlora.adapters.batching import GeneratedText, GenerationJob, MixedPath, render_chat
 from rmnlora.adapters.compose import Composer, Composition
 from rmnlora.adapters.continuous import ContinuousEngine
 from rmnlora.adapters.registry import AdapterRegistry
 from rmnlora.adapters.shipped import register_shipped
+from rmnlora.adapters.static_engine import BatchingEngine
 from rmnlora.config import Settings
 from rmnlora.schemas.inference import InferenceRequest, InferenceResponse
 from rmnlora.storage.database import Database

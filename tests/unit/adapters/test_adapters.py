@@ -11,13 +11,14 @@ import torch
 from langchain_core.messages import HumanMessage, SystemMessage
 from typer.testing import CliRunner
 
-from rmnlora.adapters.batching import BatchingEngine, GenerationJob, choose_path, generate_rows, render_chat
+from rmnlora.adapters.batching import GenerationJob, choose_path, generate_rows, render_chat
 from rmnlora.adapters.chat_model import RmnChatModel
 from rmnlora.adapters.compose import BASE_ADAPTER, Composer
 from rmnlora.adapters.grouped import GroupedLoraUnsupported, check_grouped_support, grouped_lora
 from rmnlora.adapters.registry import AdapterAccessError, AdapterError, AdapterRegistry, Resolution
 from rmnlora.adapters.service import InferenceService
 from rmnlora.adapters.shared_prompts import distinct_rows
+from rmnlora.adapters.static_engine import BatchingEngine
 from rmnlora.adapters.tiny import build_tiny_model
 from tests.support.adapter_helpers import chat_prompts, mixed_names
 

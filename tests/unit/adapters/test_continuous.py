@@ -205,3 +205,19 @@ def test_a_tenant_filling_the_batch_does_not_keep_another_waiting_for_a_slot(fai
         assert finished_first == 0 and timings["batch_size"] == 3.0
     else:  # without the share it waited for a slot: the first flood rows were done
         assert finished_first >= 2
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"mixed_path": "fast"}, "mixed_path must be one of"),
+        ({"max_batch_size": 0}, "max_batch_size must be at least 1"),
+        ({"fair_share_rows": -1}, "fair_share_rows must be at least 0"),
+        ({"max_wait_ms": -5}, "max_wait_ms must be at least 0"),
+    ],
+)
+def test_a_bad_engine_setting_is_refused_when_it_is_built(option: dict[str, Any], message: str) -> None:
+    """Refused at start-up, naming the setting, not at the first mixed batch a tenant sends."""
+    model, tokenizer = build_tiny_model(0)
+    with pytest.raises(ValueError, match=message):
+        ContinuousEngine(Composer(model), tokenizer, **option)
