@@ -112,6 +112,11 @@ class RuntimeSettings(BaseModel):
     queue_timeout_s: float = Field(
         default=120.0, gt=0, description="A request still waiting after this long fails (504), not runs."
     )
+    request_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="A /v1 request not answered after this long fails (504) and its rows stop decoding.",
+    )
     max_new_tokens_cap: int = Field(
         default=512, ge=1, le=2048, description="The most tokens one HTTP request may ask for (422 above)."
     )

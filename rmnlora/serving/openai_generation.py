@@ -13,9 +13,8 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from fastapi import status
@@ -158,18 +157,93 @@ def submit_all(service: InferenceService, jobs: Sequence[GenerationJob]) -> list
     return futures
 
 
-async def gather(futures: Sequence[Future[Outcome]], timeout_s: float, metrics: Metrics) -> list[Outcome]:
-    """Every choice's outcome; 504 past ``timeout_s``, 500 naming the failure otherwise."""
+POLL_S = 0.25
+"""How often a waiting non-streamed request asks whether its client is still there."""
+
+Disconnected = Callable[[], Awaitable[bool]]
+
+
+async def complete(
+    service: InferenceService,
+    jobs: Sequence[GenerationJob],
+    *,
+    timeout_s: float,
+    metrics: Metrics,
+    disconnected: Disconnected,
+) -> list[Outcome]:
+    """Queue the jobs and wait for every choice.
+
+    Whatever ends the wait before the rows finish (the deadline, a client that went away, a
+    failed choice, the server shutting down) cancels every row still decoding: an answer nobody
+    will read must not keep its rows in the batch, taking steps from other tenants.
+    """
+    futures = submit_all(service, jobs)
     try:
-        return list(await asyncio.wait_for(asyncio.gather(*map(asyncio.wrap_future, futures)), timeout_s))
-    except (TimeoutError, FutureTimeout) as exc:
-        metrics.requests.labels("timeout").inc()
-        raise OpenAIHTTPError(status.HTTP_504_GATEWAY_TIMEOUT, f"generation timed out: {exc}") from exc
+        return await _wait(futures, timeout_s, metrics, disconnected)
+    finally:
+        for job in jobs:
+            job.cancelled = True  # a no-op for rows that finished
+
+
+async def _wait(
+    futures: Sequence[Future[Outcome]], timeout_s: float, metrics: Metrics, disconnected: Disconnected
+) -> list[Outcome]:
+    """504 past ``timeout_s``; 499 when the client closed the connection; 500 naming a failure."""
+    waiting = asyncio.gather(*map(asyncio.wrap_future, futures))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                metrics.requests.labels("timeout").inc()
+                raise OpenAIHTTPError(
+                    status.HTTP_504_GATEWAY_TIMEOUT, f"generation timed out after {timeout_s:g} s"
+                )
+            done, _ = await asyncio.wait({waiting}, timeout=min(left, POLL_S))
+            if done:
+                return list(waiting.result())
+            if await disconnected():
+                metrics.requests.labels("disconnected").inc()
+                raise OpenAIHTTPError(CLIENT_CLOSED, "the client closed the connection")
+    except OpenAIHTTPError:
+        raise
     except Exception as exc:
         metrics.requests.labels("error").inc()
         raise OpenAIHTTPError(
             status.HTTP_500_INTERNAL_SERVER_ERROR, f"generation failed: {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        waiting.cancel()  # a no-op once it is done
+
+
+CLIENT_CLOSED = 499
+"""nginx's status for a request whose client left; it is logged, never read by anyone."""
+
+
+def reply(
+    header: dict[str, Any],
+    kind: str,
+    outcomes: Sequence[Outcome],
+    choice: Callable[[int, GeneratedText], dict[str, Any]],
+    *,
+    prompt_tokens: int,
+    started: float,
+    metrics: Metrics,
+) -> dict[str, Any]:
+    """A non-streamed answer: OpenAI's envelope around the endpoint's choices, counted."""
+    outputs = [output for output, _, _ in outcomes]
+    metrics.requests.labels("ok").inc()
+    metrics.latency.observe(time.perf_counter() - started)
+    metrics.tokens.inc(sum(len(o.token_ids) for o in outputs))
+    composition, timings = outcomes[0][1], outcomes[0][2]
+    return {
+        **header,
+        "object": kind,
+        "system_fingerprint": composition.adapter_name,
+        "choices": [choice(index, output) for index, output in enumerate(outputs)],
+        "usage": usage(prompt_tokens, outputs),
+        "rmn": composition_note(composition, timings),
+    }
 
 
 def finish_reason(output: GeneratedText) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from rmnlora.adapters.batching import GeneratedText, TokenLogprob, render_chat
@@ -27,7 +27,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     429: openai_error("The tenant has runtime.max_queued_per_tenant requests waiting already."),
     500: openai_error("Generation failed (the message says why)."),
     503: openai_error("The database or the model is not ready yet."),
-    504: openai_error("Generation timed out, or waited past runtime.queue_timeout_s."),
+    504: openai_error(
+        "Generation ran past runtime.request_timeout_s, or waited past runtime.queue_timeout_s."
+    ),
 }
 STREAM = {
     "description": "With stream: true, server-sent events of chunks, then data: [DONE].",
@@ -64,6 +66,7 @@ def _completion_logprobs(entries: list[TokenLogprob]) -> dict[str, Any]:
 @router.post("/chat/completions", responses={200: STREAM})
 async def chat_completions(
     body: ChatCompletionRequest,
+    request: Request,
     tenant_id: TenantId,
     service: ServiceDep,
     settings: SettingsDep,
@@ -78,7 +81,7 @@ async def chat_completions(
     wanted = (body.top_logprobs or 0) if body.logprobs else None
     jobs = gen.make_jobs(body, tenant_id, resolution, prompt, limit, wanted)
     header = {"id": gen.completion_id("chatcmpl"), "created": int(time.time()), "model": body.model}
-    timeout = settings.runtime.queue_timeout_s + 600
+    timeout = settings.runtime.request_timeout_s
     if body.stream:
 
         def write(index: int, text: str, entry: TokenLogprob | None, finish: str | None) -> dict[str, Any]:
@@ -103,34 +106,35 @@ async def chat_completions(
             metrics=metrics,
         )
         return StreamingResponse(events, media_type="text/event-stream")
-    outcomes = await gen.gather(gen.submit_all(service, jobs), timeout, metrics)
-    outputs: list[GeneratedText] = [output for output, _, _ in outcomes]
-    metrics.requests.labels("ok").inc()
-    metrics.latency.observe(time.perf_counter() - started)
-    metrics.tokens.inc(sum(len(o.token_ids) for o in outputs))
-    return {
-        **header,
-        "object": "chat.completion",
-        "system_fingerprint": outcomes[0][1].adapter_name,
-        "choices": [
-            {
-                "index": index,
-                "message": {"role": "assistant", "content": output.text},
-                "logprobs": {"content": [_chat_logprobs(e) for e in output.logprobs or []]}
-                if wanted is not None
-                else None,
-                "finish_reason": gen.finish_reason(output),
-            }
-            for index, output in enumerate(outputs)
-        ],
-        "usage": gen.usage(prompt_tokens, outputs),
-        "rmn": gen.composition_note(outcomes[0][1], outcomes[0][2]),
-    }
+    outcomes = await gen.complete(
+        service, jobs, timeout_s=timeout, metrics=metrics, disconnected=request.is_disconnected
+    )
+
+    def choice(index: int, output: GeneratedText) -> dict[str, Any]:
+        return {
+            "index": index,
+            "message": {"role": "assistant", "content": output.text},
+            "logprobs": {"content": [_chat_logprobs(e) for e in output.logprobs or []]}
+            if wanted is not None
+            else None,
+            "finish_reason": gen.finish_reason(output),
+        }
+
+    return gen.reply(
+        header,
+        "chat.completion",
+        outcomes,
+        choice,
+        prompt_tokens=prompt_tokens,
+        started=started,
+        metrics=metrics,
+    )
 
 
 @router.post("/completions", responses={200: STREAM})
 async def completions(
     body: CompletionRequest,
+    request: Request,
     tenant_id: TenantId,
     service: ServiceDep,
     settings: SettingsDep,
@@ -148,7 +152,7 @@ async def completions(
         for job in gen.make_jobs(body, tenant_id, resolution, prompt, limit, body.logprobs)
     ]
     header = {"id": gen.completion_id("cmpl"), "created": int(time.time()), "model": body.model}
-    timeout = settings.runtime.queue_timeout_s + 600
+    timeout = settings.runtime.request_timeout_s
     if body.stream:
 
         def write(index: int, text: str, entry: TokenLogprob | None, finish: str | None) -> dict[str, Any]:
@@ -167,26 +171,24 @@ async def completions(
             metrics=metrics,
         )
         return StreamingResponse(events, media_type="text/event-stream")
-    outcomes = await gen.gather(gen.submit_all(service, jobs), timeout, metrics)
-    outputs = [output for output, _, _ in outcomes]
-    metrics.requests.labels("ok").inc()
-    metrics.latency.observe(time.perf_counter() - started)
-    metrics.tokens.inc(sum(len(o.token_ids) for o in outputs))
-    return {
-        **header,
-        "object": "text_completion",
-        "system_fingerprint": outcomes[0][1].adapter_name,
-        "choices": [
-            {
-                "index": index,
-                "text": output.text,
-                "logprobs": _completion_logprobs(output.logprobs or [])
-                if body.logprobs is not None
-                else None,
-                "finish_reason": gen.finish_reason(output),
-            }
-            for index, output in enumerate(outputs)
-        ],
-        "usage": gen.usage(sum(counts), outputs),
-        "rmn": gen.composition_note(outcomes[0][1], outcomes[0][2]),
-    }
+    outcomes = await gen.complete(
+        service, jobs, timeout_s=timeout, metrics=metrics, disconnected=request.is_disconnected
+    )
+
+    def choice(index: int, output: GeneratedText) -> dict[str, Any]:
+        return {
+            "index": index,
+            "text": output.text,
+            "logprobs": _completion_logprobs(output.logprobs or []) if body.logprobs is not None else None,
+            "finish_reason": gen.finish_reason(output),
+        }
+
+    return gen.reply(
+        header,
+        "text_completion",
+        outcomes,
+        choice,
+        prompt_tokens=sum(counts),
+        started=started,
+        metrics=metrics,
+    )
