@@ -200,6 +200,8 @@ _TRAILING_CUT = re.compile(r"[,;:\-–—(\[{“&/]\s*$")
 # are not one, and a question may be answered by a fragment ("Questions? Email us").
 _SENTENCE_END = re.compile(r"(?<!\bCo)(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\boz)(?<!\blb)\.\s+\S")
 _SENTENCE_BREAK = re.compile(r"[.!?;]")
+# Hashtags or handles closing a field ("Fiery ginger. #MuleNight", "Say hi @AcmeSnacks"): a sign-off.
+_TAGS_AT_END = re.compile(r"(?:^|[.!?]\s+|\s)(?:[#@][A-Za-z][\w-]*\s*)+$")
 _END_PUNCT = ".!?…\"'”’)"
 # Word fragments with no vowel at all are cut-off words ("gr", "T"); units and abbreviations are not.
 _VOWELLESS_OK = frozenset(("lb", "lbs", "oz", "ct", "pk", "ml", "fl", "g", "kg", "mg", "hr", "hrs"))
@@ -359,10 +361,15 @@ def _cut_word(text: str, words: list[tuple[str, int, int]], field: str) -> bool:
         return not (closed and last in _MAY_CLOSE)
     if closed:
         return False
+    if _TAGS_AT_END.search(text):  # "... in a glass bottle. #MuleNight": a hashtag, not a sentence
+        return False
     if field in SENTENCE_FIELDS and (last in DANGLING_IN_BODY or _SENTENCE_END.search(text)):
         # "Crunchy oats. Pack a bar for" / "... Find Acme Crunch granola": a last sentence left
         # open after punctuated ones is one the token limit or the trim cut.
         return True
+    written = text[words[-1][1] : words[-1][2]]
+    if len(written) >= 2 and written.isupper():  # an acronym ("LDL", "BBQ", "DHA"), not a cut word
+        return False
     fragment = len(last) <= 3 and not re.search(r"[aeiouy\d]", last) and last not in _VOWELLESS_OK
     return fragment and (len(words) > 1 or len(last) == 1)
 
