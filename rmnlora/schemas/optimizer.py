@@ -16,6 +16,46 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 OptimizerObjective = Literal["attributed_sales", "incremental_sales", "clicks", "reach"]
 AllocationStatus = Literal["optimal", "optimal_inaccurate", "infeasible", "error"]
+ScenarioKind = Literal["fixed_budget", "target_roas", "target_mroas", "target_outcome"]
+
+
+class Scenario(BaseModel):
+    """What question the allocation answers (the scenarios of Meridian's and Robyn's optimisers).
+
+    - ``fixed_budget``: the most outcome for exactly the budget (or at most it, ``spend_all: false``).
+    - ``target_roas``: the largest spend, up to the budget, whose best allocation still returns
+      ``target`` attributed sales per currency unit overall (Robyn's ``target_efficiency``,
+      Meridian's ``target_roi``).
+    - ``target_mroas``: spend every line until its next currency unit returns ``target`` in
+      attributed sales (Meridian's ``target_mroi``; 1.0 is break-even), up to the budget.
+    - ``target_outcome``: the least spend whose best allocation reaches ``target`` of the objective.
+
+    For the target kinds ``budget`` is the most the buyer would spend, retailer share caps are
+    shares of what is spent, and ``spend_all`` does not apply.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ScenarioKind = "fixed_budget"
+    target: float | None = Field(default=None, gt=0, description="ROAS, marginal ROAS or outcome to reach.")
+    name: str | None = Field(default=None, max_length=80, description="Label in the scenario table.")
+
+    @model_validator(mode="after")
+    def _target_given(self) -> Scenario:
+        if self.kind == "fixed_budget" and self.target is not None:
+            raise ValueError("scenario 'fixed_budget' takes no target")
+        if self.kind != "fixed_budget" and self.target is None:
+            raise ValueError(f"scenario '{self.kind}' needs a target")
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.kind == "fixed_budget":
+            return "fixed budget"
+        words = {"target_roas": "ROAS", "target_mroas": "marginal ROAS", "target_outcome": "outcome"}
+        return f"{words[self.kind]} {self.target:,.4g}"
 
 
 class CurveParams(BaseModel):
@@ -136,6 +176,7 @@ class AllocationProblem(BaseModel):
     lines: list[LineItem] = Field(min_length=1)
     retailers: list[RetailerLimits] = Field(default_factory=list)
     roas_floor: float | None = Field(default=None, ge=0, description="Minimum overall attributed ROAS.")
+    scenario: Scenario = Field(default_factory=Scenario, description="Which question to answer.")
     interval_level: float = Field(default=0.9, gt=0, lt=1)
     notes: list[str] = Field(default_factory=list, description="What building the problem assumed.")
     unmodelled_retailers: list[str] = Field(
@@ -189,10 +230,22 @@ class ConstraintReport(BaseModel):
     """One constraint of the problem at the solution: its value, bound, dual and whether it binds."""
 
     name: str
-    kind: Literal["budget", "line_min", "line_max", "retailer_min", "retailer_max", "share_cap", "roas_floor"]
+    kind: Literal[
+        "budget",
+        "line_min",
+        "line_max",
+        "retailer_min",
+        "retailer_max",
+        "share_cap",
+        "roas_floor",
+        "outcome_target",
+    ]
     bound: float
     value: float
-    dual: float = Field(description="Objective gained per unit of relaxation (outcome per currency unit).")
+    dual: float = Field(
+        description="Objective gained per unit of relaxation (outcome per currency unit); for the "
+        "target_outcome scenario, spend saved per unit (currency per currency, or per outcome unit)."
+    )
     binding: bool
 
 
@@ -225,6 +278,7 @@ class AllocationResult(BaseModel):
 
     problem: str
     status: AllocationStatus
+    scenario: Scenario = Field(default_factory=Scenario)
     solver: str = "CLARABEL"
     solver_status: str
     solve_seconds: float
@@ -246,6 +300,47 @@ class AllocationResult(BaseModel):
     extrapolating_lines: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     unmodelled_retailers: list[str] = Field(default_factory=list)
+    marginal_return: float | None = Field(
+        default=None,
+        description="Objective per extra currency unit of spend at the solution: the budget's dual when "
+        "the budget binds, else the price the scenario spends to (target marginal ROAS).",
+    )
+    optimality_gap: float | None = Field(
+        default=None,
+        description="Certified relative gap: (Lagrangian dual bound − objective) / objective, computed "
+        "from the solution and its multipliers without the solver (optimizer/certificate.py).",
+    )
+
+
+class ScenarioRow(BaseModel):
+    """One scenario's line in the side-by-side table (Meridian's optimisation summary)."""
+
+    scenario: Scenario
+    label: str
+    status: AllocationStatus
+    spend: float | None
+    outcome: float | None
+    roas: float | None
+    marginal_roas: float | None = Field(description="Spend-weighted marginal ROAS of the lines.")
+    cost_per_outcome: float | None = Field(
+        description="Spend per unit of the (incrementality-weighted) objective."
+    )
+    spend_by_retailer: dict[str, float] = Field(default_factory=dict)
+    spend_change: float | None = Field(description="Spend minus the current split's (before → after).")
+    outcome_change: float | None = Field(description="Outcome minus the current split's predicted outcome.")
+    binding: list[str] = Field(default_factory=list)
+    reason: str | None = Field(default=None, description="Why an infeasible scenario has no answer.")
+
+
+class ScenarioTable(BaseModel):
+    """Scenarios side by side on the same curves and constraints, with the current split as 'before'."""
+
+    objective: OptimizerObjective
+    currency: str
+    current_spend: float | None
+    current_outcome: float | None
+    rows: list[ScenarioRow]
+    results: list[AllocationResult]
 
 
 class BanditArm(BaseModel):

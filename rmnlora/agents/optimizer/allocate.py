@@ -15,12 +15,21 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
+from rmnlora.agents.optimizer.certificate import certify
 from rmnlora.agents.optimizer.curves import CurveFitError, fit_log_curve
-from rmnlora.agents.optimizer.infeasibility import diagnose_floor, structural_conflicts
-from rmnlora.agents.optimizer.program import BINDING_TOL, Arrays, problem_arrays, solve_conic
+from rmnlora.agents.optimizer.infeasibility import diagnose_floor, diagnose_target, structural_conflicts
+from rmnlora.agents.optimizer.program import (
+    BINDING_TOL,
+    Arrays,
+    free_spend,
+    problem_arrays,
+    solve_conic,
+    split_violations,
+)
 from rmnlora.schemas.optimizer import (
     AllocationProblem,
     AllocationResult,
+    ConstraintReport,
     InfeasibilityReport,
     LineAllocation,
     LineItem,
@@ -46,29 +55,6 @@ def resolve_curves(problem: AllocationProblem, seed: int = 0) -> AllocationProbl
             line = line.model_copy(update={"curve": curve, "history": None, "sales_curve": sales_curve})
         lines.append(line)
     return problem.model_copy(update={"lines": lines})
-
-
-def split_violations(problem: AllocationProblem, arr: Arrays, x: np.ndarray) -> list[str]:
-    """Which constraints a given split breaks (used for the reference splits)."""
-    tol = 1e-6 * problem.budget
-    out: list[str] = []
-    for i in np.flatnonzero(x < arr.lo - tol):
-        out.append(f"line:{arr.ids[i]}:min")
-    for i in np.flatnonzero(x > arr.hi + tol):
-        out.append(f"line:{arr.ids[i]}:max")
-    spend = arr.groups @ x
-    for bounds, suffix, below in (
-        (arr.gmin, "min", True),
-        (arr.gmax, "max", False),
-        (arr.gshare, "share_cap", False),
-    ):
-        bad = spend < bounds - tol if below else spend > bounds + tol
-        out.extend(f"retailer:{arr.group_names[g]}:{suffix}" for g in np.flatnonzero(bad))
-    if problem.roas_floor is not None and arr.sa is not None and arr.sb is not None and x.sum() > 0:
-        roas = float(np.sum(arr.sa * np.log1p(x / arr.sb))) / float(x.sum())
-        if roas < problem.roas_floor - 1e-9:
-            out.append("roas_floor")
-    return out
 
 
 def _line_report(
@@ -180,6 +166,7 @@ def allocate_budget(problem: AllocationProblem, *, seed: int = 0) -> AllocationR
     arr = problem_arrays(problem)
     base = dict(
         problem=problem.name,
+        scenario=problem.scenario,
         objective=problem.objective,
         currency=problem.currency,
         budget=problem.budget,
@@ -199,8 +186,25 @@ def allocate_budget(problem: AllocationProblem, *, seed: int = 0) -> AllocationR
             infeasibility=InfeasibilityReport(summary=summary, conflicts=conflicts),
         )
     solved = solve_conic(problem, arr)
-    if solved.x is None:
-        if solved.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE) and problem.roas_floor is not None:
+    nothing_spent = solved.x is not None and float(solved.x.sum()) <= BINDING_TOL * problem.budget
+    if solved.x is None or (problem.scenario.kind == "target_roas" and nothing_spent):
+        # A ROAS target no first currency unit reaches is met only by spending nothing: no answer.
+        infeasible = solved.x is not None or solved.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE)
+        if infeasible and problem.scenario.kind in ("target_roas", "target_outcome"):
+            conflicts = diagnose_target(problem, arr)
+            return AllocationResult(
+                **base,
+                status="infeasible",
+                solver_status=solved.status,  # type: ignore[arg-type]
+                solve_seconds=solved.seconds,
+                notes=notes,
+                infeasibility=InfeasibilityReport(
+                    summary=f"no spend up to the budget reaches the {problem.scenario.label} target; "
+                    "nothing was relaxed",
+                    conflicts=conflicts,
+                ),
+            )
+        if infeasible and problem.roas_floor is not None:
             conflicts = diagnose_floor(problem, arr)
             return AllocationResult(
                 **base,
@@ -235,6 +239,7 @@ def allocate_budget(problem: AllocationProblem, *, seed: int = 0) -> AllocationR
     if solved.status == cp.OPTIMAL_INACCURATE:
         notes.append("solver reports reduced accuracy (optimal_inaccurate)")
     r2s = [line.r2 for line in lines if line.r2 is not None]
+    certificate = certify(problem, arr, x, solved.constraints)
     return AllocationResult(
         **base,  # type: ignore[arg-type]
         status="optimal" if solved.status == cp.OPTIMAL else "optimal_inaccurate",
@@ -252,4 +257,27 @@ def allocate_budget(problem: AllocationProblem, *, seed: int = 0) -> AllocationR
         min_r2=min(r2s) if r2s else None,
         extrapolating_lines=[line.id for line in lines if line.extrapolates],
         notes=notes,
+        marginal_return=_marginal_return(problem, arr, x, solved.constraints),
+        optimality_gap=certificate.gap,
     )
+
+
+def _marginal_return(
+    problem: AllocationProblem, arr: Arrays, x: np.ndarray, constraints: list[ConstraintReport]
+) -> float | None:
+    """What one more currency unit of spend returns in the objective at the solution.
+
+    The budget's dual when the budget binds a fixed-budget allocation; otherwise the spend-weighted
+    slope of the lines strictly inside their bounds (they share one slope at an optimum without a
+    ROAS floor), None when every line sits on a bound.
+    """
+    if not free_spend(problem):
+        budget = next((c for c in constraints if c.kind == "budget"), None)
+        if budget is not None:
+            return budget.dual
+    tol = BINDING_TOL * problem.budget
+    inside = (x > arr.lo + tol) & (x < arr.hi - tol)
+    if not inside.any():
+        return None
+    slopes = arr.a[inside] / (arr.b[inside] + x[inside])
+    return float(np.average(slopes, weights=x[inside]))

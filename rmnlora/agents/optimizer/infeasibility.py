@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from rmnlora.agents.optimizer.program import Arrays, solve_conic
-from rmnlora.schemas.optimizer import AllocationProblem, Conflict
+from rmnlora.schemas.optimizer import AllocationProblem, Conflict, Scenario
 
 
 def _money(value: float) -> str:
@@ -114,6 +114,79 @@ def diagnose_floor(problem: AllocationProblem, arr: Arrays) -> list[Conflict]:
                 f"{_money(spend)}), below the floor {problem.roas_floor:.4f} by "
                 f"{problem.roas_floor - reach:.4f}; constraints holding it down: "
                 f"{', '.join(binding) or 'none'}"
+            ),
+        )
+    ]
+
+
+def diagnose_target(problem: AllocationProblem, arr: Arrays) -> list[Conflict]:
+    """Why no spend up to the budget meets a target_roas or target_outcome scenario.
+
+    ROAS: best sales at spend S over S never rises with S (concave sales, zero at zero), so the best
+    ROAS any allocation reaches is at the least spend the minimums force, or, with no minimums, the
+    first currency unit's return on the best line. Outcome: the most the whole budget buys.
+    """
+    scenario = problem.scenario
+    target = float(scenario.target or 0.0)
+    if scenario.kind == "target_outcome":
+        fixed = problem.model_copy(
+            update={"scenario": Scenario(), "spend_all": False, "roas_floor": problem.roas_floor}
+        )
+        best = solve_conic(fixed, arr)
+        if best.x is None:
+            return [
+                Conflict(
+                    constraints=["outcome_target"],
+                    amount=float("nan"),
+                    description=f"the solver found no allocation at all ({best.status})",
+                )
+            ]
+        reach = float(np.sum(arr.a * np.log1p(best.x / arr.b)))
+        binding = [c.name for c in best.constraints if c.binding]
+        return [
+            Conflict(
+                constraints=["outcome_target", *binding],
+                amount=target - reach,
+                description=(
+                    f"the most the budget {_money(problem.budget)} buys is {reach:,.2f} of "
+                    f"{problem.objective}, below the target {target:,.2f} by {target - reach:,.2f}; "
+                    f"binding: {', '.join(binding) or 'none'}"
+                ),
+            )
+        ]
+    assert arr.sa is not None and arr.sb is not None
+    line_lo = arr.groups @ arr.lo
+    forced = float(np.maximum(arr.gmin, line_lo).sum())
+    if forced <= 1e-9 * problem.budget:
+        first = arr.sa / arr.sb  # d sales / d spend at zero spend, per line
+        best_line = int(np.argmax(first))
+        reach = float(first[best_line])
+        return [
+            Conflict(
+                constraints=["roas_target", f"line:{arr.ids[best_line]}"],
+                amount=target - reach,
+                description=(
+                    f"no spend reaches ROAS {target:.4f}: even the first currency unit on the best line "
+                    f"({arr.ids[best_line]}) returns {reach:.4f}, and every further unit returns less"
+                ),
+            )
+        ]
+    at_floor = problem.model_copy(
+        update={"scenario": Scenario(), "budget": forced, "spend_all": True, "roas_floor": None}
+    )
+    best = solve_conic(at_floor, arr)
+    reach = 0.0
+    if best.x is not None:
+        reach = float(np.sum(arr.sa * np.log1p(best.x / arr.sb))) / forced
+    minimums = [f"retailer:{n}:min" for n, m in zip(arr.group_names, arr.gmin, strict=True) if m > 0]
+    minimums += [f"line minimums of {n}" for n, m in zip(arr.group_names, line_lo, strict=True) if m > 0]
+    return [
+        Conflict(
+            constraints=["roas_target", *minimums],
+            amount=target - reach,
+            description=(
+                f"the minimums force {_money(forced)} of spend, and the best allocation of it returns ROAS "
+                f"{reach:.4f}, below the target {target:.4f}; any more spend returns less"
             ),
         )
     ]

@@ -22,6 +22,10 @@ BINDING_TOL = 1e-7
 # are the retry when a tight solve ends "almost solved" (e.g. with a slack nonlinear ROAS floor).
 SOLVER_OPTIONS = {"tol_gap_abs": 3e-12, "tol_gap_rel": 3e-12, "tol_feas": 3e-12, "max_iter": 300}
 RETRY_OPTIONS = {"tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8, "tol_feas": 1e-8, "max_iter": 300}
+TIGHT_MAX_LINES = 20_000
+"""Above this many lines the tight solve ends "almost solved" and is re-solved anyway (measured at
+100,000 lines: 15 s for both, 7.4 s at 1e-8 directly), so large problems start at 1e-8; the
+certificate (``certificate.py``) then states the gap that was reached."""
 
 
 @dataclass
@@ -58,10 +62,12 @@ def problem_arrays(problem: AllocationProblem) -> Arrays:
         if sales is None and problem.objective in SALES_OBJECTIVES:
             sales = line.curve
         sales_curves.append(sales)
-    if problem.roas_floor is not None:
+    needs_sales = effective_floor(problem) is not None or problem.scenario.kind == "target_mroas"
+    if needs_sales:
         missing = [line.id for line, s in zip(problem.lines, sales_curves, strict=True) if s is None]
         if missing:
-            raise ValueError(f"roas_floor needs a sales_curve on line(s): {', '.join(missing)}")
+            what = "roas_floor" if problem.roas_floor is not None else f"scenario {problem.scenario.kind}"
+            raise ValueError(f"{what} needs a sales_curve on line(s): {', '.join(missing)}")
     has_sales = all(s is not None for s in sales_curves)
     weight = np.array([line.incrementality for line in problem.lines])
     a = np.array([c.a for c in curves]) * days * weight
@@ -120,30 +126,101 @@ class Solved:
     retried: bool = False
 
 
+def free_spend(problem: AllocationProblem) -> bool:
+    """Whether total spend is a decision (≤ budget) rather than fixed at the budget."""
+    return problem.scenario.kind != "fixed_budget" or not problem.spend_all
+
+
+def effective_floor(problem: AllocationProblem) -> float | None:
+    """The overall ROAS floor the program enforces: the brief's, raised to a target_roas scenario's."""
+    floors = [problem.roas_floor] if problem.roas_floor is not None else []
+    if problem.scenario.kind == "target_roas" and problem.scenario.target is not None:
+        floors.append(problem.scenario.target)
+    return max(floors) if floors else None
+
+
+def split_violations(problem: AllocationProblem, arr: Arrays, x: np.ndarray) -> list[str]:
+    """Which constraints a given split breaks (the reference splits; the certificate's precondition)."""
+    tol = 1e-6 * problem.budget
+    out: list[str] = []
+    if free_spend(problem):
+        if x.sum() > problem.budget + tol:
+            out.append("budget")
+    elif abs(x.sum() - problem.budget) > tol:
+        out.append("budget")
+    for i in np.flatnonzero(x < arr.lo - tol):
+        out.append(f"line:{arr.ids[i]}:min")
+    for i in np.flatnonzero(x > arr.hi + tol):
+        out.append(f"line:{arr.ids[i]}:max")
+    spend = arr.groups @ x
+    shares = arr.gshare / problem.budget * float(x.sum()) if free_spend(problem) else arr.gshare
+    for bounds, suffix, below in (
+        (arr.gmin, "min", True),
+        (arr.gmax, "max", False),
+        (shares, "share_cap", False),
+    ):
+        bad = spend < bounds - tol if below else spend > bounds + tol
+        out.extend(f"retailer:{arr.group_names[g]}:{suffix}" for g in np.flatnonzero(bad))
+    floor = effective_floor(problem)
+    if floor is not None and arr.sa is not None and arr.sb is not None and x.sum() > 0:
+        roas = float(np.sum(arr.sa * np.log1p(x / arr.sb))) / float(x.sum())
+        if roas < floor - 1e-9:
+            out.append("roas_floor")
+    if problem.scenario.kind == "target_outcome":
+        outcome = float(np.sum(arr.a * np.log1p(x / arr.b)))
+        if outcome < float(problem.scenario.target or 0.0) * (1 - 1e-9):
+            out.append("outcome_target")
+    return out
+
+
 def solve_conic(
     problem: AllocationProblem, arr: Arrays, *, with_floor: bool = True, maximise_margin: bool = False
 ) -> Solved:
-    """Build and solve the CVXPY problem; duals come back in outcome per currency unit.
+    """Build and solve the CVXPY problem for the problem's scenario; duals come back in outcome per
+    currency unit (for ``target_outcome``: spend saved per unit of relaxation).
 
     ``maximise_margin`` swaps the objective for Σ sales − floor·Σ spend (used to measure how
-    far a ROAS floor is out of reach).
+    far a ROAS floor is out of reach). A target_mroas scenario maximises Σ sales − target·Σ spend:
+    every line then stops where its next currency unit returns ``target``.
     """
     n = len(arr.ids)
     unit = problem.budget / n
     u = cp.Variable(n)
+    scenario = problem.scenario
+    floor = effective_floor(problem)
+    outcome_scale = float(np.sum(arr.a * np.log1p(unit / arr.b))) or 1.0
+    outcome = cp.sum(cp.multiply(arr.a / outcome_scale, cp.log1p(cp.multiply(unit / arr.b, u))))
+
+    def sales(sales_scale: float) -> cp.Expression:
+        assert arr.sa is not None and arr.sb is not None
+        return cp.sum(cp.multiply(arr.sa / sales_scale, cp.log1p(cp.multiply(unit / arr.sb, u))))
+
+    sales_scale = 1.0
+    if arr.sa is not None and arr.sb is not None:
+        sales_scale = float(np.sum(arr.sa * np.log1p(unit / arr.sb))) or 1.0
+    extra: list[tuple[str, cp.Constraint]] = []
+    minimise = False
     if maximise_margin:
-        assert arr.sa is not None and arr.sb is not None and problem.roas_floor is not None
-        scale = float(np.sum(arr.sa * np.log1p(unit / arr.sb))) or 1.0
-        objective = cp.sum(
-            cp.multiply(arr.sa / scale, cp.log1p(cp.multiply(unit / arr.sb, u)))
-        ) - problem.roas_floor * unit / scale * cp.sum(u)
+        assert floor is not None
+        scale = sales_scale
+        objective = sales(scale) - floor * unit / scale * cp.sum(u)
+    elif scenario.kind == "target_mroas":
+        if arr.sa is None:
+            raise ValueError("a target_mroas scenario needs attributed-sales curves on every line")
+        scale = sales_scale
+        objective = sales(scale) - float(scenario.target or 0.0) * unit / scale * cp.sum(u)
+    elif scenario.kind == "target_outcome":
+        minimise, scale = True, unit
+        objective = cp.sum(u)
+        target = float(scenario.target or 0.0)
+        extra.append(("outcome_target", outcome >= target / outcome_scale))
     else:
-        scale = float(np.sum(arr.a * np.log1p(unit / arr.b))) or 1.0
-        objective = cp.sum(cp.multiply(arr.a / scale, cp.log1p(cp.multiply(unit / arr.b, u))))
-    per_unit = scale / unit  # scaled dual → outcome per currency unit
+        scale = outcome_scale
+        objective = outcome
+    per_unit = 1.0 if minimise else scale / unit  # scaled dual → outcome per currency unit
 
     named: list[tuple[str, str, cp.Constraint, np.ndarray | None]] = []
-    budget_c = cp.sum(u) == n if problem.spend_all else cp.sum(u) <= n
+    budget_c = cp.sum(u) <= n if free_spend(problem) else cp.sum(u) == n
     named.append(("budget", "budget", budget_c, None))
     named.append(("line_min", "line_min", u >= arr.lo / unit, None))
     finite_hi = np.flatnonzero(np.isfinite(arr.hi))
@@ -157,24 +234,26 @@ def solve_conic(
         rows = np.flatnonzero(bounds > 0) if is_min else np.flatnonzero(np.isfinite(bounds))
         if rows.size:
             expr = arr.groups[rows] @ u
-            con = expr >= bounds[rows] / unit if is_min else expr <= bounds[rows] / unit
+            if kind == "share_cap" and free_spend(problem):  # a share of what is spent
+                con = expr <= (bounds[rows] / problem.budget) * cp.sum(u)
+            else:
+                con = expr >= bounds[rows] / unit if is_min else expr <= bounds[rows] / unit
             named.append((kind, kind, con, rows))
     floor_c = None
-    if with_floor and problem.roas_floor is not None and not maximise_margin:
-        assert arr.sa is not None and arr.sb is not None
-        sscale = float(np.sum(arr.sa * np.log1p(unit / arr.sb))) or 1.0
-        floor_c = cp.sum(
-            cp.multiply(arr.sa / sscale, cp.log1p(cp.multiply(unit / arr.sb, u)))
-        ) >= problem.roas_floor * unit / sscale * cp.sum(u)
-    constraints = [c for _, _, c, _ in named] + ([floor_c] if floor_c is not None else [])
-    prob = cp.Problem(cp.Maximize(objective), constraints)
+    if with_floor and floor is not None and not maximise_margin:
+        floor_c = sales(sales_scale) >= floor * unit / sales_scale * cp.sum(u)
+    constraints = [c for _, _, c, _ in named] + [c for _, c in extra]
+    constraints += [floor_c] if floor_c is not None else []
+    goal = cp.Minimize(objective) if minimise else cp.Maximize(objective)
+    prob = cp.Problem(goal, constraints)
     started = time.perf_counter()
     retried = False
+    options = SOLVER_OPTIONS if n <= TIGHT_MAX_LINES else RETRY_OPTIONS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "may be inaccurate": the status says so
-            prob.solve(solver=cp.CLARABEL, **SOLVER_OPTIONS)
-            if prob.status == cp.OPTIMAL_INACCURATE:
+            prob.solve(solver=cp.CLARABEL, **options)
+            if prob.status == cp.OPTIMAL_INACCURATE and options is SOLVER_OPTIONS:
                 prob.solve(solver=cp.CLARABEL, **RETRY_OPTIONS)
                 retried = True
     except cp.error.SolverError as exc:
@@ -184,6 +263,20 @@ def solve_conic(
         return Solved(str(prob.status), None, seconds, [], None)
     x = np.clip(np.asarray(u.value) * unit, arr.lo, arr.hi)
     reports = _constraint_reports(problem, arr, x, named, per_unit, unit, floor_c, scale)
+    for name, con in extra:  # the outcome target: spend saved per extra unit of outcome asked for
+        value = float(np.sum(arr.a * np.log1p(x / arr.b)))
+        dual = max(float(np.asarray(con.dual_value)), 0.0) * unit / outcome_scale
+        bound = float(scenario.target or 0.0)
+        reports.append(
+            ConstraintReport(
+                name=name,
+                kind="outcome_target",
+                bound=bound,
+                value=value,
+                dual=dual,
+                binding=abs(value - bound) <= 1e-6 * max(bound, 1.0),
+            )
+        )
     return Solved(str(prob.status), x, seconds, reports, float(prob.value) * scale, retried)
 
 
@@ -243,8 +336,12 @@ def _constraint_reports(
             suffix = {"retailer_min": "min", "retailer_max": "max", "share_cap": "share_cap"}[kind]
             for j, g in enumerate(rows):
                 name = f"retailer:{arr.group_names[g]}:{suffix}"
-                reports.append(_bound_report(name, kind, bounds[g], group_spend[g], dual[j], tol))
-    if floor_c is not None and problem.roas_floor is not None:
+                bound = bounds[g]
+                if kind == "share_cap" and free_spend(problem):
+                    bound = bounds[g] / problem.budget * float(x.sum())
+                reports.append(_bound_report(name, kind, bound, group_spend[g], dual[j], tol))
+    floor = effective_floor(problem)
+    if floor_c is not None and floor is not None:
         assert arr.sa is not None and arr.sb is not None
         sales = float(np.sum(arr.sa * np.log1p(x / arr.sb)))
         roas = sales / max(float(x.sum()), 1e-12)
@@ -254,10 +351,10 @@ def _constraint_reports(
             ConstraintReport(
                 name="roas_floor",
                 kind="roas_floor",
-                bound=problem.roas_floor,
+                bound=floor,
                 value=roas,
                 dual=floor_dual,
-                binding=abs(roas - problem.roas_floor) <= 1e-6 * max(roas, 1.0),
+                binding=abs(roas - floor) <= 1e-6 * max(roas, 1.0),
             )
         )
     return reports
