@@ -1,6 +1,11 @@
 """`rmn optimize PROBLEM.json`: allocate a budget from a JSON allocation problem.
 
-Exit codes: 0 optimal, 3 infeasible (the report is printed), 1 bad input or solver error.
+``--scenario KIND[=TARGET]`` (repeatable) puts scenarios side by side instead: ``fixed_budget``,
+``target_roas=3``, ``target_mroas=1``, ``target_outcome=50000``; ``--scenarios`` shows the standard
+ones (fixed budget, break-even at the margin, the ROAS floor as a target).
+
+Exit codes: 0 optimal (with scenarios: at least one row solved), 3 infeasible (the report is
+printed), 1 bad input or solver error.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from rmnlora.cli.common import console, fail
-from rmnlora.schemas.optimizer import AllocationProblem, AllocationResult
+from rmnlora.schemas.optimizer import AllocationProblem, AllocationResult, Scenario
 from rmnlora.yaml_input import MAX_JSON_BYTES, read_text_file
 
 app = typer.Typer()
@@ -71,7 +76,19 @@ def optimize(
     problem_path: Annotated[
         Path, typer.Argument(help="AllocationProblem JSON (lines carry curve or history).")
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the AllocationResult as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the AllocationResult (or ScenarioTable) as JSON.")
+    ] = False,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            help="KIND[=TARGET], repeatable: fixed_budget, target_roas=R, target_mroas=M, target_outcome=Y.",
+        ),
+    ] = None,
+    scenarios: Annotated[
+        bool, typer.Option("--scenarios", help="Compare the standard scenarios side by side.")
+    ] = False,
     plot_dir: Annotated[Path | None, typer.Option(help="Write curves.png and allocation.png here.")] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed for lines fitted from history.")] = 0,
 ) -> None:
@@ -79,6 +96,9 @@ def optimize(
     from rmnlora.agents.optimizer import allocate_budget, resolve_curves
 
     problem = _load(problem_path)
+    if scenario or scenarios:
+        _compare(problem, [_scenario(text) for text in scenario or []] or None, as_json, seed)
+        return
     try:
         problem = resolve_curves(problem, seed)
         result = allocate_budget(problem, seed=seed)
@@ -96,4 +116,38 @@ def optimize(
     if result.status == "infeasible":
         raise typer.Exit(EXIT_INFEASIBLE)
     if result.status == "error":
+        raise typer.Exit(1)
+
+
+def _scenario(text: str) -> Scenario:
+    """``target_roas=3`` → Scenario(kind='target_roas', target=3.0); errors name the option."""
+    kind, _, target = text.partition("=")
+    try:
+        return Scenario.model_validate({"kind": kind.strip(), "target": float(target) if target else None})
+    except ValueError as exc:
+        kinds = "fixed_budget, target_roas=R, target_mroas=M, target_outcome=Y"
+        raise fail(f"--scenario {text!r}: {_first_error(exc)} (expected one of {kinds})") from exc
+
+
+def _first_error(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+    return str(exc)
+
+
+def _compare(problem: AllocationProblem, chosen: list[Scenario] | None, as_json: bool, seed: int) -> None:
+    from rmnlora.agents.optimizer.scenarios import compare_scenarios, format_table
+
+    try:
+        table = compare_scenarios(problem, chosen, seed=seed)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        typer.echo(table.model_dump_json())
+    else:
+        typer.echo(format_table(table))
+    statuses = {row.status for row in table.rows}
+    if statuses <= {"infeasible"}:
+        raise typer.Exit(EXIT_INFEASIBLE)
+    if not statuses & {"optimal", "optimal_inaccurate"}:
         raise typer.Exit(1)

@@ -105,6 +105,23 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
         }
         for c in (allocation.comparisons if allocation else [])
     ]
+    table = optimized.scenarios if optimized else None
+    scenario_rows = [
+        {
+            "label": row.label + (" (chosen)" if i == 0 else ""),
+            "status": row.status,
+            "spend": _money(row.spend, cur),
+            "outcome": outcome(row.outcome),
+            "roas": _num(row.roas),
+            "mroas": _num(row.marginal_roas),
+            "cost": _num(row.cost_per_outcome, 4),
+            "change": "n/a"
+            if row.spend_change is None
+            else f"{row.spend_change:+,.0f} {cur} spend, {row.outcome_change or 0:+,.0f} outcome",
+            "reason": row.reason or "",
+        }
+        for i, row in enumerate(table.rows if table else [])
+    ]
     composed = {
         c.name.removeprefix("adapters:"): f"{c.detail} ({c.status})"
         for c in (created.components if created else [])
@@ -194,6 +211,12 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
         "roas": _num(allocation.roas if allocation else None),
         "binding": allocation.binding if allocation else [],
         "comparisons": comparisons,
+        "scenario_rows": scenario_rows,
+        "scenario_before": (
+            f"{_money(table.current_spend, cur)} spend, {outcome(table.current_outcome)} predicted"
+            if table and table.current_spend is not None
+            else "no current split given"
+        ),
         "infeasibility": infeasibility.summary if infeasibility else None,
         "conflicts": [c.description for c in infeasibility.conflicts] if infeasibility else [],
         "notes": allocation.notes if allocation else [],

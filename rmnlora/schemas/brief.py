@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rmnlora.schemas.ids import RESOURCE_ID_PATTERN, RESOURCE_ID_RULE
+from rmnlora.schemas.optimizer import Scenario
 from rmnlora.yaml_input import describe_validation_error, read_yaml_mapping
 
 Objective = Literal["attributed_sales", "incremental_sales", "clicks", "reach"]
@@ -111,6 +112,12 @@ class CampaignBrief(BaseModel):
     flight: Flight
     retailers: list[RetailerPlan] = Field(min_length=1, max_length=MAX_RETAILERS)
     constraints: Constraints = Field(default_factory=Constraints)
+    scenario: Scenario = Field(
+        default_factory=Scenario,
+        description="The question the allocation answers: fixed_budget (spend the budget), or target_roas / "
+        "target_mroas / target_outcome with a target, where the budget is the most to spend. The plan "
+        "shows the other scenarios beside it.",
+    )
     kpis: list[str] = Field(default_factory=lambda: ["roas", "incremental_sales"])
     audiences: list[str] = Field(default_factory=list, max_length=MAX_AUDIENCES)
     creative: CreativeBrief

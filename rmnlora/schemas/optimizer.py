@@ -54,8 +54,10 @@ class Scenario(BaseModel):
             return self.name
         if self.kind == "fixed_budget":
             return "fixed budget"
-        words = {"target_roas": "ROAS", "target_mroas": "marginal ROAS", "target_outcome": "outcome"}
-        return f"{words[self.kind]} {self.target:,.4g}"
+        if self.kind == "target_outcome":
+            return f"outcome {self.target:,.0f}"
+        words = {"target_roas": "ROAS", "target_mroas": "marginal ROAS"}
+        return f"{words[self.kind]} {self.target:g}"
 
 
 class CurveParams(BaseModel):
@@ -329,7 +331,11 @@ class ScenarioRow(BaseModel):
     spend_change: float | None = Field(description="Spend minus the current split's (before → after).")
     outcome_change: float | None = Field(description="Outcome minus the current split's predicted outcome.")
     binding: list[str] = Field(default_factory=list)
-    reason: str | None = Field(default=None, description="Why an infeasible scenario has no answer.")
+    reason: str | None = Field(
+        default=None,
+        description="Why an infeasible scenario has no answer, or that the budget cap stopped a target "
+        "scenario before its target.",
+    )
 
 
 class ScenarioTable(BaseModel):

@@ -25,6 +25,7 @@ from rmnlora.schemas.optimizer import (
     ArmSplit,
     CurveFit,
     ExplorationSplit,
+    ScenarioTable,
 )
 from rmnlora.schemas.reflection import ComponentStatus
 
@@ -126,6 +127,9 @@ class OptimizeResult(_Result):
     curves: list[CurveFit] = Field(default_factory=list)
     problem: AllocationProblem | None = None
     allocation: AllocationResult | None = None
+    scenarios: ScenarioTable | None = Field(
+        default=None, description="The brief's scenario beside the standard ones, on the same curves."
+    )
     history: dict[str, LineHistory] = Field(default_factory=dict, description="'retailer/placement' → ROAS.")
     plots: list[str] = Field(default_factory=list)
     exploration: Exploration | None = None

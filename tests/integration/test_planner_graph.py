@@ -82,8 +82,12 @@ def test_clean_brief_proceeds_through_every_gate(
         "## Experiment",
         "## Creative and governance",
         "## Reflection trail",
+        "### Scenarios",
     ):
         assert section in report
+    scenarios = state["results"]["optimize"]["scenarios"]["rows"]
+    assert scenarios[0]["label"] == "fixed budget" and scenarios[0]["spend"] == allocation["total_spend"]
+    assert "| fixed budget (chosen) | optimal |" in report and "| ROAS floor as target |" in report
     html = Path(state["report"]["html"]).read_text()
     assert "data:image/png;base64," in html  # plots inlined: the HTML stands alone
     assert "<strong>completed</strong>" in html and "**" not in html

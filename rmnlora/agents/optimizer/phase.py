@@ -18,8 +18,9 @@ from rmnlora.agents.optimizer.bandit import thompson_split
 from rmnlora.agents.optimizer.curves import daily_history, fit_response_curves
 from rmnlora.agents.optimizer.plots import plot_allocation
 from rmnlora.agents.optimizer.problem import OUTCOME_FOR_OBJECTIVE, build_problem
+from rmnlora.agents.optimizer.scenarios import compare_scenarios, default_scenarios
 from rmnlora.schemas.brief import CampaignBrief
-from rmnlora.schemas.optimizer import AllocationProblem, BanditArm, CurveFit, HistoryPoint
+from rmnlora.schemas.optimizer import AllocationProblem, BanditArm, CurveFit, HistoryPoint, ScenarioTable
 from rmnlora.schemas.phases import Exploration, LineHistory, OptimizeResult, OptimizeRevision
 
 DEFAULT_BOOTSTRAP = 200
@@ -62,11 +63,19 @@ def optimize_brief(
         curves=curves,
         problem=problem,
         allocation=allocation,
+        scenarios=scenario_table(problem),
         history=line_history(events, outcome),
         plots=[str(p) for p in plots],
         exploration=explore_thin_lines(brief, problem, curves, events, outcome),
         applied_changes=applied,
     )
+
+
+def scenario_table(problem: AllocationProblem) -> ScenarioTable:
+    """The brief's scenario first, then the standard ones it does not already ask (same curves)."""
+    chosen = problem.scenario
+    others = [s for s in default_scenarios(problem) if (s.kind, s.target) != (chosen.kind, chosen.target)]
+    return compare_scenarios(problem, [chosen, *others])
 
 
 def explore_thin_lines(

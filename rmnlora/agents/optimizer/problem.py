@@ -135,6 +135,7 @@ def build_problem(
         lines=lines,
         retailers=limits,
         roas_floor=brief.constraints.roas_floor,
+        scenario=brief.scenario,
         notes=notes,
         unmodelled_retailers=unmodelled,
     )

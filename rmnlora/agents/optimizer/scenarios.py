@@ -70,6 +70,15 @@ def _row(result: AllocationResult, current_spend: float | None, current_outcome:
         reason = (
             "; ".join(c.description for c in result.infeasibility.conflicts) or result.infeasibility.summary
         )
+    elif scenario.kind in ("target_roas", "target_mroas") and "budget" in result.binding:
+        still = (
+            "overall ROAS is still above"
+            if scenario.kind == "target_roas"
+            else "lines still return more than"
+        )
+        reason = f"the budget (the most to spend) binds first: {still} the target {scenario.target:g} there"
+    elif scenario.kind == "target_outcome" and outcome is not None and "outcome_target" not in result.binding:
+        reason = f"the minimums force more spend than the target needs: they buy {outcome:,.0f}"
     return ScenarioRow(
         scenario=scenario,
         label=scenario.label,

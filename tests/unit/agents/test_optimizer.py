@@ -33,6 +33,7 @@ from rmnlora.schemas.optimizer import (
     HistoryPoint,
     LineItem,
     RetailerLimits,
+    Scenario,
 )
 from tests.support.paths import REPO_ROOT
 
@@ -428,3 +429,24 @@ def test_cli_optimizes_the_example_and_reports_infeasible_problems(tmp_path: Pat
     error = runner.invoke(app, ["optimize", str(broken)])
     assert error.exit_code == 1
     assert "needs either 'curve' or 'history'" in error.output
+
+
+def test_the_briefs_scenario_is_the_question_the_plan_answers(tmp_path: Path) -> None:
+    from rmnlora.agents.optimizer.phase import scenario_table
+
+    brief = _brief().model_copy(update={"scenario": Scenario(kind="target_mroas", target=1.5)})
+    problem = build_problem(brief, fit_response_curves(_events(), bootstrap=20))
+    assert problem.scenario.kind == "target_mroas"
+    result = allocate_budget(problem)
+    assert result.status == "optimal" and result.scenario == brief.scenario
+    assert result.total_spend < problem.budget and "budget" not in result.binding
+    walmart = next(line for line in result.lines if line.retailer == "walmart")
+    # kroger sits on its must-spend; this solve ends at Clarabel's 1e-8, and the certificate says so
+    assert walmart.marginal_roas == pytest.approx(1.5, rel=1e-4)
+    assert result.optimality_gap is not None and result.optimality_gap < 1e-6
+    table = scenario_table(problem)
+    assert [row.label for row in table.rows] == [
+        "marginal ROAS 1.5",
+        "fixed budget",
+        "break-even at the margin",
+    ]

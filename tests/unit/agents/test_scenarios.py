@@ -3,15 +3,20 @@ KKT solution (``kkt.py``, no solver), plus the dual-bound certificate on every s
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from rmnlora.agents.optimizer.allocate import allocate_budget
 from rmnlora.agents.optimizer.certificate import certify
 from rmnlora.agents.optimizer.kkt import kkt_allocation
 from rmnlora.agents.optimizer.program import problem_arrays
 from rmnlora.agents.optimizer.scenarios import compare_scenarios, format_table
+from rmnlora.cli import app
 from rmnlora.schemas.optimizer import (
     AllocationProblem,
     CurveParams,
@@ -19,6 +24,8 @@ from rmnlora.schemas.optimizer import (
     RetailerLimits,
     Scenario,
 )
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _curves(n: int = 8, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -234,3 +241,27 @@ def test_a_scenario_without_its_target_is_refused_naming_it() -> None:
         Scenario(kind="target_roas")
     with pytest.raises(ValidationError, match="takes no target"):
         Scenario(kind="fixed_budget", target=2.0)
+
+
+def test_rmn_optimize_compares_scenarios_and_names_bad_ones(tmp_path: Path) -> None:
+    runner = CliRunner()
+    example = str(ROOT / "examples" / "optimize_problem.json")
+    shown = runner.invoke(
+        app,
+        ["optimize", example, "--json", "--scenario", "target_outcome=400000"]
+        + ["--scenario", "target_roas=4", "--scenario", "target_outcome=9000"],
+    )
+    assert shown.exit_code == 0, shown.output
+    table = json.loads(shown.stdout)
+    reach, impossible, overshoot = table["rows"]
+    assert reach["status"] == "optimal" and reach["outcome"] == pytest.approx(400_000, rel=1e-7)
+    assert overshoot["reason"].startswith("the minimums force more spend than the target needs")
+    assert impossible["status"] == "infeasible" and "the minimums force" in impossible["reason"]
+    text = runner.invoke(app, ["optimize", example, "--scenarios"])
+    assert text.exit_code == 0 and "current split (before)" in text.stdout and "fixed budget" in text.stdout
+    only_impossible = runner.invoke(app, ["optimize", example, "--scenario", "target_roas=40"])
+    assert only_impossible.exit_code == 3
+    typo = runner.invoke(app, ["optimize", example, "--scenario", "target_rooas=4"])
+    assert typo.exit_code == 1 and "--scenario 'target_rooas=4'" in typo.output
+    missing = runner.invoke(app, ["optimize", example, "--scenario", "target_mroas"])
+    assert missing.exit_code == 1 and "needs a target" in missing.output
