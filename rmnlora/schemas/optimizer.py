@@ -119,6 +119,23 @@ class CurveFit(BaseModel):
     days: int = Field(default=0, ge=0, description="Days with history.")
 
 
+class AuctionCost(BaseModel):
+    """Cost per click that rises with spend: ``CPC(s) = CPC₀·(1 + s/doubling_spend)`` per day.
+
+    Why: in a second-price auction, buying more of the same placement means winning auctions at
+    higher bids, so each extra currency unit buys fewer clicks than the last. The fitted curve is
+    read as the response to spend at the observed cost; beyond that the spend that reaches shoppers
+    is ``s / (1 + s/doubling_spend)`` (concave, so the program stays convex and certified), and
+    the outcome bends where the auction does.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    doubling_spend: float = Field(
+        gt=0, description="Daily spend at which the cost per click has doubled (from spend-vs-CPC history)."
+    )
+
+
 class LineItem(BaseModel):
     """One place money can go (retailer × placement), with its curve(s) and bounds (flight totals)."""
 
@@ -135,6 +152,7 @@ class LineItem(BaseModel):
     incrementality: float = Field(
         default=1.0, gt=0, le=1, description="Share of the outcome that is incremental (objective weight)."
     )
+    auction: AuctionCost | None = Field(default=None, description="Cost per click that rises with spend.")
     min_spend: float = Field(default=0.0, ge=0)
     max_spend: float | None = Field(default=None, ge=0)
     current_spend: float | None = Field(default=None, ge=0)

@@ -18,6 +18,7 @@ import numpy as np
 from rmnlora.agents.optimizer.certificate import certify
 from rmnlora.agents.optimizer.curves import CurveFitError, fit_log_curve
 from rmnlora.agents.optimizer.infeasibility import diagnose_floor, diagnose_target, structural_conflicts
+from rmnlora.agents.optimizer.polish import polish_fixed_budget
 from rmnlora.agents.optimizer.program import (
     BINDING_TOL,
     Arrays,
@@ -64,22 +65,25 @@ def _line_report(
     tail = (1 - level) / 2
     lines: list[LineAllocation] = []
     draws_by_line: list[np.ndarray] = []
+    outcomes, slopes = arr.outcomes(x), arr.outcome_slopes(x)
+    line_sales, sales_slopes = arr.sales(x), arr.sales_slopes(x)
     for i, line in enumerate(problem.lines):
         curve = arr.curves[i]
         spend = float(x[i])
         daily = spend / days
-        outcome = float(arr.a[i] * np.log1p(spend / arr.b[i]))
+        outcome = float(outcomes[i])
         interval = None
         if curve.samples:
             s = np.asarray(curve.samples)
-            draws = line.incrementality * days * s[:, 0] * np.log1p(daily / s[:, 1])
+            reached = float(arr.reached(x[i : i + 1])[0]) / days  # the auction's bid-up applies to draws too
+            draws = line.incrementality * days * s[:, 0] * np.log1p(reached / s[:, 1])
             draws_by_line.append(draws)
             interval = (float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail)))
         sales = roas = mroas = None
-        if arr.sa is not None and arr.sb is not None:
-            sales = float(arr.sa[i] * np.log1p(spend / arr.sb[i]))
+        if line_sales is not None and sales_slopes is not None:
+            sales = float(line_sales[i])
             roas = sales / spend if spend > 0 else None
-            mroas = float(arr.sa[i] / (arr.sb[i] + spend))
+            mroas = float(sales_slopes[i])
         observed = None
         extrapolation = None
         if curve.spend_min is not None and curve.spend_max is not None:
@@ -106,7 +110,7 @@ def _line_report(
                 outcome_interval=interval,
                 predicted_sales=sales,
                 roas=roas,
-                marginal_return=float(arr.a[i] / (arr.b[i] + spend)),
+                marginal_return=float(slopes[i]),
                 marginal_roas=mroas,
                 r2=curve.r2,
                 observed_daily_range=observed,
@@ -142,7 +146,7 @@ def _comparisons(
     splits.append(("equal", np.full(len(arr.ids), problem.budget / len(arr.ids))))
     out: list[SplitComparison] = []
     for name, vec in splits:
-        value = float(np.sum(arr.a * np.log1p(vec / arr.b)))
+        value = float(arr.outcomes(vec).sum())
         violations = split_violations(problem, arr, vec)
         out.append(
             SplitComparison(
@@ -225,11 +229,18 @@ def allocate_budget(problem: AllocationProblem, *, seed: int = 0) -> AllocationR
             notes=[*notes, f"solver: {solved.status}"],
         )
     x = solved.x
+    certificate = certify(problem, arr, x, solved.constraints)
+    polished = polish_fixed_budget(problem, arr, solved.constraints)
+    if polished is not None:
+        better = certify(problem, arr, polished, solved.constraints)
+        # a negative gap is a point a hair outside a retailer bound scoring above the bound: not kept
+        if not better.violations and -1e-12 <= better.gap < certificate.gap:
+            x, certificate = polished, better
+            notes.append(f"polished to the exact budget price (certified gap {better.gap:.1e})")
     lines, interval = _line_report(problem, arr, x, problem.interval_level)
-    outcome = float(np.sum(arr.a * np.log1p(x / arr.b)))
-    sales = (
-        float(np.sum(arr.sa * np.log1p(x / arr.sb))) if arr.sa is not None and arr.sb is not None else None
-    )
+    outcome = float(arr.outcomes(x).sum())
+    line_sales = arr.sales(x)
+    sales = float(line_sales.sum()) if line_sales is not None else None
     comparisons, comparison_notes = _comparisons(problem, arr, outcome)
     notes.extend(comparison_notes)
     if interval is None:
@@ -239,7 +250,6 @@ def allocate_budget(problem: AllocationProblem, *, seed: int = 0) -> AllocationR
     if solved.status == cp.OPTIMAL_INACCURATE:
         notes.append("solver reports reduced accuracy (optimal_inaccurate)")
     r2s = [line.r2 for line in lines if line.r2 is not None]
-    certificate = certify(problem, arr, x, solved.constraints)
     return AllocationResult(
         **base,  # type: ignore[arg-type]
         status="optimal" if solved.status == cp.OPTIMAL else "optimal_inaccurate",
@@ -279,5 +289,5 @@ def _marginal_return(
     inside = (x > arr.lo + tol) & (x < arr.hi - tol)
     if not inside.any():
         return None
-    slopes = arr.a[inside] / (arr.b[inside] + x[inside])
+    slopes = arr.outcome_slopes(x)[inside]
     return float(np.average(slopes, weights=x[inside]))

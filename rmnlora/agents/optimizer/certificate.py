@@ -45,18 +45,26 @@ def _line_maxima(arr: Arrays, c_out: float, c_sales: float, price: np.ndarray) -
     sb = arr.sb if arr.sb is not None else np.ones_like(b)
 
     def slope(x: np.ndarray) -> np.ndarray:
-        return a / (b + x) + sa / (sb + x) - price
+        reached = arr.reached(x)
+        return (a / (b + reached) + sa / (sb + reached)) * arr.reached_slope(x) - price
 
     def value(x: np.ndarray) -> np.ndarray:
-        return a * np.log1p(x / b) + sa * np.log1p(x / sb) - price * x
+        reached = arr.reached(x)
+        return a * np.log1p(reached / b) + sa * np.log1p(reached / sb) - price * x
 
     lo, hi = arr.lo.copy(), arr.hi.copy()
     endless = ~np.isfinite(hi)
     if np.any(endless & (price <= 0) & ((a > 0) | (sa > 0))):
         return None  # a line without a cap and no price on spend: the Lagrangian is unbounded
-    # Where the slope turns negative: at most (a + sa) / price beyond zero.
-    with np.errstate(divide="ignore"):
-        reach = np.where(price > 0, (a + sa) / np.maximum(price, 1e-300), np.inf)
+    # Where the slope turns negative: at most (a + sa)/price beyond zero, and with an auction, where
+    # (a + sa)·k²/(min(b, sb)·x²) falls below the price.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        positive = np.maximum(price, 1e-300)
+        reach = np.where(price > 0, (a + sa) / positive, np.inf)
+        bid = np.isfinite(arr.k)
+        reach = np.where(
+            bid, np.maximum(reach, arr.k * np.sqrt((a + sa) / (np.minimum(b, sb) * positive))), reach
+        )
     hi = np.where(endless, np.maximum(lo, reach), hi)
     left, right = lo.copy(), hi.copy()
     for _ in range(BISECTION_STEPS):
@@ -75,8 +83,9 @@ def certify(
     scenario = problem.scenario
     target = float(scenario.target or 0.0)
     spend = float(x.sum())
-    outcome = float(np.sum(arr.a * np.log1p(x / arr.b)))
-    sales = float(np.sum(arr.sa * np.log1p(x / arr.sb))) if arr.sa is not None and arr.sb is not None else 0.0
+    outcome = float(arr.outcomes(x).sum())
+    line_sales = arr.sales(x)
+    sales = float(line_sales.sum()) if line_sales is not None else 0.0
     c_out, c_sales, c_spend = 1.0, 0.0, 0.0
     if scenario.kind == "target_mroas":
         c_out, c_sales, c_spend = 0.0, 1.0, target

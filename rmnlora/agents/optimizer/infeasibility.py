@@ -102,7 +102,7 @@ def diagnose_floor(problem: AllocationProblem, arr: Arrays) -> list[Conflict]:
         ]
     x = best.x
     spend = float(x.sum())
-    sales = float(np.sum(arr.sa * np.log1p(x / arr.sb)))
+    sales = arr.total_sales(x)
     reach = sales / spend if spend > 0 else 0.0
     binding = [c.name for c in best.constraints if c.binding]
     return [
@@ -141,7 +141,7 @@ def diagnose_target(problem: AllocationProblem, arr: Arrays) -> list[Conflict]:
                     description=f"the solver found no allocation at all ({best.status})",
                 )
             ]
-        reach = float(np.sum(arr.a * np.log1p(best.x / arr.b)))
+        reach = float(arr.outcomes(best.x).sum())
         binding = [c.name for c in best.constraints if c.binding]
         return [
             Conflict(
@@ -177,7 +177,7 @@ def diagnose_target(problem: AllocationProblem, arr: Arrays) -> list[Conflict]:
     best = solve_conic(at_floor, arr)
     reach = 0.0
     if best.x is not None:
-        reach = float(np.sum(arr.sa * np.log1p(best.x / arr.sb))) / forced
+        reach = arr.total_sales(best.x) / forced
     minimums = [f"retailer:{n}:min" for n, m in zip(arr.group_names, arr.gmin, strict=True) if m > 0]
     minimums += [f"line minimums of {n}" for n, m in zip(arr.group_names, line_lo, strict=True) if m > 0]
     return [

@@ -47,6 +47,58 @@ class Arrays:
     gshare: np.ndarray  # retailer share cap in currency (inf when none)
     curves: list[CurveParams]
     sales_curves: list[CurveParams | None]
+    k: np.ndarray  # flight-scaled auction doubling spend (inf: cost does not rise with spend)
+
+    @property
+    def auctions(self) -> bool:
+        return bool(np.isfinite(self.k).any())
+
+    def reached(self, x: np.ndarray) -> np.ndarray:
+        """Spend that reaches shoppers after the auction's bid-up: x / (1 + x/k) (x where k is inf)."""
+        return x / (1.0 + x / self.k)
+
+    def reached_slope(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + x / self.k) ** 2
+
+    def outcomes(self, x: np.ndarray) -> np.ndarray:
+        """Per line: the objective's predicted outcome at spend x (flight totals)."""
+        return self.a * np.log1p(self.reached(x) / self.b)
+
+    def sales(self, x: np.ndarray) -> np.ndarray | None:
+        if self.sa is None or self.sb is None:
+            return None
+        return self.sa * np.log1p(self.reached(x) / self.sb)
+
+    def total_sales(self, x: np.ndarray) -> float:
+        """Σ attributed sales at x; only called where a ROAS floor or target made sales curves required."""
+        sales = self.sales(x)
+        if sales is None:
+            raise ValueError("this needs an attributed-sales curve on every line")
+        return float(sales.sum())
+
+    def outcome_slopes(self, x: np.ndarray) -> np.ndarray:
+        return self.a / (self.b + self.reached(x)) * self.reached_slope(x)
+
+    def sales_slopes(self, x: np.ndarray) -> np.ndarray | None:
+        if self.sa is None or self.sb is None:
+            return None
+        return self.sa / (self.sb + self.reached(x)) * self.reached_slope(x)
+
+
+def response_expression(
+    weight: np.ndarray, b: np.ndarray, k: np.ndarray, u: cp.Variable, unit: float
+) -> cp.Expression:
+    """Σ weight·log(1 + reached(unit·u)/b) as a DCP expression; reached is linear without an
+    auction and ``k·(1 − 1/(1 + unit·u/k))`` (concave) with one, so the sum stays concave."""
+    plain = np.flatnonzero(~np.isfinite(k))
+    bid = np.flatnonzero(np.isfinite(k))
+    parts = []
+    if plain.size:
+        parts.append(cp.sum(cp.multiply(weight[plain], cp.log1p(cp.multiply(unit / b[plain], u[plain])))))
+    if bid.size:
+        reached = cp.multiply(k[bid] / b[bid], 1 - cp.inv_pos(1 + cp.multiply(unit / k[bid], u[bid])))
+        parts.append(cp.sum(cp.multiply(weight[bid], cp.log1p(reached))))
+    return cp.sum(cp.hstack(parts)) if len(parts) > 1 else parts[0]
 
 
 def problem_arrays(problem: AllocationProblem) -> Arrays:
@@ -113,6 +165,9 @@ def problem_arrays(problem: AllocationProblem) -> Arrays:
         gshare,
         curves,
         sales_curves,
+        np.array(
+            [np.inf if line.auction is None else line.auction.doubling_spend * days for line in problem.lines]
+        ),
     )
 
 
@@ -163,11 +218,11 @@ def split_violations(problem: AllocationProblem, arr: Arrays, x: np.ndarray) -> 
         out.extend(f"retailer:{arr.group_names[g]}:{suffix}" for g in np.flatnonzero(bad))
     floor = effective_floor(problem)
     if floor is not None and arr.sa is not None and arr.sb is not None and x.sum() > 0:
-        roas = float(np.sum(arr.sa * np.log1p(x / arr.sb))) / float(x.sum())
+        roas = arr.total_sales(x) / float(x.sum())
         if roas < floor - 1e-9:
             out.append("roas_floor")
     if problem.scenario.kind == "target_outcome":
-        outcome = float(np.sum(arr.a * np.log1p(x / arr.b)))
+        outcome = float(arr.outcomes(x).sum())
         if outcome < float(problem.scenario.target or 0.0) * (1 - 1e-9):
             out.append("outcome_target")
     return out
@@ -188,16 +243,16 @@ def solve_conic(
     u = cp.Variable(n)
     scenario = problem.scenario
     floor = effective_floor(problem)
-    outcome_scale = float(np.sum(arr.a * np.log1p(unit / arr.b))) or 1.0
-    outcome = cp.sum(cp.multiply(arr.a / outcome_scale, cp.log1p(cp.multiply(unit / arr.b, u))))
+    at_unit = np.full(n, unit)
+    outcome_scale = float(arr.outcomes(at_unit).sum()) or 1.0
+    outcome = response_expression(arr.a / outcome_scale, arr.b, arr.k, u, unit)
 
     def sales(sales_scale: float) -> cp.Expression:
         assert arr.sa is not None and arr.sb is not None
-        return cp.sum(cp.multiply(arr.sa / sales_scale, cp.log1p(cp.multiply(unit / arr.sb, u))))
+        return response_expression(arr.sa / sales_scale, arr.sb, arr.k, u, unit)
 
-    sales_scale = 1.0
-    if arr.sa is not None and arr.sb is not None:
-        sales_scale = float(np.sum(arr.sa * np.log1p(unit / arr.sb))) or 1.0
+    unit_sales = arr.sales(at_unit)
+    sales_scale = (float(unit_sales.sum()) or 1.0) if unit_sales is not None else 1.0
     extra: list[tuple[str, cp.Constraint]] = []
     minimise = False
     if maximise_margin:
@@ -264,7 +319,7 @@ def solve_conic(
     x = np.clip(np.asarray(u.value) * unit, arr.lo, arr.hi)
     reports = _constraint_reports(problem, arr, x, named, per_unit, unit, floor_c, scale)
     for name, con in extra:  # the outcome target: spend saved per extra unit of outcome asked for
-        value = float(np.sum(arr.a * np.log1p(x / arr.b)))
+        value = float(arr.outcomes(x).sum())
         dual = max(float(np.asarray(con.dual_value)), 0.0) * unit / outcome_scale
         bound = float(scenario.target or 0.0)
         reports.append(
@@ -343,9 +398,9 @@ def _constraint_reports(
     floor = effective_floor(problem)
     if floor_c is not None and floor is not None:
         assert arr.sa is not None and arr.sb is not None
-        sales = float(np.sum(arr.sa * np.log1p(x / arr.sb)))
+        sales = arr.total_sales(x)
         roas = sales / max(float(x.sum()), 1e-12)
-        sscale = float(np.sum(arr.sa * np.log1p(unit / arr.sb))) or 1.0
+        sscale = arr.total_sales(np.full(len(x), unit)) or 1.0
         floor_dual = max(float(np.asarray(floor_c.dual_value)), 0.0) * scale * float(x.sum()) / sscale
         reports.append(
             ConstraintReport(

@@ -50,7 +50,7 @@ def _current(problem: AllocationProblem) -> tuple[float | None, float | None]:
         return None, None
     arr = problem_arrays(problem)
     x = np.array([s or 0.0 for s in spends])
-    return float(x.sum()), float(np.sum(arr.a * np.log1p(x / arr.b)))
+    return float(x.sum()), float(arr.outcomes(x).sum())
 
 
 def _row(result: AllocationResult, current_spend: float | None, current_outcome: float | None) -> ScenarioRow:
