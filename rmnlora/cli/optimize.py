@@ -151,3 +151,33 @@ def _compare(problem: AllocationProblem, chosen: list[Scenario] | None, as_json:
         raise typer.Exit(EXIT_INFEASIBLE)
     if not statuses & {"optimal", "optimal_inaccurate"}:
         raise typer.Exit(1)
+
+
+@app.command("import-curves")
+def import_curves_command(
+    export_path: Annotated[
+        Path,
+        typer.Argument(help="Curves from your MMM: YAML/JSON (see docs/optimizer.md) or Meridian's CSV."),
+    ],
+    budget: Annotated[float, typer.Option(help="Budget of the problem to write (flight total).", min=0.01)],
+    days: Annotated[int, typer.Option(help="Flight length in days.", min=1, max=3660)] = 28,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the AllocationProblem JSON here (else stdout).")
+    ] = None,
+) -> None:
+    """Turn an MMM's response curves (PyMC-Marketing, Meridian, tables) into a problem for `rmn optimize`."""
+    from rmnlora.agents.optimizer.mmm_import import MMMImportError, describe, import_curves, load_export
+
+    try:
+        imported = import_curves(load_export(export_path))
+        problem = AllocationProblem(name=export_path.stem, budget=budget, days=days, lines=imported.lines)
+    except (MMMImportError, ValidationError) as exc:
+        raise fail(str(exc)) from exc
+    for line in describe(imported.report):
+        typer.echo(line, err=True)
+    text = problem.model_dump_json(indent=1, exclude_none=True)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n")
+        typer.echo(f"wrote {out} ({len(problem.lines)} lines)", err=True)

@@ -10,9 +10,9 @@ and the plan report read the result.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 OptimizerObjective = Literal["attributed_sales", "incremental_sales", "clicks", "reach"]
 AllocationStatus = Literal["optimal", "optimal_inaccurate", "infeasible", "error"]
@@ -93,6 +93,71 @@ class CurveParams(BaseModel):
         return self.a / (self.b + daily_spend)
 
 
+class CurveTable(BaseModel):
+    """A daily response curve given as points, e.g. imported from the user's own MMM.
+
+    Piecewise linear between the points (and no outcome beyond the last one: the line's spend is
+    capped there), concave, starting at (0, 0). Why points rather than a formula: every MMM
+    (PyMC-Marketing's saturation functions, Meridian's Hill curves, Robyn's) can be sampled onto
+    one, and the program stays convex and exact for the curve it is given
+    (``optimizer/mmm_import.py`` samples formulas onto a fine grid and states the error).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["table"] = "table"
+    spend: list[float] = Field(min_length=2, max_length=2000, description="Daily spend, from 0, increasing.")
+    outcome: list[float] = Field(min_length=2, max_length=2000, description="Daily outcome at each spend.")
+    source: str = Field(default="table", max_length=200, description="Where the curve came from.")
+    spend_min: float | None = Field(default=None, ge=0, description="Lowest observed positive daily spend.")
+    spend_max: float | None = Field(default=None, ge=0, description="Highest observed daily spend.")
+    r2: float | None = None
+    n_obs: int | None = Field(default=None, ge=0, description="Periods the exporter fitted on, if known.")
+    samples: None = None
+    adstock: float = Field(default=0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _concave_from_zero(self) -> CurveTable:
+        if len(self.spend) != len(self.outcome):
+            raise ValueError(f"spend has {len(self.spend)} points but outcome has {len(self.outcome)}")
+        if self.spend[0] != 0 or self.outcome[0] != 0:
+            raise ValueError("a curve table starts at spend 0 with outcome 0")
+        steps = [b - a for a, b in zip(self.spend, self.spend[1:], strict=False)]
+        if min(steps) <= 0:
+            raise ValueError("curve table spend must be strictly increasing")
+        rises = [b - a for a, b in zip(self.outcome, self.outcome[1:], strict=False)]
+        if min(rises) < 0:
+            raise ValueError("curve table outcome must not fall as spend rises")
+        slopes = [r / d for r, d in zip(rises, steps, strict=True)]
+        for i in range(1, len(slopes)):
+            if slopes[i] > slopes[i - 1] * (1 + 1e-9) + 1e-12:
+                raise ValueError(
+                    f"curve table is not concave: the slope rises after spend {self.spend[i]:g} "
+                    "(import it with mmm_import, which takes the concave envelope and says where)"
+                )
+        return self
+
+    def value(self, daily_spend: float) -> float:
+        """Outcome per day at this daily spend (linear between points, flat past the last)."""
+        xs, ys = self.spend, self.outcome
+        if daily_spend >= xs[-1]:
+            return ys[-1]
+        i = next(j for j in range(1, len(xs)) if xs[j] >= daily_spend)
+        return ys[i - 1] + (ys[i] - ys[i - 1]) * (daily_spend - xs[i - 1]) / (xs[i] - xs[i - 1])
+
+
+def _curve_kind(value: Any) -> str:
+    """'log' unless the curve says otherwise (curves written before tables existed carry no kind)."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "log"))
+    return str(getattr(value, "kind", "log"))
+
+
+DailyCurve = Annotated[
+    Annotated[CurveParams, Tag("log")] | Annotated[CurveTable, Tag("table")], Discriminator(_curve_kind)
+]
+
+
 class HistoryPoint(BaseModel):
     """One day of a line item's history, for problems that carry raw history instead of a curve."""
 
@@ -144,7 +209,7 @@ class LineItem(BaseModel):
     id: str = Field(min_length=1)
     retailer: str = Field(min_length=1)
     placement: str = "all"
-    curve: CurveParams | None = Field(default=None, description="Daily curve of the objective outcome.")
+    curve: DailyCurve | None = Field(default=None, description="Daily curve of the objective outcome.")
     history: list[HistoryPoint] | None = Field(default=None, description="Daily history to fit instead.")
     sales_curve: CurveParams | None = Field(
         default=None, description="Daily attributed-sales curve for the ROAS floor; default: curve."

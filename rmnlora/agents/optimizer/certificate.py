@@ -39,31 +39,45 @@ class Certificate:
 
 
 def _line_maxima(arr: Arrays, c_out: float, c_sales: float, price: np.ndarray) -> np.ndarray | None:
-    """max over [lo, hi] of c_out·f_i(x) + c_sales·s_i(x) − price_i·x, per line; None if unbounded."""
-    a, b = arr.a * c_out, arr.b
-    sa = arr.sa * c_sales if arr.sa is not None and c_sales else np.zeros_like(a)
-    sb = arr.sb if arr.sb is not None else np.ones_like(b)
+    """max over [lo, hi] of c_out·f_i(x) + c_sales·s_i(x) − price_i·x, per line; None if unbounded.
+
+    Each line's function is concave (log curves, bent by an auction, or tables), so bisection on
+    its (right-hand) slope finds the maximiser: for a table it converges to the kink where the
+    slope changes sign.
+    """
+    use_sales = bool(c_sales) and arr.sa is not None
 
     def slope(x: np.ndarray) -> np.ndarray:
-        reached = arr.reached(x)
-        return (a / (b + reached) + sa / (sb + reached)) * arr.reached_slope(x) - price
+        total = c_out * arr.outcome_slopes(x) - price
+        if use_sales:
+            sales = arr.sales_slopes(x)
+            assert sales is not None
+            total = total + c_sales * sales
+        return total
 
     def value(x: np.ndarray) -> np.ndarray:
-        reached = arr.reached(x)
-        return a * np.log1p(reached / b) + sa * np.log1p(reached / sb) - price * x
+        total = c_out * arr.outcomes(x) - price * x
+        if use_sales:
+            sales = arr.sales(x)
+            assert sales is not None
+            total = total + c_sales * sales
+        return total
 
     lo, hi = arr.lo.copy(), arr.hi.copy()
     endless = ~np.isfinite(hi)
+    a = arr.a * c_out
+    sa = arr.sa * c_sales if use_sales and arr.sa is not None else np.zeros_like(a)
+    sb = arr.sb if arr.sb is not None else np.ones_like(arr.b)
     if np.any(endless & (price <= 0) & ((a > 0) | (sa > 0))):
         return None  # a line without a cap and no price on spend: the Lagrangian is unbounded
     # Where the slope turns negative: at most (a + sa)/price beyond zero, and with an auction, where
-    # (a + sa)·k²/(min(b, sb)·x²) falls below the price.
+    # (a + sa)·k²/(min(b, sb)·x²) falls below the price. (Table lines are capped at their last point.)
     with np.errstate(divide="ignore", invalid="ignore"):
         positive = np.maximum(price, 1e-300)
         reach = np.where(price > 0, (a + sa) / positive, np.inf)
         bid = np.isfinite(arr.k)
         reach = np.where(
-            bid, np.maximum(reach, arr.k * np.sqrt((a + sa) / (np.minimum(b, sb) * positive))), reach
+            bid, np.maximum(reach, arr.k * np.sqrt((a + sa) / (np.minimum(arr.b, sb) * positive))), reach
         )
     hi = np.where(endless, np.maximum(lo, reach), hi)
     left, right = lo.copy(), hi.copy()
@@ -72,8 +86,8 @@ def _line_maxima(arr: Arrays, c_out: float, c_sales: float, price: np.ndarray) -
         rising = slope(mid) > 0
         left = np.where(rising, mid, left)
         right = np.where(rising, right, mid)
-    best = np.where(slope(lo) <= 0, lo, np.where(slope(hi) >= 0, hi, 0.5 * (left + right)))
-    return value(best)
+    candidates = np.stack([lo, hi, 0.5 * (left + right), left, right])
+    return np.max(np.stack([value(c) for c in candidates]), axis=0)
 
 
 def certify(

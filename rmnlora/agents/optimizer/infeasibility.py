@@ -158,7 +158,8 @@ def diagnose_target(problem: AllocationProblem, arr: Arrays) -> list[Conflict]:
     line_lo = arr.groups @ arr.lo
     forced = float(np.maximum(arr.gmin, line_lo).sum())
     if forced <= 1e-9 * problem.budget:
-        first = arr.sa / arr.sb  # d sales / d spend at zero spend, per line
+        first = arr.sales_slopes(np.zeros(len(arr.ids)))  # d sales / d spend at zero spend, per line
+        assert first is not None
         best_line = int(np.argmax(first))
         reach = float(first[best_line])
         return [

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rmnlora.schemas.optimizer import AllocationProblem, AllocationResult  # noqa: E402
+from rmnlora.schemas.optimizer import AllocationProblem, AllocationResult, CurveTable  # noqa: E402
 
 MAX_CURVES = 24
 
@@ -39,7 +39,11 @@ def plot_allocation(problem: AllocationProblem, result: AllocationResult, out_di
         weight = by_id[alloc.id].incrementality
         top = max(alloc.spend * 1.6, (curve.spend_max or 0) * days * 1.1, problem.budget / len(problem.lines))
         xs = np.linspace(0, top, 200)
-        ax.plot(xs, weight * days * curve.a * np.log1p(xs / (days * curve.b)), color="tab:blue")
+        if isinstance(curve, CurveTable):
+            ys = np.interp(xs / days, curve.spend, curve.outcome)
+            ax.plot(xs, weight * days * ys, color="tab:blue")
+        else:
+            ax.plot(xs, weight * days * curve.a * np.log1p(xs / (days * curve.b)), color="tab:blue")
         if curve.samples:
             s = np.asarray(curve.samples)
             band = weight * days * s[:, :1] * np.log1p(xs[None, :] / (days * s[:, 1:]))

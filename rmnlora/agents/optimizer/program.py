@@ -14,7 +14,7 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from rmnlora.schemas.optimizer import AllocationProblem, ConstraintReport, CurveParams
+from rmnlora.schemas.optimizer import AllocationProblem, ConstraintReport, CurveParams, CurveTable
 
 SALES_OBJECTIVES = ("attributed_sales", "incremental_sales")
 BINDING_TOL = 1e-7
@@ -26,6 +26,58 @@ TIGHT_MAX_LINES = 20_000
 """Above this many lines the tight solve ends "almost solved" and is re-solved anyway (measured at
 100,000 lines: 15 s for both, 7.4 s at 1e-8 directly), so large problems start at 1e-8; the
 certificate (``certificate.py``) then states the gap that was reached."""
+
+
+@dataclass
+class Tables:
+    """Piecewise-linear curves of some lines, flight-scaled: row j of ``xs``/``ys`` is line ``rows[j]``.
+
+    Shorter tables are padded past their end with flat segments, so every row has K points.
+    """
+
+    rows: np.ndarray
+    xs: np.ndarray
+    ys: np.ndarray
+
+    @classmethod
+    def build(
+        cls, rows: list[int], tables: list[CurveTable], spend_scale: float, outcome_scale: np.ndarray
+    ) -> Tables:
+        width = max(len(t.spend) for t in tables)
+        xs = np.zeros((len(tables), width))
+        ys = np.zeros((len(tables), width))
+        for j, table in enumerate(tables):
+            k = len(table.spend)
+            xs[j, :k] = np.asarray(table.spend) * spend_scale
+            ys[j, :k] = np.asarray(table.outcome) * outcome_scale[j]
+            xs[j, k:] = xs[j, k - 1] * (1 + np.arange(1, width - k + 1) * 1e-3)  # flat padding
+            ys[j, k:] = ys[j, k - 1]
+        return cls(np.asarray(rows, dtype=int), xs, ys)
+
+    @property
+    def slopes(self) -> np.ndarray:
+        return np.diff(self.ys, axis=1) / np.diff(self.xs, axis=1)
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """Outcome of each table line at its spend in x (flat past the last point)."""
+        return np.array([np.interp(x[r], self.xs[j], self.ys[j]) for j, r in enumerate(self.rows)])
+
+    def right_slopes(self, x: np.ndarray) -> np.ndarray:
+        """Slope of the segment each table line's spend sits on (its right-hand derivative)."""
+        slopes = self.slopes
+        out = np.zeros(len(self.rows))
+        for j, r in enumerate(self.rows):
+            k = int(np.searchsorted(self.xs[j], x[r], side="right")) - 1
+            out[j] = slopes[j, k] if 0 <= k < slopes.shape[1] else 0.0
+        return out
+
+    def hypograph(self, t: cp.Variable, spend: cp.Expression, scale: float) -> cp.Constraint:
+        """t ≤ every segment's line at the spend: t is the concave curve's value (over ``scale``)."""
+        m, width = self.xs.shape
+        ones = np.ones((1, width - 1))
+        column = cp.reshape(spend, (m, 1), order="C") @ ones
+        lines = (self.ys[:, :-1] + cp.multiply(self.slopes, column - self.xs[:, :-1])) / scale
+        return cp.reshape(t, (m, 1), order="C") @ ones <= lines
 
 
 @dataclass
@@ -45,9 +97,11 @@ class Arrays:
     gmin: np.ndarray
     gmax: np.ndarray  # retailer max_spend (inf when none)
     gshare: np.ndarray  # retailer share cap in currency (inf when none)
-    curves: list[CurveParams]
-    sales_curves: list[CurveParams | None]
+    curves: list[CurveParams | CurveTable]
+    sales_curves: list[CurveParams | CurveTable | None]
     k: np.ndarray  # flight-scaled auction doubling spend (inf: cost does not rise with spend)
+    tables: Tables | None = None  # lines whose objective curve is a table (their a, b are unused)
+    sales_tables: Tables | None = None
 
     @property
     def auctions(self) -> bool:
@@ -60,14 +114,25 @@ class Arrays:
     def reached_slope(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + x / self.k) ** 2
 
+    @property
+    def closed_form(self) -> bool:
+        """Every line a plain log curve: x(λ) = a/λ − b holds (kkt.py, polish.py)."""
+        return not self.auctions and self.tables is None and self.sales_tables is None
+
     def outcomes(self, x: np.ndarray) -> np.ndarray:
         """Per line: the objective's predicted outcome at spend x (flight totals)."""
-        return self.a * np.log1p(self.reached(x) / self.b)
+        values = self.a * np.log1p(self.reached(x) / self.b)
+        if self.tables is not None:
+            values[self.tables.rows] = self.tables.values(x)
+        return values
 
     def sales(self, x: np.ndarray) -> np.ndarray | None:
         if self.sa is None or self.sb is None:
             return None
-        return self.sa * np.log1p(self.reached(x) / self.sb)
+        values = self.sa * np.log1p(self.reached(x) / self.sb)
+        if self.sales_tables is not None:
+            values[self.sales_tables.rows] = self.sales_tables.values(x)
+        return values
 
     def total_sales(self, x: np.ndarray) -> float:
         """Σ attributed sales at x; only called where a ROAS floor or target made sales curves required."""
@@ -77,40 +142,65 @@ class Arrays:
         return float(sales.sum())
 
     def outcome_slopes(self, x: np.ndarray) -> np.ndarray:
-        return self.a / (self.b + self.reached(x)) * self.reached_slope(x)
+        slopes = self.a / (self.b + self.reached(x)) * self.reached_slope(x)
+        if self.tables is not None:
+            slopes[self.tables.rows] = self.tables.right_slopes(x)
+        return slopes
 
     def sales_slopes(self, x: np.ndarray) -> np.ndarray | None:
         if self.sa is None or self.sb is None:
             return None
-        return self.sa / (self.sb + self.reached(x)) * self.reached_slope(x)
+        slopes = self.sa / (self.sb + self.reached(x)) * self.reached_slope(x)
+        if self.sales_tables is not None:
+            slopes[self.sales_tables.rows] = self.sales_tables.right_slopes(x)
+        return slopes
 
 
 def response_expression(
-    weight: np.ndarray, b: np.ndarray, k: np.ndarray, u: cp.Variable, unit: float
-) -> cp.Expression:
-    """Σ weight·log(1 + reached(unit·u)/b) as a DCP expression; reached is linear without an
-    auction and ``k·(1 − 1/(1 + unit·u/k))`` (concave) with one, so the sum stays concave."""
-    plain = np.flatnonzero(~np.isfinite(k))
-    bid = np.flatnonzero(np.isfinite(k))
-    parts = []
+    weight: np.ndarray,
+    b: np.ndarray,
+    k: np.ndarray,
+    u: cp.Variable,
+    unit: float,
+    tables: Tables | None = None,
+    scale: float = 1.0,
+) -> tuple[cp.Expression, list[cp.Constraint]]:
+    """Σ of every line's response as a DCP expression, with the constraints it needs.
+
+    A log line is ``weight·log(1 + reached/b)``: reached is linear without an auction and
+    ``k·(1 − 1/(1 + unit·u/k))`` (concave) with one. A table line is a hypograph variable below
+    each of its segments (``weight`` is then unused: the table carries its own scale, over ``scale``).
+    """
+    tabled = np.zeros(len(b), dtype=bool)
+    if tables is not None:
+        tabled[tables.rows] = True
+    plain = np.flatnonzero(~np.isfinite(k) & ~tabled)
+    bid = np.flatnonzero(np.isfinite(k) & ~tabled)
+    parts: list[cp.Expression] = []
+    constraints: list[cp.Constraint] = []
     if plain.size:
         parts.append(cp.sum(cp.multiply(weight[plain], cp.log1p(cp.multiply(unit / b[plain], u[plain])))))
     if bid.size:
         reached = cp.multiply(k[bid] / b[bid], 1 - cp.inv_pos(1 + cp.multiply(unit / k[bid], u[bid])))
         parts.append(cp.sum(cp.multiply(weight[bid], cp.log1p(reached))))
-    return cp.sum(cp.hstack(parts)) if len(parts) > 1 else parts[0]
+    if tables is not None:
+        t = cp.Variable(len(tables.rows))
+        constraints.append(tables.hypograph(t, unit * u[tables.rows], scale))
+        parts.append(cp.sum(t))
+    total = cp.sum(cp.hstack(parts)) if len(parts) > 1 else parts[0]
+    return total, constraints
 
 
 def problem_arrays(problem: AllocationProblem) -> Arrays:
     """Vectorise a resolved problem (every line has a curve)."""
     days = float(problem.days)
-    curves: list[CurveParams] = []
-    sales_curves: list[CurveParams | None] = []
+    curves: list[CurveParams | CurveTable] = []
+    sales_curves: list[CurveParams | CurveTable | None] = []
     for line in problem.lines:
         if line.curve is None:
             raise ValueError(f"line '{line.id}' has no curve; call resolve_curves first")
         curves.append(line.curve)
-        sales = line.sales_curve
+        sales: CurveParams | CurveTable | None = line.sales_curve
         if sales is None and problem.objective in SALES_OBJECTIVES:
             sales = line.curve
         sales_curves.append(sales)
@@ -122,12 +212,19 @@ def problem_arrays(problem: AllocationProblem) -> Arrays:
             raise ValueError(f"{what} needs a sales_curve on line(s): {', '.join(missing)}")
     has_sales = all(s is not None for s in sales_curves)
     weight = np.array([line.incrementality for line in problem.lines])
-    a = np.array([c.a for c in curves]) * days * weight
-    b = np.array([c.b for c in curves]) * days
-    sa = np.array([s.a for s in sales_curves if s]) * days if has_sales else None
-    sb = np.array([s.b for s in sales_curves if s]) * days if has_sales else None
+    a = np.array([c.a if isinstance(c, CurveParams) else 1.0 for c in curves]) * days * weight
+    b = np.array([c.b if isinstance(c, CurveParams) else 1.0 for c in curves]) * days
+    sa = sb = None
+    if has_sales:
+        sa = np.array([s.a if isinstance(s, CurveParams) else 1.0 for s in sales_curves]) * days
+        sb = np.array([s.b if isinstance(s, CurveParams) else 1.0 for s in sales_curves]) * days
     lo = np.array([line.min_spend for line in problem.lines])
     hi = np.array([np.inf if line.max_spend is None else line.max_spend for line in problem.lines])
+    tables = _tables(problem, curves, weight * days, days)
+    sales_tables = _tables(problem, sales_curves, np.full(len(curves), days), days) if has_sales else None
+    for table in (tables, sales_tables):
+        if table is not None:  # no outcome past a table's last point: the line is capped there
+            hi[table.rows] = np.minimum(hi[table.rows], table.xs[:, -1])
 
     retailers = [line.retailer for line in problem.lines]
     group_names = sorted(set(retailers))
@@ -168,7 +265,28 @@ def problem_arrays(problem: AllocationProblem) -> Arrays:
         np.array(
             [np.inf if line.auction is None else line.auction.doubling_spend * days for line in problem.lines]
         ),
+        tables,
+        sales_tables,
     )
+
+
+def _tables(
+    problem: AllocationProblem,
+    curves: list[CurveParams | CurveTable] | list[CurveParams | CurveTable | None],
+    scales: np.ndarray,
+    days: float,
+) -> Tables | None:
+    rows = [i for i, c in enumerate(curves) if isinstance(c, CurveTable)]
+    if not rows:
+        return None
+    with_auction = [problem.lines[i].id for i in rows if problem.lines[i].auction is not None]
+    if with_auction:
+        raise ValueError(
+            f"line(s) {', '.join(with_auction)}: a curve table already holds what spend buys; "
+            "give either a table or an auction cost, not both"
+        )
+    tables = [c for c in curves if isinstance(c, CurveTable)]
+    return Tables.build(rows, tables, days, scales[rows])
 
 
 @dataclass
@@ -245,11 +363,17 @@ def solve_conic(
     floor = effective_floor(problem)
     at_unit = np.full(n, unit)
     outcome_scale = float(arr.outcomes(at_unit).sum()) or 1.0
-    outcome = response_expression(arr.a / outcome_scale, arr.b, arr.k, u, unit)
+    outcome, hypographs = response_expression(
+        arr.a / outcome_scale, arr.b, arr.k, u, unit, arr.tables, outcome_scale
+    )
 
     def sales(sales_scale: float) -> cp.Expression:
         assert arr.sa is not None and arr.sb is not None
-        return response_expression(arr.sa / sales_scale, arr.sb, arr.k, u, unit)
+        expression, needed = response_expression(
+            arr.sa / sales_scale, arr.sb, arr.k, u, unit, arr.sales_tables, sales_scale
+        )
+        hypographs.extend(needed)
+        return expression
 
     unit_sales = arr.sales(at_unit)
     sales_scale = (float(unit_sales.sum()) or 1.0) if unit_sales is not None else 1.0
@@ -298,7 +422,7 @@ def solve_conic(
     if with_floor and floor is not None and not maximise_margin:
         floor_c = sales(sales_scale) >= floor * unit / sales_scale * cp.sum(u)
     constraints = [c for _, _, c, _ in named] + [c for _, c in extra]
-    constraints += [floor_c] if floor_c is not None else []
+    constraints += ([floor_c] if floor_c is not None else []) + hypographs
     goal = cp.Minimize(objective) if minimise else cp.Maximize(objective)
     prob = cp.Problem(goal, constraints)
     started = time.perf_counter()
