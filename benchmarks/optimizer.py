@@ -1,14 +1,23 @@
-"""Allocation solve time and optimality gap vs the independent KKT solution; SLSQP for comparison.
+"""Allocation solve time and optimality gap vs the independent KKT solution; SLSQP and PyMC-Marketing's
+budget optimizer on the same curves for comparison; scenario solve times.
 
 Usage: .venv/bin/python benchmarks/optimizer.py [SIZES...] [--slsqp-size N] [--slsqp-cap SECONDS]
-Defaults: sizes 100 1000 10000, SLSQP on the 1,000-item problem capped at 120 s of iterations.
+       [--pymc-sizes N ...] [--install-pymc]
+Defaults: sizes 100 1000 10000 100000, SLSQP on the 1,000-item problem capped at 120 s, PyMC-Marketing
+on 10 and 100 lines when its venv exists ($PYMC_MARKETING_PYTHON, default /tmp/pymc-venv/bin/python;
+--install-pymc creates it: pymc-marketing is never a dependency of rmnlora).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from _common import write_results
@@ -16,7 +25,12 @@ from scipy import optimize
 
 from rmnlora.agents.optimizer import allocate_budget, kkt_allocation
 from rmnlora.agents.optimizer.kkt import log_objective
-from rmnlora.schemas.optimizer import AllocationProblem, CurveParams, LineItem
+from rmnlora.agents.optimizer.program import problem_arrays, solve_conic
+from rmnlora.agents.optimizer.scenarios import compare_scenarios
+from rmnlora.schemas.optimizer import AllocationProblem, CurveParams, LineItem, Scenario
+
+PYMC_PYTHON = Path(os.environ.get("PYMC_MARKETING_PYTHON", "/tmp/pymc-venv/bin/python"))
+PYMC_SIDE = Path(__file__).with_name("pymc_marketing_side.py")
 
 
 def make_problem(n: int, seed: int = 0) -> tuple[AllocationProblem, np.ndarray, np.ndarray, np.ndarray]:
@@ -51,7 +65,91 @@ def run_cvxpy(n: int) -> dict[str, float | str]:
         "objective_gap_rel": (best - float(result.predicted_outcome or 0.0)) / best,
         "allocation_max_abs_diff_rel": float(np.max(np.abs(x - x_kkt)) / np.max(x_kkt)),
         "budget_residual_rel": abs(float(x.sum()) - problem.budget) / problem.budget,
+        "certified_gap": result.optimality_gap if result.optimality_gap is not None else float("nan"),
+        "polished": any(note.startswith("polished") for note in result.notes),
+        **_conic_alone(problem, a, b, x_kkt, best),
     }
+
+
+def _conic_alone(
+    problem: AllocationProblem, a: np.ndarray, b: np.ndarray, x_kkt: np.ndarray, best: float
+) -> dict[str, float]:
+    """The conic solution before polishing: the polish uses kkt.py's closed form, so this is the
+    figure that compares two independent methods."""
+    solved = solve_conic(problem, problem_arrays(problem))
+    assert solved.x is not None
+    return {
+        "conic_objective_gap_rel": (best - log_objective(a, b, solved.x)) / best,
+        "conic_max_abs_diff_rel": float(np.max(np.abs(solved.x - x_kkt)) / np.max(x_kkt)),
+    }
+
+
+def run_scenarios(n: int) -> dict[str, float | str]:
+    """Each scenario's solve time on the same n lines (sales curves = the objective's)."""
+    problem, _, _, _ = make_problem(n)
+    out: dict[str, float | str] = {"items": n}
+    for scenario in (
+        Scenario(),
+        Scenario(kind="target_mroas", target=1.0),
+        Scenario(kind="target_roas", target=1.5),
+        Scenario(kind="target_outcome", target=400.0 * n),
+    ):
+        started = time.perf_counter()
+        row = compare_scenarios(problem, [scenario]).rows[0]
+        out[f"{scenario.kind}_seconds"] = time.perf_counter() - started
+        out[f"{scenario.kind}_status"] = row.status
+    return out
+
+
+def run_pymc(n: int) -> dict[str, float | str] | None:
+    """PyMC-Marketing's BudgetOptimizer (SLSQP on PyTensor) and ours on the same log curves."""
+    if not PYMC_PYTHON.exists():
+        return None
+    problem, a, b, hi = make_problem(n)
+    spec = {
+        "budget": problem.budget,
+        "bounds": {f"l{i}": [0.0, None if not np.isfinite(hi[i]) else float(hi[i])] for i in range(n)},
+        "curves": [{"channel": f"l{i}", "family": "log", "params": {"a": a[i], "b": b[i]}} for i in range(n)],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
+        spec_path.write_text(json.dumps(spec))
+        done = subprocess.run(
+            [str(PYMC_PYTHON), str(PYMC_SIDE), "--input", str(spec_path), "--json", str(out_path)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        if done.returncode != 0 or not out_path.exists():
+            return {"items": n, "error": (done.stderr or done.stdout)[-500:]}
+        theirs = json.loads(out_path.read_text())
+    started = time.perf_counter()
+    ours = allocate_budget(problem)
+    ours_seconds = time.perf_counter() - started
+    x_ours = np.array([line.spend for line in ours.lines])
+    x_theirs = np.array([theirs["allocation"][f"l{i}"] for i in range(n)])
+    best = log_objective(a, b, kkt_allocation(a, b, problem.budget, hi=hi)[0])
+    return {
+        "items": n,
+        "ours_objective": float(ours.predicted_outcome or 0.0),
+        "pymc_objective": float(theirs["objective"]),
+        "ours_gap_to_kkt": (best - float(ours.predicted_outcome or 0.0)) / best,
+        "pymc_gap_to_kkt": (best - log_objective(a, b, x_theirs)) / best,
+        "allocation_max_abs_diff_rel": float(np.max(np.abs(x_ours - x_theirs)) / np.max(x_ours)),
+        "ours_seconds": ours_seconds,
+        "pymc_seconds": float(theirs["seconds"]),
+        "pymc_seconds_optimize": float(theirs.get("seconds_optimize", float("nan"))),
+        "ours_certified_gap": ours.optimality_gap if ours.optimality_gap is not None else float("nan"),
+        "pymc_marketing_version": str(theirs.get("pymc_marketing_version", "?")),
+    }
+
+
+def install_pymc() -> None:
+    """A separate venv for the comparison only (about 30 s and 790 MB, from PyPI)."""
+    venv = PYMC_PYTHON.parent.parent
+    subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(PYMC_PYTHON), "-m", "pip", "install", "-q", "pymc-marketing==0.19.2"], check=True)
 
 
 def run_slsqp(n: int, cap: float) -> dict[str, float | str | int]:
@@ -95,11 +193,15 @@ def run_slsqp(n: int, cap: float) -> dict[str, float | str | int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("sizes", nargs="*", type=int, default=[100, 1000, 10000])
+    parser.add_argument("sizes", nargs="*", type=int, default=[100, 1000, 10000, 100000])
     parser.add_argument("--slsqp-size", type=int, default=1000)
     parser.add_argument("--slsqp-cap", type=float, default=120.0)
+    parser.add_argument("--pymc-sizes", nargs="*", type=int, default=[10, 100])
+    parser.add_argument("--install-pymc", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.install_pymc and not PYMC_PYTHON.exists():
+        install_pymc()
     rows = []
     for n in args.sizes:
         run_cvxpy(min(n, 50))  # warm-up: imports and CVXPY's first-call caches
@@ -109,7 +211,36 @@ def main() -> None:
             f"CVXPY/Clarabel {n:>6} items: {row['seconds_total']:.3f} s total "
             f"({row['seconds_canon_and_solve']:.3f} s canonicalise+solve), status {row['status']}, "
             f"objective gap {row['objective_gap_rel']:.2e}, "
-            f"max |Δx|/max x {row['allocation_max_abs_diff_rel']:.2e}"
+            f"max |Δx|/max x {row['allocation_max_abs_diff_rel']:.2e}, "
+            f"certified gap {row['certified_gap']:.1e}"
+            + (" (polished)" if row["polished"] else "")
+            + f"; the conic solve alone: objective gap {row['conic_objective_gap_rel']:.1e}, "
+            f"max |Δx|/max x {row['conic_max_abs_diff_rel']:.1e}"
+        )
+    scenarios = run_scenarios(1000)
+    print(
+        "scenarios on 1,000 items: "
+        + ", ".join(
+            f"{k.removesuffix('_seconds')} {v:.3f} s" for k, v in scenarios.items() if k.endswith("_seconds")
+        )
+    )
+    pymc_rows = []
+    for n in args.pymc_sizes:
+        side = run_pymc(n)
+        if side is None:
+            print(f"PyMC-Marketing: skipped (no venv at {PYMC_PYTHON}; run with --install-pymc)")
+            break
+        pymc_rows.append(side)
+        if "error" in side:
+            print(f"PyMC-Marketing {n:>4} items: failed: {side['error']}")
+            continue
+        print(
+            f"PyMC-Marketing {side['pymc_marketing_version']} vs ours, {n:>4} items: objective "
+            f"{side['pymc_objective']:,.4f} vs {side['ours_objective']:,.4f} "
+            f"(gap to KKT {side['pymc_gap_to_kkt']:.1e} vs {side['ours_gap_to_kkt']:.1e}), "
+            f"max |Δx|/max x {side['allocation_max_abs_diff_rel']:.1e}, time {side['pymc_seconds']:.2f} s "
+            f"(optimise {side['pymc_seconds_optimize']:.2f} s) vs {side['ours_seconds']:.3f} s; "
+            f"ours certified to {side['ours_certified_gap']:.1e}"
         )
     slsqp = run_slsqp(args.slsqp_size, args.slsqp_cap) if args.slsqp_size > 0 else None
     if slsqp:
@@ -120,7 +251,14 @@ def main() -> None:
             f"max |Δx|/max x {slsqp['allocation_max_abs_diff_rel']:.2e}"
         )
     write_results(
-        "optimizer", {"cvxpy_clarabel": rows, "slsqp": slsqp, "goal": "10,000 items under 2 s, gap <= 1e-6"}
+        "optimizer",
+        {
+            "cvxpy_clarabel": rows,
+            "slsqp": slsqp,
+            "scenarios": scenarios,
+            "pymc_marketing": pymc_rows,
+            "goal": "100,000 items under 10 s on 2 cores, certified gap <= 1e-9",
+        },
     )
 
 
