@@ -181,3 +181,46 @@ def import_curves_command(
     else:
         out.write_text(text + "\n")
         typer.echo(f"wrote {out} ({len(problem.lines)} lines)", err=True)
+
+
+@app.command("flight")
+def flight(
+    problem_path: Annotated[
+        Path, typer.Argument(help="FlightProblem JSON: lines with curves, weeks, pacing.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the FlightPlan as JSON.")] = False,
+) -> None:
+    """Spread a budget over lines and weeks with the fitted adstock, per-week limits and pacing."""
+    from rmnlora.agents.optimizer.flighting import plan_flight
+    from rmnlora.schemas.flighting import FlightProblem
+
+    try:
+        text = read_text_file(problem_path, "flight problem", ValueError, max_bytes=MAX_JSON_BYTES)
+        problem = FlightProblem.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field '{'.'.join(str(p) for p in e['loc']) or '<root>'}': {e['msg']}" for e in exc.errors()
+        )
+        raise fail(f"invalid flight problem {problem_path}: {problems}") from exc
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    plan = plan_flight(problem)
+    if as_json:
+        typer.echo(plan.model_dump_json())
+    elif plan.infeasibility is not None:
+        typer.echo(f"infeasible: {plan.infeasibility.summary}")
+        for conflict in plan.infeasibility.conflicts:
+            typer.echo(f"  - {conflict.description}  [{', '.join(conflict.constraints)}]")
+    else:
+        typer.echo(
+            f"{plan.status}: {plan.total_spend:,.0f} {plan.currency} over {plan.weeks} weeks, "
+            f"predicted {plan.predicted_outcome or 0:,.0f} (certified gap {plan.kkt_gap or 0:.1e})"
+        )
+        for week in plan.week_totals:
+            typer.echo(f"  week {week.week + 1:>3}: {week.spend:>14,.2f} ({week.share:6.1%})")
+        if plan.binding:
+            typer.echo(f"  binding: {', '.join(plan.binding[:10])}")
+    if plan.status == "infeasible":
+        raise typer.Exit(EXIT_INFEASIBLE)
+    if plan.status == "error":
+        raise typer.Exit(1)

@@ -122,6 +122,24 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
         }
         for i, row in enumerate(table.rows if table else [])
     ]
+    flight = optimized.flighting if optimized else None
+    retailer_of = {line.id: line.retailer for line in (allocation.lines if allocation else [])}
+    flight_retailers = sorted(set(retailer_of.values()))
+    week_rows = []
+    for week in flight.week_totals if flight else []:
+        spend_by: dict[str, float] = {}
+        for cell in flight.cells if flight else []:
+            if cell.week == week.week:
+                name = retailer_of.get(cell.line_id, "?")
+                spend_by[name] = spend_by.get(name, 0.0) + cell.spend
+        week_rows.append(
+            {
+                "week": week.week + 1,
+                "spend": _money(week.spend, cur),
+                "share": _pct(week.share),
+                "by_retailer": [_money(spend_by.get(r, 0.0), cur) for r in flight_retailers],
+            }
+        )
     composed = {
         c.name.removeprefix("adapters:"): f"{c.detail} ({c.status})"
         for c in (created.components if created else [])
@@ -212,6 +230,14 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
         "binding": allocation.binding if allocation else [],
         "comparisons": comparisons,
         "scenario_rows": scenario_rows,
+        "week_rows": week_rows,
+        "flight_retailers": flight_retailers,
+        "flight_note": (
+            f"{flight.weeks} weeks, line totals as allocated, timed with the fitted adstock "
+            f"(carry-over after the flight counted; certified gap {flight.kkt_gap:.1e})"
+            if flight and flight.kkt_gap is not None
+            else ""
+        ),
         "scenario_before": (
             f"{_money(table.current_spend, cur)} spend, {outcome(table.current_outcome)} predicted"
             if table and table.current_spend is not None

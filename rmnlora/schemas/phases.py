@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 from rmnlora.schemas.clean_room import CleanRoomStatus
 from rmnlora.schemas.creative import CopyCandidate, CreativeResult
+from rmnlora.schemas.flighting import FlightPlan
 from rmnlora.schemas.governance import GovernanceResult
 from rmnlora.schemas.harmonize import HarmonizeSummary
 from rmnlora.schemas.measurement import ExperimentDesign
@@ -129,6 +130,10 @@ class OptimizeResult(_Result):
     allocation: AllocationResult | None = None
     scenarios: ScenarioTable | None = Field(
         default=None, description="The brief's scenario beside the standard ones, on the same curves."
+    )
+    flighting: FlightPlan | None = Field(
+        default=None,
+        description="What to spend each week: the allocation's line totals timed with the adstock.",
     )
     history: dict[str, LineHistory] = Field(default_factory=dict, description="'retailer/placement' → ROAS.")
     plots: list[str] = Field(default_factory=list)

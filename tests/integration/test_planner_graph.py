@@ -83,11 +83,17 @@ def test_clean_brief_proceeds_through_every_gate(
         "## Creative and governance",
         "## Reflection trail",
         "### Scenarios",
+        "### Weekly flighting",
     ):
         assert section in report
     scenarios = state["results"]["optimize"]["scenarios"]["rows"]
     assert scenarios[0]["label"] == "fixed budget" and scenarios[0]["spend"] == allocation["total_spend"]
     assert "| fixed budget (chosen) | optimal |" in report and "| ROAS floor as target |" in report
+    flight = state["results"]["optimize"]["flighting"]
+    assert flight["status"] == "optimal" and flight["kkt_gap"] < 1e-6
+    for line in allocation["lines"]:  # the weeks time each line's allocated total, they do not change it
+        weekly = sum(c["spend"] for c in flight["cells"] if c["line_id"] == line["id"])
+        assert abs(weekly - line["spend"]) <= 1e-6 * allocation["total_spend"]
     html = Path(state["report"]["html"]).read_text()
     assert "data:image/png;base64," in html  # plots inlined: the HTML stands alone
     assert "<strong>completed</strong>" in html and "**" not in html

@@ -16,11 +16,21 @@ import polars as pl
 from rmnlora.agents.optimizer.allocate import allocate_budget
 from rmnlora.agents.optimizer.bandit import thompson_split
 from rmnlora.agents.optimizer.curves import daily_history, fit_response_curves
+from rmnlora.agents.optimizer.flighting import plan_flight
 from rmnlora.agents.optimizer.plots import plot_allocation
 from rmnlora.agents.optimizer.problem import OUTCOME_FOR_OBJECTIVE, build_problem
 from rmnlora.agents.optimizer.scenarios import compare_scenarios, default_scenarios
 from rmnlora.schemas.brief import CampaignBrief
-from rmnlora.schemas.optimizer import AllocationProblem, BanditArm, CurveFit, HistoryPoint, ScenarioTable
+from rmnlora.schemas.flighting import FlightLine, FlightPlan, FlightProblem
+from rmnlora.schemas.optimizer import (
+    AllocationProblem,
+    AllocationResult,
+    BanditArm,
+    CurveFit,
+    CurveParams,
+    HistoryPoint,
+    ScenarioTable,
+)
 from rmnlora.schemas.phases import Exploration, LineHistory, OptimizeResult, OptimizeRevision
 
 DEFAULT_BOOTSTRAP = 200
@@ -64,10 +74,46 @@ def optimize_brief(
         problem=problem,
         allocation=allocation,
         scenarios=scenario_table(problem),
+        flighting=weekly_flighting(problem, allocation) if solved else None,
         history=line_history(events, outcome),
         plots=[str(p) for p in plots],
         exploration=explore_thin_lines(brief, problem, curves, events, outcome),
         applied_changes=applied,
+    )
+
+
+def weekly_flighting(problem: AllocationProblem, allocation: AllocationResult) -> FlightPlan | None:
+    """When to spend each line's allocated total: the flight in weeks, with the fitted adstock.
+
+    Line totals are held at the allocation (it already chose how much), so this only chooses the
+    timing; None for flights under two weeks or lines whose curves are tables (no adstock fitted).
+    """
+    weeks = problem.days // 7
+    curves = {line.id: line.curve for line in problem.lines}
+    if weeks < 2 or not all(isinstance(c, CurveParams) for c in curves.values()):
+        return None
+    lines = [
+        FlightLine(
+            id=line.id,
+            retailer=line.retailer,
+            curve=curves[line.id],  # type: ignore[arg-type]
+            incrementality=next(item.incrementality for item in problem.lines if item.id == line.id),
+            min_spend=line.spend,
+            max_spend=line.spend,
+        )
+        for line in allocation.lines
+        if line.spend > 0
+    ]
+    if not lines:
+        return None
+    return plan_flight(
+        FlightProblem(
+            name=f"{problem.name}: weekly",
+            budget=sum(line.min_spend or 0.0 for line in lines),
+            currency=problem.currency,
+            weeks=weeks,
+            lines=lines,
+        )
     )
 
 

@@ -4,6 +4,8 @@ named before solving, input validation, and the Lagrangian certificate."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -421,3 +423,32 @@ def test_the_certificate_exposes_a_plan_that_is_not_optimal() -> None:
     worse[i, int(np.argmin(x[i]))] += moved
     bound, objective, _ = lagrangian_bound(arr, worse, none)
     assert (bound - objective) / objective > 1e-4
+
+
+def test_rmn_flight_prints_the_weeks_and_names_an_impossible_pacing(tmp_path: Path) -> None:
+    import json as json_module
+
+    from typer.testing import CliRunner
+
+    from rmnlora.cli import app
+
+    runner = CliRunner()
+    problem = {
+        "budget": 40_000,
+        "weeks": 6,
+        "lines": [{"id": "w", "retailer": "walmart", "curve": {"a": 900, "b": 400, "adstock": 0.6}}],
+        "week_specs": [{"index": 4, "seasonality": 1.8}],
+        "pacing": {"max_change": 0.5},
+    }
+    path = tmp_path / "flight.json"
+    path.write_text(json_module.dumps(problem))
+    shown = runner.invoke(app, ["flight", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert "week   5:" in shown.output and "pacing:max_change" in shown.output
+    problem["week_specs"] = [{"index": 0, "min_spend": 30_000}, {"index": 1, "min_spend": 30_000}]
+    path.write_text(json_module.dumps(problem))
+    impossible = runner.invoke(app, ["flight", str(path)])
+    assert impossible.exit_code == 3 and "week:0:min" in impossible.output
+    path.write_text('{"budget": 1, "weeks": 0, "lines": []}')
+    bad = runner.invoke(app, ["flight", str(path)])
+    assert bad.exit_code == 1 and "field 'weeks'" in bad.output
