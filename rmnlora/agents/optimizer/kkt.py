@@ -24,9 +24,14 @@ def kkt_allocation(
     lo: np.ndarray | None = None,
     hi: np.ndarray | None = None,
     *,
+    offset: np.ndarray | None = None,
     iterations: int = 200,
 ) -> tuple[np.ndarray, float]:
-    """(x, λ): the optimal spends and the budget multiplier (marginal outcome per currency unit)."""
+    """(x, λ): the optimal spends and the budget multiplier (marginal outcome per currency unit).
+
+    ``offset`` adds a fixed part to each line's price, x_i = clip(A_i/(λ + offset_i) − B_i, ...): the
+    retailer multipliers of a solved problem, held while λ alone is found (``polish.py``).
+    """
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     lo = np.zeros_like(a) if lo is None else np.asarray(lo, dtype=float)
@@ -34,14 +39,22 @@ def kkt_allocation(
     if lo.sum() > budget * (1 + 1e-12) or hi.sum() < budget * (1 - 1e-12):
         raise KKTInfeasible(f"bounds sum to [{lo.sum():.6g}, {hi.sum():.6g}], budget {budget:.6g}")
 
+    shift = np.zeros_like(a) if offset is None else np.asarray(offset, dtype=float)
+
     def spend(lam: float) -> np.ndarray:
-        return np.clip(a / lam - b, lo, hi)
+        return np.clip(a / np.maximum(lam + shift, 1e-300) - b, lo, hi)
 
     # Bracket λ in log space: at λ_hi every line sits at its lower bound, at λ_lo at its upper.
-    lam_hi = float(np.max(a / (b + lo))) * 2.0
-    lam_lo = float(np.min(a / (b + np.where(np.isfinite(hi), hi, budget)))) / 2.0
-    while spend(lam_lo).sum() < budget:
+    lam_hi = max(float(np.max(a / (b + lo) - shift)) * 2.0, 1e-300)
+    lam_lo = max(float(np.min(a / (b + np.where(np.isfinite(hi), hi, budget)) - shift)) / 2.0, 1e-300)
+    for _ in range(2000):
+        if spend(lam_lo).sum() >= budget:
+            break
         lam_lo /= 2.0
+    else:  # the offsets price every line too high for the budget to be placed at any λ > 0
+        raise KKTInfeasible(f"no budget price places {budget:.6g} with these price offsets")
+    if spend(lam_hi).sum() > budget * (1 + 1e-12):
+        raise KKTInfeasible(f"every line above its floor even at λ = {lam_hi:.3g}: offsets too low")
     log_lo, log_hi = np.log(lam_lo), np.log(lam_hi)
     for _ in range(iterations):
         mid = 0.5 * (log_lo + log_hi)
