@@ -195,30 +195,25 @@ def allocate_budget(problem: AllocationProblem, *, seed: int = 0) -> AllocationR
         # A ROAS target no first currency unit reaches is met only by spending nothing: no answer.
         infeasible = solved.x is not None or solved.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE)
         if infeasible and problem.scenario.kind in ("target_roas", "target_outcome"):
-            conflicts = diagnose_target(problem, arr)
-            return AllocationResult(
-                **base,
-                status="infeasible",
-                solver_status=solved.status,  # type: ignore[arg-type]
-                solve_seconds=solved.seconds,
-                notes=notes,
-                infeasibility=InfeasibilityReport(
-                    summary=f"no spend up to the budget reaches the {problem.scenario.label} target; "
-                    "nothing was relaxed",
-                    conflicts=conflicts,
-                ),
+            summary = (
+                f"no spend up to the budget reaches the {problem.scenario.label} target; nothing was relaxed"
             )
-        if infeasible and problem.roas_floor is not None:
-            conflicts = diagnose_floor(problem, arr)
+            conflicts = diagnose_target(problem, arr)
+        elif infeasible and problem.roas_floor is not None:
+            summary, conflicts = (
+                "the ROAS floor is out of reach; nothing was relaxed",
+                diagnose_floor(problem, arr),
+            )
+        else:
+            summary, conflicts = "", []
+        if conflicts:
             return AllocationResult(
                 **base,
                 status="infeasible",
                 solver_status=solved.status,  # type: ignore[arg-type]
                 solve_seconds=solved.seconds,
                 notes=notes,
-                infeasibility=InfeasibilityReport(
-                    summary="the ROAS floor is out of reach; nothing was relaxed", conflicts=conflicts
-                ),
+                infeasibility=InfeasibilityReport(summary=summary, conflicts=conflicts),
             )
         status = "infeasible" if solved.status.startswith("infeasible") else "error"
         return AllocationResult(
