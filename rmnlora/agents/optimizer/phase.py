@@ -73,7 +73,7 @@ def optimize_brief(
         curves=curves,
         problem=problem,
         allocation=allocation,
-        scenarios=scenario_table(problem),
+        scenarios=scenario_table(problem, allocation),
         flighting=weekly_flighting(problem, allocation) if solved else None,
         history=line_history(events, outcome),
         plots=[str(p) for p in plots],
@@ -117,11 +117,12 @@ def weekly_flighting(problem: AllocationProblem, allocation: AllocationResult) -
     )
 
 
-def scenario_table(problem: AllocationProblem) -> ScenarioTable:
-    """The brief's scenario first, then the standard ones it does not already ask (same curves)."""
+def scenario_table(problem: AllocationProblem, allocation: AllocationResult | None = None) -> ScenarioTable:
+    """The brief's scenario first (``allocation``, when given, is its row), then the standard ones it
+    does not already ask (same curves)."""
     chosen = problem.scenario
     others = [s for s in default_scenarios(problem) if (s.kind, s.target) != (chosen.kind, chosen.target)]
-    return compare_scenarios(problem, [chosen, *others])
+    return compare_scenarios(problem, [chosen, *others], solved=allocation)
 
 
 def explore_thin_lines(

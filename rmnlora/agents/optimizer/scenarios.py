@@ -99,12 +99,17 @@ def _row(result: AllocationResult, current_spend: float | None, current_outcome:
 
 
 def compare_scenarios(
-    problem: AllocationProblem, scenarios: list[Scenario] | None = None, *, seed: int = 0
+    problem: AllocationProblem,
+    scenarios: list[Scenario] | None = None,
+    *,
+    seed: int = 0,
+    solved: AllocationResult | None = None,
 ) -> ScenarioTable:
     """Allocate under each scenario (default: :func:`default_scenarios`) and tabulate them.
 
     ``problem.budget`` is the fixed budget of that scenario and the most any target scenario may
-    spend. Curves are fitted once, so every row reads the same curves.
+    spend. Curves are fitted once, so every row reads the same curves. ``solved``, an allocation of
+    this problem already made, is reused for its scenario's row instead of solving it again.
     """
     scenarios = default_scenarios(problem) if scenarios is None else scenarios
     if not scenarios:
@@ -114,7 +119,9 @@ def compare_scenarios(
     resolved = resolve_curves(problem, seed)
     current_spend, current_outcome = _current(resolved)
     results = [
-        allocate_budget(resolved.model_copy(update={"scenario": scenario}), seed=seed)
+        solved
+        if solved is not None and solved.scenario == scenario
+        else allocate_budget(resolved.model_copy(update={"scenario": scenario}), seed=seed)
         for scenario in scenarios
     ]
     return ScenarioTable(
