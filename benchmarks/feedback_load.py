@@ -223,7 +223,7 @@ def _report(name: str, f: dict[str, object]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("count", nargs="?", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=16, help="client connections")
     parser.add_argument("--retry-share", type=float, default=0.05)
     parser.add_argument("--server-workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--postgres", metavar="ADMIN_URL", help="also run on a fresh PostgreSQL database")

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +110,8 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def to_record(row: Feedback) -> FeedbackRecord:
+def to_record(row: Feedback | Mapping[str, Any]) -> FeedbackRecord:
+    """The API's view of a stored row (an ORM row, or the column values the batch writer inserted)."""
     record = FeedbackRecord.model_validate(row)
     record.created_at = _utc(record.created_at)
     return record
@@ -131,8 +133,8 @@ def _find_by_key(session: Session, tenant_id: str, stored_key: str) -> Feedback 
     ).first()
 
 
-def _same_request(stored: Feedback, new: Feedback) -> bool:
-    return all(getattr(stored, name) == getattr(new, name) for name in _COMPARED)
+def _same_request(stored: Feedback, new: Mapping[str, Any]) -> bool:
+    return all(getattr(stored, name) == new.get(name) for name in _COMPARED)
 
 
 def store_row(database: Database, tenant_id: str, row: Feedback, idempotency_key: str | None) -> RecordResult:
@@ -162,7 +164,10 @@ def store_row(database: Database, tenant_id: str, row: Feedback, idempotency_key
         return replay(existing, row)
 
 
-def replay(existing: Feedback, new: Feedback) -> RecordResult:
+def replay(existing: Feedback, new: Feedback | Mapping[str, Any]) -> RecordResult:
+    """The stored row for a repeated key, or a conflict if ``new`` (a row or its column values) differs."""
+    if isinstance(new, Feedback):
+        new = new.model_dump()
     if not _same_request(existing, new):
         raise IdempotencyConflictError(
             f"Idempotency-Key was already used for a different request (stored feedback id {existing.id})"
@@ -170,21 +175,29 @@ def replay(existing: Feedback, new: Feedback) -> RecordResult:
     return RecordResult(to_record(existing), created=False)
 
 
+def feedback_values(item: FeedbackIn) -> dict[str, Any]:
+    """Column values of a thumbs / rating / correction row (tenant, key and time are set on storing).
+
+    Why values and not a ``Feedback``: building a SQLModel table row costs more than the API's
+    whole share of a batched insert, so the group-commit writer takes plain values.
+    """
+    return {
+        "brand_id": item.brand_id,
+        "task": item.task,
+        "feedback_type": item.feedback_type,
+        "prompt": item.prompt,
+        "response": item.response,
+        "correction": item.correction,
+        "thumbs_up": item.thumbs_up,
+        "rating": item.rating,
+        "adapter": item.adapter,
+        "user": item.user,
+    }
+
+
 def feedback_row(tenant_id: str, item: FeedbackIn) -> Feedback:
     """The table row for thumbs / rating / correction (not yet stored)."""
-    return Feedback(
-        tenant_id=tenant_id,
-        brand_id=item.brand_id,
-        task=item.task,
-        feedback_type=item.feedback_type,
-        prompt=item.prompt,
-        response=item.response,
-        correction=item.correction,
-        thumbs_up=item.thumbs_up,
-        rating=item.rating,
-        adapter=item.adapter,
-        user=item.user,
-    )
+    return Feedback(tenant_id=tenant_id, **feedback_values(item))
 
 
 def record_feedback(
@@ -200,19 +213,23 @@ def pair_adapter_label(chosen_adapter: str | None, rejected_adapter: str | None)
     return f"{chosen_adapter or ''}>{rejected_adapter or ''}"
 
 
+def preference_values(item: PreferencePairIn) -> dict[str, Any]:
+    """Column values of a preference pair; both adapters go in ``adapter`` as ``chosen>rejected``."""
+    return {
+        "brand_id": item.brand_id,
+        "task": item.task,
+        "feedback_type": "preference",
+        "prompt": item.prompt,
+        "chosen": item.chosen,
+        "rejected": item.rejected,
+        "adapter": pair_adapter_label(item.chosen_adapter, item.rejected_adapter),
+        "user": item.user,
+    }
+
+
 def preference_row(tenant_id: str, item: PreferencePairIn) -> Feedback:
-    """The table row for a preference pair; both adapters go in ``adapter`` as ``chosen>rejected``."""
-    return Feedback(
-        tenant_id=tenant_id,
-        brand_id=item.brand_id,
-        task=item.task,
-        feedback_type="preference",
-        prompt=item.prompt,
-        chosen=item.chosen,
-        rejected=item.rejected,
-        adapter=pair_adapter_label(item.chosen_adapter, item.rejected_adapter),
-        user=item.user,
-    )
+    """The table row for a preference pair (not yet stored)."""
+    return Feedback(tenant_id=tenant_id, **preference_values(item))
 
 
 def record_preference(

@@ -10,8 +10,7 @@ body), GET /feedback/stats and GET /feedback/export-dpo (streamed JSON lines).
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
@@ -20,9 +19,8 @@ from pydantic import ValidationError
 from rmnlora.feedback import export, store
 from rmnlora.feedback.writer import writer_for
 from rmnlora.schemas.feedback import ExportFilter, FeedbackIn, FeedbackRecord, FeedbackStats, PreferencePairIn
-from rmnlora.serving.deps import TENANT_ERRORS, IsoDate, cached_tenant_dependency, error
+from rmnlora.serving.deps import TENANT_ERRORS, DatabaseProvider, IsoDate, cached_tenant_dependency, error
 from rmnlora.storage.database import Database
-from rmnlora.storage.models import Feedback
 
 IdempotencyHeader = Annotated[
     str | None,
@@ -45,10 +43,12 @@ def _answer(result: store.RecordResult) -> Response:
     )
 
 
-async def _write(database: Database, tenant_id: str, row: Feedback, key: str | None) -> store.RecordResult:
+async def _write(
+    database: Database, tenant_id: str, values: dict[str, Any], key: str | None
+) -> store.RecordResult:
     """Through the group-commit writer: answered once the row's transaction has committed."""
     try:
-        return await asyncio.wrap_future(writer_for(database).submit(tenant_id, row, key))
+        return await asyncio.wrap_future(writer_for(database).submit(tenant_id, values, key))
     except store.UnknownBrandError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except store.IdempotencyConflictError as exc:
@@ -71,7 +71,7 @@ def _export_filter(
         ) from exc
 
 
-def create_feedback_router(get_database: Callable[..., Database], *, auth_cache_s: float = 5.0) -> APIRouter:
+def create_feedback_router(get_database: DatabaseProvider, *, auth_cache_s: float = 5.0) -> APIRouter:
     """The /feedback routes; ``get_database`` is a FastAPI dependency returning the Database.
 
     A factory rather than a module-level router because each mount brings its own database
@@ -102,7 +102,7 @@ def create_feedback_router(get_database: Callable[..., Database], *, auth_cache_
         item: FeedbackIn, tenant_id: Tenant, database: DB, key: IdempotencyHeader = None
     ) -> Response:
         """Thumbs up/down, a 1-5 rating and/or a correction of one response."""
-        result = await _write(database, tenant_id, store.feedback_row(tenant_id, item), key)
+        result = await _write(database, tenant_id, store.feedback_values(item), key)
         return _answer(result)
 
     @router.post(
@@ -118,7 +118,7 @@ def create_feedback_router(get_database: Callable[..., Database], *, auth_cache_
         key: IdempotencyHeader = None,
     ) -> Response:
         """Which of two responses to one prompt a person preferred."""
-        result = await _write(database, tenant_id, store.preference_row(tenant_id, item), key)
+        result = await _write(database, tenant_id, store.preference_values(item), key)
         return _answer(result)
 
     @router.get("/stats", response_model=FeedbackStats)
