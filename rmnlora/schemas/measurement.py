@@ -164,3 +164,56 @@ class LiftResult(BaseModel):
     pre_days: int = 0
     notes: list[str] = Field(default_factory=list)
     segments: list[SegmentEffect] = Field(default_factory=list)
+
+
+class PeriodEffect(BaseModel):
+    """One period of a panel analysis: treated vs synthetic, and the effect with its band."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period: dt.date
+    post: bool = Field(description="After the treatment start.")
+    observed: float = Field(description="Mean of the treated units.")
+    synthetic: float = Field(description="The weighted donors, level-adjusted as the method does.")
+    effect: float = Field(description="observed - synthetic; before treatment, the fit's error.")
+    low: float = Field(description="Lower end of the placebo band at the confidence level.")
+    high: float
+
+
+class PanelLift(BaseModel):
+    """A treated set against a donor pool, at any period, with placebo (permutation) inference.
+
+    The interval is the estimate ± z × the placebo standard error (Arkhangelsky et al. 2021,
+    Algorithm 4: the same estimator re-run with donors playing the treated units); the
+    permutation p-value ranks the estimate among those placebo estimates.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["did", "synthetic_control", "sdid"]
+    outcome: str
+    frequency: Literal["day", "week", "month", "quarter", "year"]
+    treatment_start: dt.date
+    att: float = Field(description="Effect per treated unit and post period (absolute).")
+    standard_error: float
+    ci_low: float
+    ci_high: float
+    p_value: float = Field(description="Normal p-value from the placebo standard error.")
+    permutation_p_value: float = Field(
+        description="Share of placebo estimates at least as large, +1 smoothed."
+    )
+    confidence_level: float
+    significant: bool
+    relative_lift: float = Field(description="att / the synthetic post-period mean.")
+    relative_ci_low: float
+    relative_ci_high: float
+    incremental_total: float = Field(description="att × treated units × post periods.")
+    treated_units: list[str]
+    n_donors: int
+    pre_periods: int
+    post_periods: int
+    placebo_count: int
+    unit_weights: dict[str, float] = Field(description="Donor weights above 1e-6, largest first.")
+    time_weights: dict[str, float] = Field(description="Pre-period weights above 1e-6 (ISO dates).")
+    periods: list[PeriodEffect]
+    notes: list[str] = Field(default_factory=list)

@@ -1,0 +1,149 @@
+"""``analyze_panel``: one public call for a treated set vs a donor pool, at any period.
+
+The panel may be daily, weekly, monthly or yearly (inferred from its periods, or declared), one
+or many treated units against the rest (or a named donor pool), with difference-in-differences,
+synthetic control or synthetic DiD (:mod:`rmnlora.agents.measurement.sdid`) and placebo inference
+(:mod:`rmnlora.agents.measurement.placebo`). The result carries the donor and time weights, the
+per-period effects with their placebo bands and the incremental total over treated unit-periods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from rmnlora.agents.measurement.periods import (
+    Frequency,
+    MissingPolicy,
+    Panel,
+    as_period_date,
+    panel_from_frame,
+)
+from rmnlora.agents.measurement.placebo import placebo_runs
+from rmnlora.agents.measurement.sdid import PANEL_METHODS, PanelMethod, fit_panel
+from rmnlora.schemas.measurement import PanelLift, PeriodEffect
+
+WEIGHT_FLOOR = 1e-6
+
+
+def _split(panel: Panel, treated: Sequence[str], donors: Sequence[str] | None) -> tuple[list[int], list[int]]:
+    index = {u: i for i, u in enumerate(panel.units)}
+    unknown = [u for u in [*treated, *(donors or [])] if u not in index]
+    if unknown:
+        raise ValueError(f"unit(s) {unknown[:10]} not in the panel; it has {panel.units[:10]}...")
+    if not treated:
+        raise ValueError("name at least one treated unit")
+    overlap = set(treated) & set(donors or [])
+    if overlap:
+        raise ValueError(f"unit(s) {sorted(overlap)} are both treated and donors")
+    pool = list(donors) if donors is not None else [u for u in panel.units if u not in set(treated)]
+    return [index[u] for u in treated], [index[u] for u in pool]
+
+
+def analyze_panel(
+    data: pl.DataFrame | Panel,
+    *,
+    treated: Sequence[str],
+    treatment_start: dt.date | int | str,
+    method: PanelMethod = "sdid",
+    donors: Sequence[str] | None = None,
+    alpha: float = 0.05,
+    unit: str = "unit",
+    period: str = "period",
+    value: str = "value",
+    frequency: Frequency | None = None,
+    missing: MissingPolicy = "error",
+    max_placebos: int = 200,
+    seed: int = 0,
+) -> PanelLift:
+    """Effect of a treatment that started at ``treatment_start`` on the ``treated`` units.
+
+    ``data``: a long frame (``unit``, ``period``, ``value`` columns; a period is a date or a year)
+    or a :class:`Panel`. ``donors``: the comparison pool (default: every other unit).
+    """
+    if method not in PANEL_METHODS:
+        raise ValueError(f"unknown panel method {method!r}; use one of {', '.join(PANEL_METHODS)}")
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+    panel = (
+        data
+        if isinstance(data, Panel)
+        else panel_from_frame(
+            data, unit=unit, period=period, value=value, frequency=frequency, missing=missing
+        )
+    )
+    start = as_period_date(treatment_start)
+    n_pre = panel.index_of(start)
+    if n_pre < 2:
+        raise ValueError(f"need at least two periods before {start}; the panel starts {panel.periods[0]}")
+    if n_pre >= len(panel.periods):
+        raise ValueError(f"no period on or after {start}; the panel ends {panel.periods[-1]}")
+    treated_rows, donor_rows = _split(panel, treated, donors)
+    y = panel.values[donor_rows + treated_rows]
+    fit = fit_panel(y, len(donor_rows), n_pre, method)
+    runs = placebo_runs(y, len(donor_rows), n_pre, method, fit, max_placebos=max_placebos, seed=seed)
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    se = float(np.std(runs.att))
+    p = float(2 * stats.norm.sf(abs(fit.att) / se)) if se > 0 else float(fit.att == 0)
+    permutation_p = float((1 + np.sum(np.abs(runs.att) >= abs(fit.att))) / (runs.count + 1))
+    band = z * runs.effects.std(axis=0)
+    n_post = len(panel.periods) - n_pre
+    baseline = float(fit.synthetic[n_pre:].mean())
+    scale = baseline if baseline != 0 else float("nan")
+    notes = list(panel.notes)
+    if runs.count < 2 / alpha:
+        notes.append(
+            f"only {runs.count} placebo estimates: the smallest permutation p-value is "
+            f"{1 / (runs.count + 1):.3f}, so the interval rests on few comparisons"
+        )
+    if not runs.exhaustive:
+        notes.append(f"{runs.count} random placebo sets of {len(treated_rows)} donors (seed {seed})")
+    donor_names = [panel.units[i] for i in donor_rows]
+    return PanelLift(
+        method=method,
+        outcome=panel.outcome,
+        frequency=panel.frequency,
+        treatment_start=panel.periods[n_pre],
+        att=fit.att,
+        standard_error=se,
+        ci_low=fit.att - z * se,
+        ci_high=fit.att + z * se,
+        p_value=p,
+        permutation_p_value=permutation_p,
+        confidence_level=1 - alpha,
+        significant=bool(p < alpha),
+        relative_lift=fit.att / scale,
+        relative_ci_low=(fit.att - z * se) / scale,
+        relative_ci_high=(fit.att + z * se) / scale,
+        incremental_total=fit.att * len(treated_rows) * n_post,
+        treated_units=[panel.units[i] for i in treated_rows],
+        n_donors=len(donor_rows),
+        pre_periods=n_pre,
+        post_periods=n_post,
+        placebo_count=runs.count,
+        unit_weights={
+            donor_names[i]: float(w)
+            for i, w in sorted(enumerate(fit.unit_weights), key=lambda x: -x[1])
+            if w > WEIGHT_FLOOR
+        },
+        time_weights={
+            panel.periods[t].isoformat(): float(w) for t, w in enumerate(fit.time_weights) if w > WEIGHT_FLOOR
+        },
+        periods=[
+            PeriodEffect(
+                period=panel.periods[t],
+                post=t >= n_pre,
+                observed=float(fit.observed[t]),
+                synthetic=float(fit.synthetic[t]),
+                effect=float(fit.effects[t]),
+                low=float(fit.effects[t] - band[t]),
+                high=float(fit.effects[t] + band[t]),
+            )
+            for t in range(len(panel.periods))
+        ],
+        notes=notes,
+    )
