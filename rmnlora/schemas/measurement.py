@@ -183,9 +183,11 @@ class PeriodEffect(BaseModel):
 class PanelLift(BaseModel):
     """A treated set against a donor pool, at any period, with placebo (permutation) inference.
 
-    The interval is the estimate ± z × the placebo standard error (Arkhangelsky et al. 2021,
-    Algorithm 4: the same estimator re-run with donors playing the treated units); the
-    permutation p-value ranks the estimate among those placebo estimates.
+    Every donor set of the treated units' size plays the treated units once (or a seeded sample of
+    ``placebo_count``), the whole estimator refitted. ``p_value`` ranks the effect, scaled by its
+    own pre-period fit error, among the placebos' scaled effects; the interval inverts that test.
+    ``standard_error`` is the placebo estimates' spread (Arkhangelsky et al. 2021, Algorithm 4),
+    the figure published tables report.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -198,9 +200,8 @@ class PanelLift(BaseModel):
     standard_error: float
     ci_low: float
     ci_high: float
-    p_value: float = Field(description="Normal p-value from the placebo standard error.")
-    permutation_p_value: float = Field(
-        description="Share of placebo estimates at least as large, +1 smoothed."
+    p_value: float = Field(
+        description="Permutation p-value: (1 + placebos at least as extreme) / (placebos + 1)."
     )
     confidence_level: float
     significant: bool

@@ -12,9 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-import numpy as np
 import polars as pl
-from scipy import stats
 
 from rmnlora.agents.measurement.periods import (
     Frequency,
@@ -23,7 +21,7 @@ from rmnlora.agents.measurement.periods import (
     as_period_date,
     panel_from_frame,
 )
-from rmnlora.agents.measurement.placebo import placebo_runs
+from rmnlora.agents.measurement.placebo import permutation_inference, placebo_runs
 from rmnlora.agents.measurement.sdid import PANEL_METHODS, PanelMethod, fit_panel
 from rmnlora.schemas.measurement import PanelLift, PeriodEffect
 
@@ -85,20 +83,22 @@ def analyze_panel(
     treated_rows, donor_rows = _split(panel, treated, donors)
     y = panel.values[donor_rows + treated_rows]
     fit = fit_panel(y, len(donor_rows), n_pre, method)
+    att = float(fit.att[0])
     runs = placebo_runs(y, len(donor_rows), n_pre, method, fit, max_placebos=max_placebos, seed=seed)
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    se = float(np.std(runs.att))
-    p = float(2 * stats.norm.sf(abs(fit.att) / se)) if se > 0 else float(fit.att == 0)
-    permutation_p = float((1 + np.sum(np.abs(runs.att) >= abs(fit.att))) / (runs.count + 1))
-    band = z * runs.effects.std(axis=0)
+    inference = permutation_inference(fit.att, fit.effects, runs, n_pre, alpha)
+    se = float(runs.standard_error[0])
+    p = float(inference.p_value[0])
+    half_width = float(inference.half_width[0])
+    band = inference.period_half_width[0]
+    effects = fit.effects[0]
     n_post = len(panel.periods) - n_pre
-    baseline = float(fit.synthetic[n_pre:].mean())
+    baseline = float(fit.synthetic[0, n_pre:].mean())
     scale = baseline if baseline != 0 else float("nan")
     notes = list(panel.notes)
-    if runs.count < 2 / alpha:
+    if not inference.bounded:
         notes.append(
-            f"only {runs.count} placebo estimates: the smallest permutation p-value is "
-            f"{1 / (runs.count + 1):.3f}, so the interval rests on few comparisons"
+            f"only {runs.count} placebo estimates: too few for a {1 - alpha:.0%} interval (the smallest "
+            f"p-value is {1 / (runs.count + 1):.3f}); the widest placebo sets it, narrower than stated"
         )
     if not runs.exhaustive:
         notes.append(f"{runs.count} random placebo sets of {len(treated_rows)} donors (seed {seed})")
@@ -108,18 +108,17 @@ def analyze_panel(
         outcome=panel.outcome,
         frequency=panel.frequency,
         treatment_start=panel.periods[n_pre],
-        att=fit.att,
+        att=att,
         standard_error=se,
-        ci_low=fit.att - z * se,
-        ci_high=fit.att + z * se,
+        ci_low=att - half_width,
+        ci_high=att + half_width,
         p_value=p,
-        permutation_p_value=permutation_p,
         confidence_level=1 - alpha,
-        significant=bool(p < alpha),
-        relative_lift=fit.att / scale,
-        relative_ci_low=(fit.att - z * se) / scale,
-        relative_ci_high=(fit.att + z * se) / scale,
-        incremental_total=fit.att * len(treated_rows) * n_post,
+        significant=bool(p <= alpha),
+        relative_lift=att / scale,
+        relative_ci_low=(att - half_width) / scale,
+        relative_ci_high=(att + half_width) / scale,
+        incremental_total=att * len(treated_rows) * n_post,
         treated_units=[panel.units[i] for i in treated_rows],
         n_donors=len(donor_rows),
         pre_periods=n_pre,
@@ -127,21 +126,23 @@ def analyze_panel(
         placebo_count=runs.count,
         unit_weights={
             donor_names[i]: float(w)
-            for i, w in sorted(enumerate(fit.unit_weights), key=lambda x: -x[1])
+            for i, w in sorted(enumerate(fit.unit_weights[0]), key=lambda x: -x[1])
             if w > WEIGHT_FLOOR
         },
         time_weights={
-            panel.periods[t].isoformat(): float(w) for t, w in enumerate(fit.time_weights) if w > WEIGHT_FLOOR
+            panel.periods[t].isoformat(): float(w)
+            for t, w in enumerate(fit.time_weights[0])
+            if w > WEIGHT_FLOOR
         },
         periods=[
             PeriodEffect(
                 period=panel.periods[t],
                 post=t >= n_pre,
-                observed=float(fit.observed[t]),
-                synthetic=float(fit.synthetic[t]),
-                effect=float(fit.effects[t]),
-                low=float(fit.effects[t] - band[t]),
-                high=float(fit.effects[t] + band[t]),
+                observed=float(fit.observed[0, t]),
+                synthetic=float(fit.synthetic[0, t]),
+                effect=float(effects[t]),
+                low=float(effects[t] - band[t]),
+                high=float(effects[t] + band[t]),
             )
             for t in range(len(panel.periods))
         ],

@@ -27,14 +27,14 @@ PANEL_METHODS: tuple[PanelMethod, ...] = ("did", "synthetic_control", "sdid")
 
 @dataclass(frozen=True)
 class PanelFit:
-    """One estimate: the effect, the weights behind it and the treated-vs-synthetic path."""
+    """Estimates for a batch of panels of one shape (leading axis): effects, weights, paths."""
 
     method: PanelMethod
-    att: float
-    unit_weights: np.ndarray  # over donors, sums to 1
-    time_weights: np.ndarray  # over pre-periods, sums to 1 (all zero for synthetic control)
-    observed: np.ndarray  # treated mean per period
-    synthetic: np.ndarray  # the weighted donors per period, shifted by the fitted pre-period offset
+    att: np.ndarray  # (batch,)
+    unit_weights: np.ndarray  # (batch, donors), each row sums to 1
+    time_weights: np.ndarray  # (batch, pre-periods), rows sum to 1 (all zero for synthetic control)
+    observed: np.ndarray  # (batch, periods): treated mean per period
+    synthetic: np.ndarray  # (batch, periods): weighted donors shifted by the fitted pre-period offset
 
     @property
     def effects(self) -> np.ndarray:
@@ -42,70 +42,85 @@ class PanelFit:
         return self.observed - self.synthetic
 
 
-def noise_level(donors_pre: np.ndarray) -> float:
-    """Standard deviation of the donors' period-to-period changes before treatment."""
-    if donors_pre.shape[1] < 2:
-        return 0.0
-    return float(np.std(np.diff(donors_pre, axis=1), ddof=1))
+def noise_level(donors_pre: np.ndarray) -> np.ndarray:
+    """Per panel: standard deviation of the donors' period-to-period changes before treatment."""
+    if donors_pre.shape[-1] < 2:
+        return np.zeros(donors_pre.shape[0])
+    changes = np.diff(donors_pre, axis=-1).reshape(donors_pre.shape[0], -1)
+    return np.asarray(changes.std(axis=1, ddof=1))
 
 
 def fit_panel(
-    y: np.ndarray, n_donors: int, n_pre: int, method: PanelMethod, *, start: PanelFit | None = None
+    y: np.ndarray,
+    n_donors: int,
+    n_pre: int,
+    method: PanelMethod,
+    *,
+    start_unit_weights: np.ndarray | None = None,
+    start_time_weights: np.ndarray | None = None,
 ) -> PanelFit:
-    """Estimate on ``y`` (donor rows first, then treated rows; pre-period columns first).
+    """Estimate on ``y[b]`` (donor rows first, then treated rows; pre-period columns first).
 
-    ``start``: a fit whose weights begin the solver (a placebo refit passes the original fit's
-    weights restricted to its donors; see :mod:`rmnlora.agents.measurement.placebo`).
+    ``y`` is one panel (units × periods) or a batch of them; a single panel gives a batch of one.
+    ``start_*``: weights the solver begins from (placebo refits pass the original fit's weights
+    restricted to their donors; see :mod:`rmnlora.agents.measurement.placebo`).
     """
-    n_units, n_periods = y.shape
+    if y.ndim == 2:
+        y = y[None]
+    batch, n_units, n_periods = y.shape
     n_treated, n_post = n_units - n_donors, n_periods - n_pre
     if n_donors < 1 or n_treated < 1:
         raise ValueError(f"need at least one donor and one treated unit, got {n_donors} and {n_treated}")
     if n_pre < 1 or n_post < 1:
         raise ValueError(f"need pre- and post-periods, got {n_pre} and {n_post}")
-    donors, treated = y[:n_donors], y[n_donors:].mean(axis=0)
-    sigma = noise_level(donors[:, :n_pre])
+    donors, treated = y[:, :n_donors], y[:, n_donors:].mean(axis=1)
+    sigma = noise_level(donors[:, :, :n_pre])
     min_decrease, max_steps = 1e-5 * sigma, 10_000
+    # pre-periods × (donors + treated mean): the unit-weight regression
+    collapsed_units = np.concatenate([donors[:, :, :n_pre], treated[:, None, :n_pre]], axis=1).transpose(
+        0, 2, 1
+    )
     if method == "did":
-        omega = np.full(n_donors, 1.0 / n_donors)
-        lam = np.full(n_pre, 1.0 / n_pre)
+        omega = np.full((batch, n_donors), 1.0 / n_donors)
+        lam = np.full((batch, n_pre), 1.0 / n_pre)
     elif method == "synthetic_control":
         # Unit weights only: eta 1e-6 makes the ridge term vanish, no intercept, no time weights.
-        collapsed = np.vstack([donors[:, :n_pre], treated[:n_pre]]).T
         omega = fitted_weights(
-            collapsed,
+            collapsed_units,
             1e-6 * sigma,
             intercept=False,
+            start=start_unit_weights,
             min_decrease=min_decrease,
             max_steps=max_steps,
-            start=None if start is None else start.unit_weights,
         )
-        lam = np.zeros(n_pre)
+        lam = np.zeros((batch, n_pre))
     elif method == "sdid":
         zeta_omega = (n_treated * n_post) ** 0.25 * sigma
-        collapsed_units = np.vstack([donors[:, :n_pre], treated[:n_pre]]).T  # pre-periods × (donors + 1)
         omega = fitted_weights(
             collapsed_units,
             zeta_omega,
             intercept=True,
+            start=start_unit_weights,
             min_decrease=min_decrease,
             max_steps=max_steps,
-            start=None if start is None else start.unit_weights,
         )
-        collapsed_times = np.column_stack([donors[:, :n_pre], donors[:, n_pre:].mean(axis=1)])
+        # donors × (pre-periods + post mean): the time-weight regression
+        collapsed_times = np.concatenate(
+            [donors[:, :, :n_pre], donors[:, :, n_pre:].mean(axis=2, keepdims=True)], axis=2
+        )
         lam = fitted_weights(
             collapsed_times,
             1e-6 * sigma,
             intercept=True,
+            start=start_time_weights,
             min_decrease=min_decrease,
             max_steps=max_steps,
-            start=None if start is None else start.time_weights,
         )
     else:
         raise ValueError(f"unknown panel method {method!r}; use one of {', '.join(PANEL_METHODS)}")
-    synthetic_raw = omega @ donors
+    synthetic_raw = np.einsum("bi,bit->bt", omega, donors)
     # The level offset the time weights imply (zero for synthetic control, which has none).
-    offset = float(lam @ (treated[:n_pre] - synthetic_raw[:n_pre]))
-    synthetic = synthetic_raw + offset
-    att = float((treated[n_pre:] - synthetic[n_pre:]).mean())
+    offset = np.einsum("bt,bt->b", lam, treated[:, :n_pre] - synthetic_raw[:, :n_pre])
+    synthetic = synthetic_raw + offset[:, None]
+    att = (treated[:, n_pre:] - synthetic[:, n_pre:]).mean(axis=1)
     return PanelFit(method, att, omega, lam, treated, synthetic)
