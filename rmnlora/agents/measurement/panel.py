@@ -1,8 +1,11 @@
 """RMIS events → a dense market × day KPI panel, the input every design and analysis reads.
 
 Events arrive many per day (one per retailer, placement, product); experiments reason about
-markets and days. Missing days inside the range count as zero activity, not as gaps, so the
-time axis is regular and autocorrelation estimates mean what they say. ``design_fields`` is what
+markets and days. A day with no event rows inside the range counts as zero activity (console
+exports leave out rows with no activity), so the time axis is regular and autocorrelation
+estimates mean what they say. That reading only holds for daily events: events dated weekly,
+monthly or yearly are refused with a pointer to ``analyze_panel``, which keeps their period
+(reading the days between as zeros had produced zero-width intervals). ``design_fields`` is what
 every design copies from its request.
 """
 
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from rmnlora.agents.measurement.periods import infer_frequency
 from rmnlora.schemas.measurement import ExperimentRequest, MarketHistory
 
 KPI_COLUMNS = ("attributed_sales", "spend", "units", "clicks", "impressions")
@@ -51,6 +55,13 @@ def history_from_events(
     )
     if daily.height == 0:
         raise ValueError(f"no events left to build a {kpi} history (filters: retailers={retailers})")
+    dates = daily["event_date"].unique().to_list()
+    if len(dates) >= 3 and (frequency := infer_frequency(dates)) != "day":
+        raise ValueError(
+            f"the {kpi} events are {frequency}ly ({', '.join(str(d) for d in sorted(dates)[:3])}, ...): a "
+            "market × day history would read the days between as zero sales. Analyse them at their "
+            "own period with rmnlora.agents.measurement.panel_analysis.analyze_panel"
+        )
     first: dt.date = daily["event_date"].min()  # type: ignore[assignment]
     last: dt.date = daily["event_date"].max()  # type: ignore[assignment]
     days = (last - first).days + 1

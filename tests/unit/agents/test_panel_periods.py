@@ -80,3 +80,12 @@ def test_unknown_units_and_too_short_pre_periods_are_clear_errors() -> None:
         analyze_panel(frame, treated=["Atlantis"], treatment_start="2025-01-01", unit="market", value="sales")
     with pytest.raises(ValueError, match="at least two periods before"):
         analyze_panel(frame, treated=["m00"], treatment_start="2024-02-01", unit="market", value="sales")
+
+
+def test_yearly_events_are_not_read_as_days_with_zero_sales() -> None:
+    """The old path: one row per year became 364 zero days and a zero-width interval."""
+    from rmnlora.agents.measurement.panel import history_from_events
+
+    events = _frame("year").rename({"period": "event_date", "sales": "attributed_sales"})
+    with pytest.raises(ValueError, match=r"events are yearly.*analyze_panel"):
+        history_from_events(events)
