@@ -144,6 +144,78 @@ def analyze_command(
     _emit(lift.model_dump_json(), as_json, human)
 
 
+@app.command("panel")
+def panel_command(
+    data: Annotated[Path, typer.Argument(help="Panel: Parquet/CSV, long (unit, period, value) or --wide.")],
+    treated: Annotated[list[str], typer.Option("--treated", help="Treated unit (repeatable).")],
+    start: Annotated[str, typer.Option("--start", help="First treated period: a date or a year.")],
+    method: Annotated[str, typer.Option(help="sdid, synthetic_control or did.")] = "sdid",
+    unit: Annotated[str, typer.Option(help="Unit column (long layout).")] = "unit",
+    period: Annotated[str, typer.Option(help="Period column: dates or years.")] = "period",
+    value: Annotated[str, typer.Option(help="Outcome column (long layout).")] = "value",
+    wide: Annotated[
+        bool, typer.Option("--wide", help="One column per unit beside the period column.")
+    ] = False,
+    donor: Annotated[
+        list[str] | None, typer.Option(help="Donor unit (repeatable; default: all others).")
+    ] = None,
+    frequency: Annotated[
+        str | None, typer.Option(help="day, week, month, quarter or year (default: inferred).")
+    ] = None,
+    missing: Annotated[str, typer.Option(help="Missing periods: error, interpolate or drop.")] = "error",
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write observed vs synthetic and the effect as a PNG.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """A treated set against a donor pool at any period: effect, weights, placebo interval."""
+    from rmnlora.agents.measurement.panel_analysis import analyze_panel
+    from rmnlora.agents.measurement.panel_plot import plot_panel_lift
+    from rmnlora.agents.measurement.periods import ADJECTIVE
+
+    frame = read_frame(data)
+    if wide:
+        if period not in frame.columns:
+            raise fail(f"--wide needs the period column {period!r}; {data} has {frame.columns[:8]}")
+        frame = frame.unpivot(index=period, variable_name=unit, value_name=value)
+    try:
+        lift = analyze_panel(
+            frame,
+            treated=treated,
+            treatment_start=start,
+            method=method,  # type: ignore[arg-type]
+            donors=donor,
+            alpha=alpha,
+            unit=unit,
+            period=period,
+            value=value,
+            frequency=frequency,  # type: ignore[arg-type]
+            missing=missing,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    if plot is not None:
+        plot_panel_lift(lift, plot)
+    top = ", ".join(f"{name} {weight:.2f}" for name, weight in list(lift.unit_weights.items())[:5])
+    human = "\n".join(
+        [
+            f"{lift.method} on a {ADJECTIVE[lift.frequency]} panel: {lift.att:+.4g} {lift.outcome} per "
+            f"treated unit and {lift.frequency} [{lift.ci_low:+.4g}, {lift.ci_high:+.4g}] "
+            f"({lift.confidence_level:.0%}), p={lift.p_value:.3f} over {lift.placebo_count} placebos; "
+            f"placebo s.e. {lift.standard_error:.4g}",
+            f"  relative {lift.relative_lift:+.1%} "
+            f"[{lift.relative_ci_low:+.1%}, {lift.relative_ci_high:+.1%}]; "
+            f"{lift.incremental_total:+.4g} in total over {len(lift.treated_units)} unit(s) x "
+            f"{lift.post_periods} period(s) from {lift.treatment_start}",
+            f"  donors ({lift.n_donors}), largest weights: {top}",
+            *(f"  note: {note}" for note in lift.notes),
+            *([f"  plot: {plot}"] if plot is not None else []),
+        ]
+    )
+    _emit(lift.model_dump_json(), as_json, human)
+
+
 @app.command("segments")
 def segments_command(
     data: Annotated[Path, typer.Argument(help="Rows with outcome, 0/1 treatment and segment columns.")],

@@ -98,3 +98,25 @@ def test_untreated_states_as_placebos_are_rarely_significant(prop99: pl.DataFram
         )
         excluded_zero += result.ci_low > 0 or result.ci_high < 0
     assert excluded_zero <= stats.binom.ppf(0.99, len(states), 0.05)
+
+
+def test_the_cli_reads_the_published_wide_table_and_draws_the_figure(tmp_path: Path) -> None:
+    """`rmn measure panel` on the CSV as published (one column per state), as a new user would."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rmnlora.cli import app
+
+    csv = Path(str(distribution("causalpy").locate_file("causalpy/data/california_prop99.csv")))
+    png = tmp_path / "prop99.png"
+    args = ["measure", "panel", str(csv), "--wide", "--period", "Year", "--unit", "state", "--value", "packs"]
+    result = CliRunner().invoke(
+        app, [*args, "--treated", "California", "--start", "1989", "--plot", str(png), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    lift = json.loads(result.output)
+    assert lift["method"] == "sdid" and round(lift["att"], 1) == -15.6 and lift["frequency"] == "year"
+    assert png.stat().st_size > 20_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    wrong = CliRunner().invoke(app, [*args, "--treated", "Atlantis", "--start", "1989"])
+    assert wrong.exit_code != 0 and "Atlantis" in wrong.output and "Traceback" not in wrong.output

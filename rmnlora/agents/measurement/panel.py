@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from rmnlora.agents.measurement.periods import infer_frequency
+from rmnlora.agents.measurement.periods import ADJECTIVE, infer_frequency
 from rmnlora.schemas.measurement import ExperimentRequest, MarketHistory
 
 KPI_COLUMNS = ("attributed_sales", "spend", "units", "clicks", "impressions")
@@ -58,8 +58,8 @@ def history_from_events(
     dates = daily["event_date"].unique().to_list()
     if len(dates) >= 3 and (frequency := infer_frequency(dates)) != "day":
         raise ValueError(
-            f"the {kpi} events are {frequency}ly ({', '.join(str(d) for d in sorted(dates)[:3])}, ...): a "
-            "market × day history would read the days between as zero sales. Analyse them at their "
+            f"the {kpi} events are {ADJECTIVE[frequency]} ({', '.join(map(str, sorted(dates)[:3]))}, ...): "
+            "a market × day history would read the days between as zero sales. Analyse them at their "
             "own period with rmnlora.agents.measurement.panel_analysis.analyze_panel"
         )
     first: dt.date = daily["event_date"].min()  # type: ignore[assignment]

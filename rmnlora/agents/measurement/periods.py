@@ -21,6 +21,7 @@ import polars as pl
 Frequency = Literal["day", "week", "month", "quarter", "year"]
 MissingPolicy = Literal["error", "interpolate", "drop"]
 FREQUENCIES: tuple[str, ...] = get_args(Frequency)
+ADJECTIVE = {"day": "daily", "week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "yearly"}
 _MONTHS = {"month": 1, "quarter": 3, "year": 12}
 
 
