@@ -138,14 +138,26 @@ def examples_generate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
     days: Annotated[int, typer.Option("--days", min=1)] = 120,
     markets: Annotated[int, typer.Option("--markets", min=1)] = 12,
+    world: Annotated[
+        str,
+        typer.Option(
+            "--world",
+            help="quiet (row noise only) or realistic (market shocks, trends, holidays, promotions, "
+            "price changes, spend reacting to sales).",
+        ),
+    ] = "quiet",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the ground truth as one JSON object.")
     ] = False,
 ) -> None:
     """Write example Walmart (CSV), Amazon (JSON lines) and Kroger (Parquet) exports with ground truth."""
     from rmnlora.datagen import generate_exports
+    from rmnlora.datagen.world import WorldSettings
 
-    truth = generate_exports(out, seed=seed, days=days, markets=markets)
+    if world not in ("quiet", "realistic"):
+        raise fail(f"--world must be quiet or realistic, not {world!r}")
+    settings = WorldSettings() if world == "realistic" else WorldSettings.quiet()
+    truth = generate_exports(out, seed=seed, days=days, markets=markets, world=settings)
     if as_json:
         typer.echo(truth.model_dump_json())
         return
