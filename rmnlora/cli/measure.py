@@ -102,6 +102,16 @@ def design_command(
         *(f"  suggestion: {s}" for s in result.suggestions),
         *(f"  warning: {w}" for w in result.warnings),
     ]
+    if result.power_by_lift:
+        lines.append(
+            f"  simulated power at {result.duration_days} days by lift (MDE {_pct(result.simulated_mde)}): "
+            + ", ".join(f"{p.lift:.1%} {p.power:.2f}" for p in result.power_by_lift)
+        )
+    if result.power_by_duration:
+        lines.append(
+            f"  simulated power at {result.expected_lift:.1%} by duration: "
+            + ", ".join(f"{p.days}d {p.power:.2f}" for p in result.power_by_duration)
+        )
     if result.pairs:
         lines.append(f"  treatment: {', '.join(result.treatment_markets)}")
         lines.append(f"  control:   {', '.join(result.control_markets)}")

@@ -255,6 +255,11 @@ def view_model(state: dict[str, Any], brief: CampaignBrief) -> dict[str, Any]:
             "power": _num(design.power if design else None),
             "simulated_power": _num(design.simulated_power if design else None),
             "mde": _pct(design.mde if design else None),
+            "simulated_mde": _pct(design.simulated_mde if design else None),
+            "power_by_lift": [(_pct(p.lift), _num(p.power)) for p in design.power_by_lift] if design else [],
+            "power_by_duration": [(p.days, _num(p.power)) for p in design.power_by_duration]
+            if design
+            else [],
             "treatment": ", ".join(design.treatment_markets) if design else "",
             "control": ", ".join(design.control_markets) if design else "",
             "problems": problems,

@@ -87,6 +87,16 @@ class SwitchbackBlock(BaseModel):
     buffer_days: int
 
 
+class PowerPoint(BaseModel):
+    """Simulated power of the design's test at one lift and duration (placebo runs on history)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lift: float
+    days: int
+    power: float
+
+
 class ExperimentDesign(BaseModel):
     """A ready-to-run experiment, or an honest account of why it cannot reach the power.
 
@@ -114,6 +124,15 @@ class ExperimentDesign(BaseModel):
     min_days_for_power: int | None = Field(default=None, description="Shortest duration reaching the power.")
     simulated_power: float | None = Field(default=None, description="Rejection rate of placebo experiments.")
     placebo_false_positive_rate: float | None = None
+    simulated_mde: float | None = Field(
+        default=None, description="Smallest lift whose simulated power reaches the target."
+    )
+    power_by_lift: list[PowerPoint] = Field(
+        default_factory=list, description="Simulated power against the lift, at the design's duration."
+    )
+    power_by_duration: list[PowerPoint] = Field(
+        default_factory=list, description="Simulated power against the duration, at the expected lift."
+    )
     simulations: int = 0
     noise_model: str = ""
     baseline_per_unit_day: float | None = None

@@ -21,12 +21,19 @@ from rmnlora.agents.measurement.power import (
     pair_power,
     pairs_needed,
     placebo_pair_power,
+    placebo_power_by_lift,
+    simulated_mde,
 )
-from rmnlora.schemas.measurement import ExperimentDesign, ExperimentRequest, MarketPair
+from rmnlora.schemas.measurement import ExperimentDesign, ExperimentRequest, MarketPair, PowerPoint
 
 MIN_HISTORY_DAYS = 28
 MIN_POST_DAYS = 7
 LEVEL_WINDOW_DAYS = 91
+#: Lifts the simulated power curve is computed at (the MDE search uses a finer grid).
+REPORTED_LIFTS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.10, 0.15, 0.20, 0.30)
+REPORTED_DAYS = (14, 21, 28, 42, 56, 84)
+#: Simulated power may fall this far below the target (simulation error) before it vetoes a design.
+SIMULATION_SLACK = 0.05
 
 
 def pre_period_days(history_days: int, post: int) -> int:
@@ -151,8 +158,19 @@ def design_geo(request: ExperimentRequest) -> ExperimentDesign:
                 "diverge over time; prefer a shorter pre-period or synthetic-control analysis"
             )
 
+    curves = _power_curves(matrix, treat_idx, control_idx, days, pre, post, request, rng) if placebo else None
     feasible = power >= target
-    if not feasible:
+    if feasible and placebo is not None and placebo.power < target - SIMULATION_SLACK:
+        feasible = False
+        problems.append(
+            f"simulated power {placebo.power:.2f} (the test replayed on {placebo.simulations} windows of "
+            f"this history) is below the target {target:.0%}, although the noise model promises {power:.2f}"
+        )
+        if curves and curves[2] is not None:
+            suggestions.append(
+                f"plan for a lift of at least {curves[2]:.1%} (simulated minimum detectable effect)"
+            )
+    elif not feasible:
         problems.append(
             f"power {power:.2f} to detect a {lift:.1%} lift in {post} days is below the target {target:.0%}; "
             f"the minimum detectable effect in {post} days is {mde:.1%}"
@@ -190,6 +208,9 @@ def design_geo(request: ExperimentRequest) -> ExperimentDesign:
         min_days_for_power=min_days,
         simulated_power=placebo.power if placebo else None,
         placebo_false_positive_rate=placebo.false_positive_rate if placebo else None,
+        simulated_mde=curves[2] if curves else None,
+        power_by_lift=curves[0] if curves else [],
+        power_by_duration=curves[1] if curves else [],
         simulations=placebo.simulations if placebo else 0,
         noise_model=f"pair differences: {noise.describe()}",
         baseline_per_unit_day=inputs.mean_level,
@@ -204,3 +225,49 @@ def design_geo(request: ExperimentRequest) -> ExperimentDesign:
         excluded_markets=excluded,
         **base,
     )
+
+
+def _power_curves(
+    matrix: np.ndarray,
+    treat_idx: np.ndarray,
+    control_idx: np.ndarray,
+    days: int,
+    pre: int,
+    post: int,
+    request: ExperimentRequest,
+    rng: np.random.Generator,
+) -> tuple[list[PowerPoint], list[PowerPoint], float | None]:
+    """Simulated power by lift (at ``post`` days) and by duration (at the expected lift), and the
+    simulated MDE: the curves a reader checks before believing one power figure."""
+    window_pre = min(pre, days - post)
+    fine = np.round(np.arange(0.0, 1.0005, 0.0025), 4)
+    lifts = np.union1d(fine, np.array([*REPORTED_LIFTS, request.expected_lift]))
+    powers = placebo_power_by_lift(
+        matrix, treat_idx, control_idx, window_pre, post, lifts, request.alpha, request.simulations, rng
+    )
+    if powers is None:
+        return [], [], None
+    wanted = {round(x, 6) for x in (*REPORTED_LIFTS, request.expected_lift)}
+    by_lift = [
+        PowerPoint(lift=float(lift), days=post, power=float(p))
+        for lift, p in zip(lifts, powers, strict=True)
+        if round(float(lift), 6) in wanted
+    ]
+    by_days = []
+    for duration in sorted({*REPORTED_DAYS, post}):
+        if duration < MIN_POST_DAYS or days - duration < MIN_POST_DAYS:
+            continue
+        result = placebo_pair_power(
+            matrix,
+            treat_idx,
+            control_idx,
+            min(pre_period_days(days, duration), days - duration),
+            duration,
+            request.expected_lift,
+            request.alpha,
+            request.simulations,
+            rng,
+        )
+        if result is not None:
+            by_days.append(PowerPoint(lift=request.expected_lift, days=duration, power=result.power))
+    return by_lift, by_days, simulated_mde(lifts, powers, request.power)

@@ -91,6 +91,46 @@ class PlaceboResult:
     windows: int
 
 
+@dataclass(frozen=True)
+class _PlaceboDraws:
+    """Historical no-effect pair differences ``base[sim, pair]`` and the treated post means."""
+
+    base: np.ndarray
+    treated_post: np.ndarray
+    windows: int
+
+
+def _placebo_draws(
+    matrix: np.ndarray,
+    treat_idx: np.ndarray,
+    control_idx: np.ndarray,
+    pre: int,
+    post: int,
+    simulations: int,
+    rng: np.random.Generator,
+) -> _PlaceboDraws | None:
+    days = matrix.shape[1]
+    windows = days - pre - post + 1
+    if windows < 1:
+        return None
+    csum = np.concatenate([np.zeros((matrix.shape[0], 1)), np.cumsum(matrix, axis=1)], axis=1)
+    starts = np.arange(windows)
+    pre_mean = (csum[:, starts + pre] - csum[:, starts]) / pre  # [markets, windows]
+    post_mean = (csum[:, starts + pre + post] - csum[:, starts + pre]) / post
+    diff = (post_mean[treat_idx] - pre_mean[treat_idx]) - (post_mean[control_idx] - pre_mean[control_idx])
+    pick = rng.integers(0, windows, size=simulations)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(simulations, len(treat_idx)))
+    return _PlaceboDraws(signs * diff[:, pick].T, post_mean[treat_idx][:, pick].T, windows)
+
+
+def _rejection_rate(d: np.ndarray, alpha: float) -> float:
+    n = d.shape[1]
+    critical = stats.t.ppf(1 - alpha / 2, n - 1)
+    sd = d.std(axis=1, ddof=1)
+    t = np.divide(d.mean(axis=1) * np.sqrt(n), sd, out=np.zeros(len(d)), where=sd > 0)
+    return float(np.mean(np.abs(t) > critical))
+
+
 def placebo_pair_power(
     matrix: np.ndarray,
     treat_idx: np.ndarray,
@@ -108,33 +148,46 @@ def placebo_pair_power(
     historical difference (the sides are exchangeable under no effect), adds the lift on the
     design's treated markets' post period and runs the test: the power of *this* assignment.
     """
-    days = matrix.shape[1]
-    windows = days - pre - post + 1
-    if windows < 1:
+    draws = _placebo_draws(matrix, treat_idx, control_idx, pre, post, simulations, rng)
+    if draws is None:
         return None
-    csum = np.concatenate([np.zeros((matrix.shape[0], 1)), np.cumsum(matrix, axis=1)], axis=1)
-    starts = np.arange(windows)
-    pre_mean = (csum[:, starts + pre] - csum[:, starts]) / pre  # [markets, windows]
-    post_mean = (csum[:, starts + pre + post] - csum[:, starts + pre]) / post
-    diff = (post_mean[treat_idx] - pre_mean[treat_idx]) - (post_mean[control_idx] - pre_mean[control_idx])
-    pick = rng.integers(0, windows, size=simulations)
-    signs = rng.choice(np.array([-1.0, 1.0]), size=(simulations, len(treat_idx)))
-    base = signs * diff[:, pick].T  # [sims, pairs]
-    treated_post = post_mean[treat_idx][:, pick].T
-    n = len(treat_idx)
-    critical = stats.t.ppf(1 - alpha / 2, n - 1)
-
-    def rejection_rate(d: np.ndarray) -> float:
-        sd = d.std(axis=1, ddof=1)
-        t = np.divide(d.mean(axis=1) * np.sqrt(n), sd, out=np.zeros(len(d)), where=sd > 0)
-        return float(np.mean(np.abs(t) > critical))
-
     return PlaceboResult(
-        power=rejection_rate(base + lift * treated_post),
-        false_positive_rate=rejection_rate(base),
+        power=_rejection_rate(draws.base + lift * draws.treated_post, alpha),
+        false_positive_rate=_rejection_rate(draws.base, alpha),
         simulations=simulations,
-        windows=windows,
+        windows=draws.windows,
     )
+
+
+def placebo_power_by_lift(
+    matrix: np.ndarray,
+    treat_idx: np.ndarray,
+    control_idx: np.ndarray,
+    pre: int,
+    post: int,
+    lifts: np.ndarray,
+    alpha: float,
+    simulations: int,
+    rng: np.random.Generator,
+) -> np.ndarray | None:
+    """Simulated power at each relative lift, the same historical draws for every lift."""
+    draws = _placebo_draws(matrix, treat_idx, control_idx, pre, post, simulations, rng)
+    if draws is None:
+        return None
+    return np.array([_rejection_rate(draws.base + lift * draws.treated_post, alpha) for lift in lifts])
+
+
+def simulated_mde(lifts: np.ndarray, powers: np.ndarray, target: float) -> float | None:
+    """Smallest lift whose simulated power reaches ``target`` (linear between grid points)."""
+    reached = np.flatnonzero(powers >= target)
+    if len(reached) == 0:
+        return None
+    i = int(reached[0])
+    if i == 0:
+        return float(lifts[0])
+    low, high = powers[i - 1], powers[i]
+    share = (target - low) / (high - low) if high > low else 1.0
+    return float(lifts[i - 1] + share * (lifts[i] - lifts[i - 1]))
 
 
 def two_sample_power(effect_size: float, n_treated: float, n_control: float, alpha: float) -> float:

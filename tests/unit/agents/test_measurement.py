@@ -388,3 +388,27 @@ def test_cli_design_then_analyze(tmp_path):
         ],
     )
     assert bad.exit_code == 3 and json.loads(bad.stdout)["feasible"] is False
+
+
+def test_the_design_shows_simulated_power_by_lift_and_by_duration():
+    """Power a user can believe: near alpha at no lift, rising with the lift, and agreeing with the
+    analytic figure where the noise model holds (this world is AR noise, so it does)."""
+    _, history = _world(20, 365, seed=71)
+    design = design_experiment(
+        ExperimentRequest(
+            history=panel_history(history, START),
+            design="geo",
+            flight_days=28,
+            expected_lift=0.05,
+            simulations=2000,
+        )
+    )
+    powers = {round(p.lift, 4): p.power for p in design.power_by_lift}
+    assert powers[0.01] < 0.35 and powers[0.30] > 0.95
+    ordered = [p.power for p in design.power_by_lift]
+    assert all(b >= a - 0.03 for a, b in zip(ordered, ordered[1:], strict=False))  # rises, up to noise
+    assert design.simulated_mde is not None and design.mde is not None
+    assert abs(design.simulated_mde - design.mde) <= 0.25 * design.mde
+    days = [p.days for p in design.power_by_duration]
+    assert days == sorted(days) and 28 in days and all(p.lift == 0.05 for p in design.power_by_duration)
+    assert design.power_by_duration[-1].power > design.power_by_duration[0].power
