@@ -137,7 +137,7 @@ def examples_generate(
     out: Annotated[Path, typer.Option("--out", help="Folder for the exports and ground_truth.json.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
     days: Annotated[int, typer.Option("--days", min=1)] = 120,
-    markets: Annotated[int, typer.Option("--markets", min=1)] = 12,
+    markets: Annotated[int, typer.Option("--markets", min=1)] = 40,
     world: Annotated[
         str,
         typer.Option(
@@ -145,7 +145,7 @@ def examples_generate(
             help="quiet (row noise only) or realistic (market shocks, trends, holidays, promotions, "
             "price changes, spend reacting to sales).",
         ),
-    ] = "quiet",
+    ] = "realistic",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the ground truth as one JSON object.")
     ] = False,

@@ -260,13 +260,15 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the outcome.")] = False,
 ) -> None:
     """The main job on the embedded defaults: write the example exports, harmonize and plan the brief."""
-    from rmnlora.datagen.retail_exports import generate_exports
+    from rmnlora.datagen.retail_exports import GENERATOR_VERSION, generate_exports
 
     if not brief.is_file():
         raise fail(f"brief {brief} not found (run from the repository root, or pass --brief)", 2)
     data_dir = brief.parent / "data"
-    if not (data_dir / "ground_truth.json").is_file():
-        console.print(f"writing the example retailer exports to {data_dir} (deterministic, seed 0)")
+    written_by = _example_generator_version(data_dir / "ground_truth.json")
+    if written_by != GENERATOR_VERSION:
+        why = "" if written_by is None else f" (the files there are from generator version {written_by})"
+        console.print(f"writing the example retailer exports to {data_dir} (deterministic, seed 0){why}")
         generate_exports(data_dir, seed=0)
     plan(
         brief=brief,
@@ -278,3 +280,17 @@ def demo(
         note=None,
         run_id=None,
     )
+
+
+def _example_generator_version(truth_file: Path) -> int | None:
+    """Which generator wrote the example data (None: none there, or unreadable)."""
+    if not truth_file.is_file():
+        return None
+    from pydantic import ValidationError
+
+    from rmnlora.datagen.retail_exports import GroundTruth
+
+    try:
+        return GroundTruth.model_validate_json(truth_file.read_text(encoding="utf-8")).generator_version
+    except (ValidationError, OSError, UnicodeDecodeError):
+        return None
