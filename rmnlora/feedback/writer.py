@@ -180,11 +180,7 @@ class BatchWriter:
             else:
                 by_key[pending.stored_key] = pending
         if keyless:
-            ids = connection.execute(
-                insert(_FEEDBACK).returning(_FEEDBACK.c.id, sort_by_parameter_order=True),
-                [p.values for p in keyless],
-            ).scalars()
-            _created(keyless, list(ids))
+            _insert_new(connection, keyless)
         stored = self._insert_keyed(connection, list(by_key.values())) if by_key else {}
         for key, pending in by_key.items():
             if key in stored:
@@ -209,11 +205,7 @@ class BatchWriter:
             stored = {row.idempotency_key: Feedback.model_validate(dict(row._mapping)) for row in found}
             fresh = [p for p in rows if p.stored_key not in stored]
             if fresh:
-                ids = connection.execute(
-                    insert(_FEEDBACK).returning(_FEEDBACK.c.id, sort_by_parameter_order=True),
-                    [p.values for p in fresh],
-                ).scalars()
-                _created(fresh, list(ids))
+                _insert_new(connection, fresh)
             return stored
         returned = connection.execute(conflict_free, [p.values for p in rows]).all()
         inserted: dict[str | None, int] = {key: row_id for key, row_id in returned}
@@ -239,6 +231,14 @@ def _upsert_for(dialect: str) -> Any:
         .on_conflict_do_nothing(index_elements=[_FEEDBACK.c.idempotency_key])
         .returning(_FEEDBACK.c.idempotency_key, _FEEDBACK.c.id)
     )
+
+
+def _insert_new(connection: Connection, rows: list[_Pending]) -> None:
+    """Plain INSERT ... RETURNING id, in the rows' order; settles each as created."""
+    ids = connection.execute(
+        insert(_FEEDBACK).returning(_FEEDBACK.c.id, sort_by_parameter_order=True), [p.values for p in rows]
+    ).scalars()
+    _created(rows, list(ids))
 
 
 def _created(rows: list[_Pending], ids: list[int]) -> None:
