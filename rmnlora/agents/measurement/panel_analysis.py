@@ -148,3 +148,61 @@ def analyze_panel(
         ],
         notes=notes,
     )
+
+
+def analyze_cells(
+    data: pl.DataFrame | Panel,
+    *,
+    cells: dict[str, Sequence[str]],
+    treatment_start: dt.date | int | str,
+    method: PanelMethod = "sdid",
+    alpha: float = 0.05,
+    unit: str = "unit",
+    period: str = "period",
+    value: str = "value",
+    frequency: Frequency | None = None,
+    missing: MissingPolicy = "error",
+    max_placebos: int = 200,
+    seed: int = 0,
+) -> dict[str, PanelLift]:
+    """A multi-cell test: each cell (e.g. two spend levels) against the same pool of untreated units.
+
+    Why one pool: a unit treated in another cell is not a control, so every cell's donors are the
+    units in no cell. Each cell is tested at ``alpha / cells`` (Bonferroni), so the chance that any
+    cell is called significant when none had an effect stays at most ``alpha``; each result's
+    ``confidence_level`` says the level used.
+    """
+    if len(cells) < 2:
+        raise ValueError(f"a multi-cell test needs at least two cells, got {len(cells)}; use analyze_panel")
+    seen: dict[str, str] = {}
+    for name, units in cells.items():
+        if not units:
+            raise ValueError(f"cell {name!r} has no units")
+        for u in units:
+            if u in seen:
+                raise ValueError(
+                    f"unit {u!r} is in cells {seen[u]!r} and {name!r}; a unit can be in one cell"
+                )
+            seen[u] = name
+    panel = (
+        data
+        if isinstance(data, Panel)
+        else panel_from_frame(
+            data, unit=unit, period=period, value=value, frequency=frequency, missing=missing
+        )
+    )
+    donors = [u for u in panel.units if u not in seen]
+    level = alpha / len(cells)
+    return {
+        name: analyze_panel(
+            panel,
+            treated=list(units),
+            treatment_start=treatment_start,
+            method=method,
+            donors=donors,
+            alpha=level,
+            max_placebos=max_placebos,
+            seed=seed,
+        )
+        for name, units in cells.items()
+    }

@@ -89,3 +89,39 @@ def test_yearly_events_are_not_read_as_days_with_zero_sales() -> None:
     events = _frame("year").rename({"period": "event_date", "sales": "attributed_sales"})
     with pytest.raises(ValueError, match=r"events are yearly.*analyze_panel"):
         history_from_events(events)
+
+
+def test_a_multi_cell_test_compares_each_cell_with_the_units_in_no_cell() -> None:
+    from rmnlora.agents.measurement.panel_analysis import analyze_cells
+
+    values = null_panels(np.random.default_rng(11), 1, 16, PERIODS)[0]
+    values[14, PRE:] += 60.0  # cell "high" gets an effect, cell "low" none
+    dates = _dates("week")
+    frame = pl.DataFrame(
+        {
+            "market": [f"m{i:02d}" for i in range(16) for _ in range(PERIODS)],
+            "period": [d for _ in range(16) for d in dates],
+            "sales": values.ravel(),
+        }
+    )
+    results = analyze_cells(
+        frame,
+        cells={"low": ["m15"], "high": ["m14"]},
+        treatment_start=dates[PRE],
+        unit="market",
+        value="sales",
+        method="did",
+    )
+    assert set(results) == {"low", "high"}
+    for result in results.values():
+        assert result.n_donors == 14 and result.confidence_level == pytest.approx(0.975)
+        assert not {"m14", "m15"} & set(result.unit_weights)
+    assert results["high"].att == pytest.approx(60.0, abs=25.0)
+    with pytest.raises(ValueError, match="in cells 'a' and 'b'"):
+        analyze_cells(
+            frame,
+            cells={"a": ["m01"], "b": ["m01"]},
+            treatment_start=dates[PRE],
+            unit="market",
+            value="sales",
+        )
