@@ -1,7 +1,10 @@
 """Experiment design time at planner scale, and the power check against simulated experiments.
 
 Usage: python benchmarks/measurement.py [MARKETS] [DAYS] [--experiments N] [--flight-days F]
-Defaults: 200 markets × 365 days of history, a 28-day flight, 2000 fresh simulated experiments.
+       [--panel-experiments N]
+Defaults: 200 markets × 365 days of history, a 28-day flight, 2000 fresh simulated experiments;
+then, per method (geo pairs DiD here; DiD, synthetic control and synthetic DiD from
+panel_inference.py): bias, 95% interval coverage and false-positive rate.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results  # noqa: E402
+from panel_inference import panel_method_figures, report  # noqa: E402
 
 from rmnlora.agents.measurement import design_experiment, history_from_events, paired_did  # noqa: E402
 from rmnlora.agents.measurement.simulate import (  # noqa: E402
@@ -34,6 +38,7 @@ def main() -> None:
     parser.add_argument("days", nargs="?", type=int, default=365)
     parser.add_argument("--experiments", type=int, default=2000)
     parser.add_argument("--flight-days", type=int, default=28)
+    parser.add_argument("--panel-experiments", type=int, default=400, help="per panel method (DiD, SC, SDID)")
     args = parser.parse_args()
 
     rng = np.random.default_rng(7)
@@ -65,7 +70,8 @@ def main() -> None:
         ExperimentRequest(history=history, design="geo", flight_days=post, expected_lift=lift)
     ).power
     started = time.perf_counter()
-    rejections = 0
+    rejections = null_rejections = covered = 0
+    errors: list[np.ndarray] = []
     for chunk in np.array_split(np.arange(args.experiments), max(1, args.experiments // 250)):
         sims = simulate_panels(levels, pre + post, rng, panels=len(chunk), day0=args.days - pre)
         after = sims[:, :, pre:].copy()
@@ -78,6 +84,17 @@ def main() -> None:
             0.05,
         )
         rejections += int(np.sum(est.p_value < 0.05))
+        truth = (after[:, t] - sims[:, t, pre:]).mean(axis=(1, 2))
+        covered += int(np.sum((est.ci_low <= truth) & (truth <= est.ci_high)))
+        errors.append((est.att - truth) / truth)
+        null = paired_did(
+            sims[:, t, :pre].mean(-1),
+            sims[:, t, pre:].mean(-1),
+            sims[:, c, :pre].mean(-1),
+            sims[:, c, pre:].mean(-1),
+            0.05,
+        )
+        null_rejections += int(np.sum(null.p_value < 0.05))
     check_s = time.perf_counter() - started
     simulated = rejections / args.experiments
 
@@ -96,6 +113,19 @@ def main() -> None:
         f"{args.experiments} simulated experiments {simulated:.3f} (diff {simulated - power_at_lift:+.3f}), "
         f"{check_s:.1f} s"
     )
+    relative_errors = np.concatenate(errors)
+    did_pairs = {
+        "relative_bias": float(relative_errors.mean()),
+        "coverage_95": covered / args.experiments,
+        "false_positive_rate_0.05": null_rejections / args.experiments,
+    }
+    print(
+        f"did_pairs (geo)    bias {did_pairs['relative_bias']:+.3f}  "
+        f"coverage(95%) {did_pairs['coverage_95']:.3f}  FPR@0.05 {did_pairs['false_positive_rate_0.05']:.3f}  "
+        f"({args.experiments} fresh experiments at lift {lift:.4f})"
+    )
+    panel = panel_method_figures(args.panel_experiments, 20, 20, 10, 0.05)
+    report(panel, args.panel_experiments)
     write_results(
         "measurement",
         {
@@ -116,6 +146,8 @@ def main() -> None:
                 "simulated_rejection_rate": simulated,
                 "experiments": args.experiments,
             },
+            "did_pairs": did_pairs,
+            "panel_methods": panel,
         },
     )
 

@@ -25,6 +25,54 @@ from rmnlora.agents.measurement.placebo import permutation_inference, placebo_ru
 from rmnlora.agents.measurement.sdid import PANEL_METHODS, fit_panel  # noqa: E402
 
 
+def panel_method_figures(experiments: int, units: int, pre: int, post: int, effect_share: float) -> dict:
+    """Per panel method: bias, RMSE, coverage and power with an effect; false positives without."""
+    panels = null_panels(np.random.default_rng(0), experiments, units, pre + post)
+    effect = effect_share * panels[:, -1, :pre].mean(axis=1)
+    treated = panels.copy()
+    treated[:, -1, pre:] += effect[:, None]
+    donors = units - 1
+    results: dict[str, object] = {}
+    for method in PANEL_METHODS:
+        started = time.perf_counter()
+        null_fit = fit_panel(panels, donors, pre, method)
+        null_runs = placebo_runs(panels, donors, pre, method, null_fit)
+        fpr = {
+            str(alpha): float(
+                np.mean(
+                    permutation_inference(null_fit.att, null_fit.effects, null_runs, pre, alpha).p_value
+                    <= alpha
+                )
+            )
+            for alpha in (0.05, 0.10)
+        }
+        fit = fit_panel(treated, donors, pre, method)
+        runs = placebo_runs(treated, donors, pre, method, fit)
+        inference = permutation_inference(fit.att, fit.effects, runs, pre, 0.05)
+        error = (fit.att - effect) / effect
+        results[method] = {
+            "relative_bias": float(error.mean()),
+            "relative_rmse": float(np.sqrt(np.mean(error**2))),
+            "coverage_95": float(np.mean(np.abs(fit.att - effect) <= inference.half_width)),
+            "power_at_effect": float(np.mean(inference.p_value <= 0.05)),
+            "false_positive_rate": fpr,
+            "placebos": null_runs.count,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    return results
+
+
+def report(results: dict, experiments: int) -> None:
+    for method, f in results.items():
+        fpr = f["false_positive_rate"]
+        print(
+            f"{method:<18} bias {f['relative_bias']:+.3f}  RMSE {f['relative_rmse']:.3f}  "
+            f"coverage(95%) {f['coverage_95']:.3f}  power {f['power_at_effect']:.3f}  "
+            f"FPR@0.05 {fpr['0.05']:.3f}  FPR@0.10 {fpr['0.1']:.3f}  ({f['seconds']} s, "
+            f"{experiments} experiments x {f['placebos']} placebos, twice)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=400)
@@ -33,45 +81,9 @@ def main() -> None:
     parser.add_argument("--post", type=int, default=10)
     parser.add_argument("--effect", type=float, default=0.05)
     args = parser.parse_args()
-    panels = null_panels(np.random.default_rng(0), args.experiments, args.units, args.pre + args.post)
-    effect = args.effect * panels[:, -1, : args.pre].mean(axis=1)
-    treated = panels.copy()
-    treated[:, -1, args.pre :] += effect[:, None]
-    donors = args.units - 1
-    results: dict[str, object] = {"args": vars(args)}
-    for method in PANEL_METHODS:
-        started = time.perf_counter()
-        null_fit = fit_panel(panels, donors, args.pre, method)
-        null_runs = placebo_runs(panels, donors, args.pre, method, null_fit)
-        fpr = {
-            str(alpha): float(
-                np.mean(
-                    permutation_inference(null_fit.att, null_fit.effects, null_runs, args.pre, alpha).p_value
-                    <= alpha
-                )
-            )
-            for alpha in (0.05, 0.10)
-        }
-        fit = fit_panel(treated, donors, args.pre, method)
-        runs = placebo_runs(treated, donors, args.pre, method, fit)
-        inference = permutation_inference(fit.att, fit.effects, runs, args.pre, 0.05)
-        error = (fit.att - effect) / effect
-        figures = {
-            "relative_bias": float(error.mean()),
-            "relative_rmse": float(np.sqrt(np.mean(error**2))),
-            "coverage_95": float(np.mean(np.abs(fit.att - effect) <= inference.half_width)),
-            "power_at_effect": float(np.mean(inference.p_value <= 0.05)),
-            "false_positive_rate": fpr,
-            "seconds": round(time.perf_counter() - started, 2),
-        }
-        results[method] = figures
-        print(
-            f"{method:<18} bias {figures['relative_bias']:+.3f}  RMSE {figures['relative_rmse']:.3f}  "
-            f"coverage(95%) {figures['coverage_95']:.3f}  power {figures['power_at_effect']:.3f}  "
-            f"FPR@0.05 {fpr['0.05']:.3f}  FPR@0.10 {fpr['0.1']:.3f}  ({figures['seconds']} s, "
-            f"{args.experiments} experiments x {null_runs.count} placebos, twice)"
-        )
-    write_results("panel_inference", results)
+    results = panel_method_figures(args.experiments, args.units, args.pre, args.post, args.effect)
+    report(results, args.experiments)
+    write_results("panel_inference", {"args": vars(args), **results})
 
 
 if __name__ == "__main__":
