@@ -121,7 +121,8 @@ def main() -> None:
     }
     print(
         f"did_pairs (geo)    bias {did_pairs['relative_bias']:+.3f}  "
-        f"coverage(95%) {did_pairs['coverage_95']:.3f}  FPR@0.05 {did_pairs['false_positive_rate_0.05']:.3f}  "
+        f"coverage(95%) {did_pairs['coverage_95']:.3f}  "
+        f"FPR@0.05 {did_pairs['false_positive_rate_0.05']:.3f}  "
         f"({args.experiments} fresh experiments at lift {lift:.4f})"
     )
     panel = panel_method_figures(args.panel_experiments, 20, 20, 10, 0.05)
