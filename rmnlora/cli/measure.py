@@ -127,7 +127,7 @@ def analyze_command(
         Path, typer.Option("--design", help="Design JSON from `rmn measure design --out`.")
     ],
     start: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Test start date.")] = None,
-    method: Annotated[str | None, typer.Option(help="did_pairs or synthetic_control (geo).")] = None,
+    method: Annotated[str | None, typer.Option(help="did_pairs, synthetic_control or sdid (geo).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Measure the lift of a run experiment with a confidence interval."""

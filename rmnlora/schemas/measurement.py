@@ -166,7 +166,7 @@ class LiftResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: DesignKind
-    method: Literal["did_pairs", "synthetic_control", "switchback_t", "holdout_t"]
+    method: Literal["did_pairs", "synthetic_control", "sdid", "switchback_t", "holdout_t"]
     kpi: str
     att: float = Field(description="Incremental KPI per treated unit-day (absolute).")
     ci_low: float

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -151,14 +152,15 @@ def analyze_geo(
             alpha,
             notes,
         )
-    if method == "synthetic_control":
+    if method in ("synthetic_control", "sdid"):
         # Weights fitted on a short pre-period overfit (many donors, few days): use up to a year.
         fit_days = min(s, SYNTHETIC_FIT_DAYS)
-        return _synthetic_control(matrix, t_idx, c_idx, s, fit_days, post, design, alpha, notes)
-    raise ValueError(f"unknown method {method!r}; use 'did_pairs' or 'synthetic_control'")
+        return _synthetic(method, matrix, t_idx, c_idx, s, fit_days, post, design, alpha, notes)  # type: ignore[arg-type]
+    raise ValueError(f"unknown method {method!r}; use 'did_pairs', 'synthetic_control' or 'sdid'")
 
 
-def _synthetic_control(
+def _synthetic(
+    method: Literal["synthetic_control", "sdid"],
     matrix: np.ndarray,
     t_idx: np.ndarray,
     c_idx: np.ndarray,
@@ -169,7 +171,7 @@ def _synthetic_control(
     alpha: float,
     notes: list[str],
 ) -> LiftResult:
-    """The treated markets' mean against a synthetic control of the control markets.
+    """The treated markets' mean against a synthetic control (or synthetic DiD) of the control markets.
 
     Inference is by placebo: each control market in turn plays the treated series against the
     other controls, the weights refitted (see :mod:`rmnlora.agents.measurement.placebo`); the
@@ -179,8 +181,8 @@ def _synthetic_control(
     treated = matrix[t_idx, s - pre : s + post].mean(axis=0)
     donors = matrix[c_idx, s - pre : s + post]
     y = np.vstack([donors, treated])
-    fit = fit_panel(y, len(c_idx), pre, "synthetic_control")
-    runs = placebo_runs(y, len(c_idx), pre, "synthetic_control", fit)
+    fit = fit_panel(y, len(c_idx), pre, method)
+    runs = placebo_runs(y, len(c_idx), pre, method, fit)
     inference = permutation_inference(fit.att, fit.effects, runs, pre, alpha)
     att, half_width = float(fit.att[0]), float(inference.half_width[0])
     if not inference.bounded:
@@ -189,11 +191,12 @@ def _synthetic_control(
             "interval; the widest placebo sets it, so it is narrower than stated"
         )
     weights = fit.unit_weights[0]
-    notes.append(f"synthetic control: {int(np.sum(weights > 1e-3))} of {len(c_idx)} control markets weighted")
+    label = "synthetic control" if method == "synthetic_control" else "synthetic DiD"
+    notes.append(f"{label}: {int(np.sum(weights > 1e-3))} of {len(c_idx)} control markets weighted")
     baseline = float(treated[pre:].mean()) - att
     return _result(
         design,
-        "synthetic_control",
+        method,
         att,
         att - half_width,
         att + half_width,

@@ -169,9 +169,11 @@ def test_analyze_experiment_on_events_recovers_a_planted_lift():
     assert result.ci_low <= true_att <= result.ci_high
     assert result.significant and result.relative_ci_low <= 0.10 <= result.relative_ci_high
     assert result.incremental_total == pytest.approx(result.att * len(t) * 42)
-    synthetic = analyze_experiment(panel_events(panel, START), design, method="synthetic_control")
-    assert synthetic.method == "synthetic_control"
-    assert synthetic.ci_low <= true_att <= synthetic.ci_high
+    for method in ("synthetic_control", "sdid"):
+        synthetic = analyze_experiment(panel_events(panel, START), design, method=method)
+        assert synthetic.method == method
+        assert synthetic.ci_low <= true_att <= synthetic.ci_high
+        assert synthetic.n_units == len(design.pairs)  # each control market once as a placebo
 
 
 def test_econml_recovers_a_planted_segment_effect():
