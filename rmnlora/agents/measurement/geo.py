@@ -16,12 +16,12 @@ from rmnlora.agents.measurement.noise import fit_ar_noise
 from rmnlora.agents.measurement.panel import design_fields, history_matrix
 from rmnlora.agents.measurement.power import (
     PairPowerInputs,
+    PlaceboResult,
     min_post_days,
     pair_mde,
     pair_power,
     pairs_needed,
     placebo_pair_power,
-    placebo_power_by_lift,
     simulated_mde,
 )
 from rmnlora.schemas.measurement import ExperimentDesign, ExperimentRequest, MarketPair, PowerPoint
@@ -134,9 +134,19 @@ def design_geo(request: ExperimentRequest) -> ExperimentDesign:
     mde = pair_mde(inputs, pre, post, alpha, target)
     min_days = min_post_days(inputs, search, lift, alpha, target)
 
+    curve_lifts = _curve_lifts(lift)
     placebo = (
         placebo_pair_power(
-            matrix, treat_idx, control_idx, min(pre, days - post), post, lift, alpha, request.simulations, rng
+            matrix,
+            treat_idx,
+            control_idx,
+            min(pre, days - post),
+            post,
+            lift,
+            alpha,
+            request.simulations,
+            rng,
+            lifts=curve_lifts.tolist(),
         )
         if days - post >= MIN_POST_DAYS
         else None
@@ -158,7 +168,11 @@ def design_geo(request: ExperimentRequest) -> ExperimentDesign:
                 "diverge over time; prefer a shorter pre-period or synthetic-control analysis"
             )
 
-    curves = _power_curves(matrix, treat_idx, control_idx, days, pre, post, request, rng) if placebo else None
+    curves = (
+        _power_curves(matrix, treat_idx, control_idx, days, post, request, curve_lifts, placebo, rng)
+        if placebo
+        else None
+    )
     feasible = power >= target
     if feasible and placebo is not None and placebo.power < target - SIMULATION_SLACK:
         feasible = False
@@ -227,35 +241,40 @@ def design_geo(request: ExperimentRequest) -> ExperimentDesign:
     )
 
 
+def _curve_lifts(expected_lift: float) -> np.ndarray:
+    """The lifts the simulated power curve is replayed at: a fine grid for the MDE search, plus the
+    reported lifts and the expected one."""
+    fine = np.round(np.arange(0.0, 1.0005, 0.0025), 4)
+    return np.union1d(fine, np.array([*REPORTED_LIFTS, expected_lift]))
+
+
 def _power_curves(
     matrix: np.ndarray,
     treat_idx: np.ndarray,
     control_idx: np.ndarray,
     days: int,
-    pre: int,
     post: int,
     request: ExperimentRequest,
+    lifts: np.ndarray,
+    placebo: PlaceboResult,
     rng: np.random.Generator,
 ) -> tuple[list[PowerPoint], list[PowerPoint], float | None]:
-    """Simulated power by lift (at ``post`` days) and by duration (at the expected lift), and the
-    simulated MDE: the curves a reader checks before believing one power figure."""
-    window_pre = min(pre, days - post)
-    fine = np.round(np.arange(0.0, 1.0005, 0.0025), 4)
-    lifts = np.union1d(fine, np.array([*REPORTED_LIFTS, request.expected_lift]))
-    powers = placebo_power_by_lift(
-        matrix, treat_idx, control_idx, window_pre, post, lifts, request.alpha, request.simulations, rng
-    )
-    if powers is None:
-        return [], [], None
+    """Simulated power by lift (at ``post`` days, from the same draws as ``placebo``) and by duration
+    (at the expected lift), and the simulated MDE: the curves a reader checks before believing one
+    power figure. The flight's own point is ``placebo.power`` in both curves."""
+    powers = np.array(placebo.lift_powers)
     wanted = {round(x, 6) for x in (*REPORTED_LIFTS, request.expected_lift)}
     by_lift = [
-        PowerPoint(lift=float(lift), days=post, power=float(p))
-        for lift, p in zip(lifts, powers, strict=True)
-        if round(float(lift), 6) in wanted
+        PowerPoint(lift=float(x), days=post, power=float(p))
+        for x, p in zip(lifts, powers, strict=True)
+        if round(float(x), 6) in wanted
     ]
     by_days = []
     for duration in sorted({*REPORTED_DAYS, post}):
         if duration < MIN_POST_DAYS or days - duration < MIN_POST_DAYS:
+            continue
+        if duration == post:
+            by_days.append(PowerPoint(lift=request.expected_lift, days=post, power=placebo.power))
             continue
         result = placebo_pair_power(
             matrix,

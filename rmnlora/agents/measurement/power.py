@@ -9,6 +9,7 @@ the history itself, with random treatment sides and an injected lift, and counts
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -89,6 +90,7 @@ class PlaceboResult:
     false_positive_rate: float
     simulations: int
     windows: int
+    lift_powers: tuple[float, ...] = ()  # power at each of the ``lifts`` asked for, same draws
 
 
 @dataclass(frozen=True)
@@ -141,12 +143,14 @@ def placebo_pair_power(
     alpha: float,
     simulations: int,
     rng: np.random.Generator,
+    lifts: Sequence[float] = (),
 ) -> PlaceboResult | None:
     """Replay the paired DiD test on random historical windows; ``None`` if no window fits.
 
     Each simulation draws a window (``pre`` + ``post`` days), flips the sign of each pair's
     historical difference (the sides are exchangeable under no effect), adds the lift on the
     design's treated markets' post period and runs the test: the power of *this* assignment.
+    ``lifts``: other lifts to replay on the same draws (a power curve that agrees with ``power``).
     """
     draws = _placebo_draws(matrix, treat_idx, control_idx, pre, post, simulations, rng)
     if draws is None:
@@ -156,25 +160,8 @@ def placebo_pair_power(
         false_positive_rate=_rejection_rate(draws.base, alpha),
         simulations=simulations,
         windows=draws.windows,
+        lift_powers=tuple(_rejection_rate(draws.base + x * draws.treated_post, alpha) for x in lifts),
     )
-
-
-def placebo_power_by_lift(
-    matrix: np.ndarray,
-    treat_idx: np.ndarray,
-    control_idx: np.ndarray,
-    pre: int,
-    post: int,
-    lifts: np.ndarray,
-    alpha: float,
-    simulations: int,
-    rng: np.random.Generator,
-) -> np.ndarray | None:
-    """Simulated power at each relative lift, the same historical draws for every lift."""
-    draws = _placebo_draws(matrix, treat_idx, control_idx, pre, post, simulations, rng)
-    if draws is None:
-        return None
-    return np.array([_rejection_rate(draws.base + lift * draws.treated_post, alpha) for lift in lifts])
 
 
 def simulated_mde(lifts: np.ndarray, powers: np.ndarray, target: float) -> float | None:
