@@ -42,6 +42,19 @@ def _split(panel: Panel, treated: Sequence[str], donors: Sequence[str] | None) -
     return [index[u] for u in treated], [index[u] for u in pool]
 
 
+def _as_panel(
+    data: pl.DataFrame | Panel,
+    unit: str,
+    period: str,
+    value: str,
+    frequency: Frequency | None,
+    missing: MissingPolicy,
+) -> Panel:
+    if isinstance(data, Panel):
+        return data
+    return panel_from_frame(data, unit=unit, period=period, value=value, frequency=frequency, missing=missing)
+
+
 def analyze_panel(
     data: pl.DataFrame | Panel,
     *,
@@ -67,13 +80,7 @@ def analyze_panel(
         raise ValueError(f"unknown panel method {method!r}; use one of {', '.join(PANEL_METHODS)}")
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
-    panel = (
-        data
-        if isinstance(data, Panel)
-        else panel_from_frame(
-            data, unit=unit, period=period, value=value, frequency=frequency, missing=missing
-        )
-    )
+    panel = _as_panel(data, unit, period, value, frequency, missing)
     start = as_period_date(treatment_start)
     n_pre = panel.index_of(start)
     if n_pre < 2:
@@ -184,13 +191,7 @@ def analyze_cells(
                     f"unit {u!r} is in cells {seen[u]!r} and {name!r}; a unit can be in one cell"
                 )
             seen[u] = name
-    panel = (
-        data
-        if isinstance(data, Panel)
-        else panel_from_frame(
-            data, unit=unit, period=period, value=value, frequency=frequency, missing=missing
-        )
-    )
+    panel = _as_panel(data, unit, period, value, frequency, missing)
     donors = [u for u in panel.units if u not in seen]
     level = alpha / len(cells)
     return {
