@@ -17,7 +17,8 @@ app = typer.Typer(
     name="measure", help="Incrementality experiments: design (power, assignment) and lift analysis."
 )
 
-DesignChoice = Literal["auto", "geo", "switchback", "holdout"]
+DesignChoice = Literal["auto", "geo", "geo_pool", "switchback", "holdout"]
+DESIGN_CHOICES = ("auto", "geo", "geo_pool", "switchback", "holdout")
 
 
 def read_frame(path: Path) -> pl.DataFrame:
@@ -50,7 +51,16 @@ def design_command(
     history: Annotated[Path, typer.Argument(help="Events: Parquet/CSV file or harmonized folder.")],
     flight_days: Annotated[int, typer.Option("--flight-days", help="Days the campaign runs.")],
     kpi: Annotated[str, typer.Option(help="KPI column.")] = "attributed_sales",
-    design: Annotated[str, typer.Option(help="auto, geo, switchback or holdout.")] = "auto",
+    design: Annotated[
+        str,
+        typer.Option(
+            help="auto, geo (matched pairs), geo_pool (treated set vs donor pool), switchback or holdout."
+        ),
+    ] = "auto",
+    treated: Annotated[
+        list[str] | None,
+        typer.Option("--treated", help="geo_pool: a market to treat (repeatable; default: chosen)."),
+    ] = None,
     lift: Annotated[float, typer.Option(help="Expected relative lift.")] = 0.05,
     alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
     power: Annotated[float, typer.Option(help="Target power.")] = 0.8,
@@ -68,8 +78,10 @@ def design_command(
     from rmnlora.agents.measurement import design_experiment, history_from_events
     from rmnlora.schemas.measurement import ExperimentRequest
 
-    if design not in ("auto", "geo", "switchback", "holdout"):
-        raise fail(f"--design must be auto, geo, switchback or holdout, not {design!r}")
+    if design not in DESIGN_CHOICES:
+        raise fail(f"--design must be one of {', '.join(DESIGN_CHOICES)}, not {design!r}")
+    if treated and design != "geo_pool":
+        raise fail("--treated names the treated markets of a geo_pool design; add --design geo_pool")
     settings_min_aggregation = _min_aggregation()
     try:
         frame = read_frame(history)
@@ -83,6 +95,7 @@ def design_command(
             flight_days=flight_days,
             flight_start=flight_start.date() if flight_start else market_history.end + dt.timedelta(days=1),
             audience_size=audience_size,
+            treated_markets=treated or None,
             min_aggregation=settings_min_aggregation,
             simulations=simulations,
             seed=seed,
@@ -96,7 +109,7 @@ def design_command(
     status = "[green]feasible[/green]" if result.feasible else "[red]infeasible[/red]"
     lines = [
         f"{result.kind} design {status}: power {_fmt(result.power)} "
-        f"(placebo {_fmt(result.simulated_power)}), "
+        f"(simulated on history {_fmt(result.simulated_power)}), "
         f"MDE {_pct(result.mde)}, {result.duration_days} days",
         *(f"  problem: {p}" for p in result.problems),
         *(f"  suggestion: {s}" for s in result.suggestions),
@@ -112,9 +125,22 @@ def design_command(
             f"  simulated power at {result.expected_lift:.1%} by duration: "
             + ", ".join(f"{p.days}d {p.power:.2f}" for p in result.power_by_duration)
         )
-    if result.pairs:
+    if result.pairs or result.kind == "geo_pool":
         lines.append(f"  treatment: {', '.join(result.treatment_markets)}")
         lines.append(f"  control:   {', '.join(result.control_markets)}")
+    if result.treated_share_of_kpi is not None and result.kind == "geo_pool":
+        lines.append(f"  treated share of {result.kpi}: {result.treated_share_of_kpi:.1%}")
+    for candidate in result.market_candidates:
+        replayed = (
+            ""
+            if candidate.power is None or candidate.simulated_power is None
+            else f", power {candidate.power:.2f} (replayed {candidate.simulated_power:.2f})"
+        )
+        mark = "*" if candidate.chosen else " "
+        lines.append(
+            f"  {mark} candidate {len(candidate.markets)} markets ({candidate.share_of_kpi:.0%} of "
+            f"{result.kpi}): no-effect error {candidate.relative_error:.1%}{replayed}"
+        )
     _emit(text, as_json, "\n".join(lines))
     if not result.feasible:
         raise typer.Exit(3)
@@ -127,7 +153,10 @@ def analyze_command(
         Path, typer.Option("--design", help="Design JSON from `rmn measure design --out`.")
     ],
     start: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Test start date.")] = None,
-    method: Annotated[str | None, typer.Option(help="did_pairs, synthetic_control or sdid (geo).")] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="geo: did_pairs, synthetic_control or sdid; geo_pool: sdid or synthetic_control."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Measure the lift of a run experiment with a confidence interval."""

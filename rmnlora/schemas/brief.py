@@ -90,7 +90,7 @@ class CreativeBrief(BaseModel):
 class MeasurementBrief(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    design: Literal["auto", "geo", "switchback", "holdout"] = "auto"
+    design: Literal["auto", "geo", "geo_pool", "switchback", "holdout"] = "auto"
     expected_lift: float = Field(default=0.05, gt=0, lt=1, description="Relative lift the plan expects.")
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     power: float = Field(default=0.8, gt=0.5, lt=1)

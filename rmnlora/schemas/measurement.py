@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DesignKind = Literal["geo", "switchback", "holdout"]
+DesignKind = Literal["geo", "geo_pool", "switchback", "holdout"]
 
 
 class MarketHistory(BaseModel):
@@ -50,7 +50,12 @@ class ExperimentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     history: MarketHistory
-    design: Literal["auto", "geo", "switchback", "holdout"] = "auto"
+    design: Literal["auto", "geo", "geo_pool", "switchback", "holdout"] = "auto"
+    treated_markets: list[str] | None = Field(
+        default=None,
+        max_length=1000,
+        description="geo_pool only: the markets to treat (default: chosen from the history).",
+    )
     expected_lift: float = Field(default=0.05, gt=0, lt=1, description="Relative lift the plan expects.")
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     power: float = Field(default=0.8, gt=0.5, lt=1, description="Target power.")
@@ -76,6 +81,25 @@ class MarketPair(BaseModel):
     control: str
     pre_correlation: float | None = Field(description="Correlation of the two pre-period series.")
     level_ratio: float = Field(description="Treatment / control mean KPI in the pre-period.")
+
+
+class MarketCandidate(BaseModel):
+    """One treated set a geo_pool design weighed: how well its no-effect replays fit, its power."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    markets: list[str]
+    share_of_kpi: float = Field(description="The treated markets' share of the KPI in the level window.")
+    relative_error: float = Field(
+        description="RMS of the estimator's no-effect estimates on history windows, over the treated level."
+    )
+    power: float | None = Field(
+        default=None, description="Power at the expected lift (only for the sets that were replayed)."
+    )
+    simulated_power: float | None = Field(
+        default=None, description="Rejection rate replayed on history windows at the expected lift."
+    )
+    chosen: bool = False
 
 
 class SwitchbackBlock(BaseModel):
@@ -140,6 +164,12 @@ class ExperimentDesign(BaseModel):
     treated_share_of_kpi: float | None = None
     treated_spend: float | None = Field(default=None, description="Spend on treated units if spread by KPI.")
     pairs: list[MarketPair] = Field(default_factory=list)
+    analysis_method: Literal["did_pairs", "synthetic_control", "sdid", "switchback_t", "holdout_t"] | None = (
+        Field(default=None, description="The analysis the design's power was computed for (geo_pool: sdid).")
+    )
+    market_candidates: list[MarketCandidate] = Field(
+        default_factory=list, description="geo_pool: the treated sets weighed, best first per size."
+    )
     treatment_markets: list[str] = Field(default_factory=list)
     control_markets: list[str] = Field(default_factory=list)
     excluded_markets: list[str] = Field(default_factory=list)

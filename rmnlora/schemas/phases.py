@@ -59,7 +59,7 @@ class OptimizeRevision(_Revision):
 
 class MeasureRevision(_Revision):
     simulations: int | None = Field(default=None, ge=50, le=100_000)
-    design: Literal["auto", "geo", "switchback", "holdout"] | None = None
+    design: Literal["auto", "geo", "geo_pool", "switchback", "holdout"] | None = None
     switchback_block_days: int | None = Field(default=None, ge=1)
     carryover_days: int | None = Field(default=None, ge=0)
 

@@ -17,10 +17,13 @@ from scipy import stats
 
 from rmnlora.agents.measurement.panel import date_offset, history_from_events, history_matrix
 from rmnlora.agents.measurement.placebo import permutation_inference, placebo_runs
+from rmnlora.agents.measurement.randomization import randomization_runs
 from rmnlora.agents.measurement.sdid import fit_panel
 from rmnlora.schemas.measurement import ExperimentDesign, LiftResult, MarketHistory
 
 SYNTHETIC_FIT_DAYS = 365
+#: Other assignments a geo_pool analysis fits (p-values in steps of 1/200).
+POOL_PLACEBOS = 199
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def _result(
         relative_ci_high=hi / scale,
         incremental_total=att * units * post,
         confidence_level=1 - alpha,
-        significant=bool(p < alpha),
+        significant=bool(p <= alpha),
         n_units=n,
         post_days=post,
         pre_days=pre,
@@ -110,12 +113,20 @@ def analyze_geo(
     design: ExperimentDesign,
     *,
     start: dt.date | None = None,
-    method: str = "did_pairs",
+    method: str | None = None,
     alpha: float | None = None,
 ) -> LiftResult:
-    """Lift of a geo design from a panel covering pre- and post-period."""
+    """Lift of a geo design from a panel covering pre- and post-period.
+
+    A ``geo_pool`` design is analysed as it was powered: its treated markets against all the others
+    with synthetic DiD (or ``method="synthetic_control"``) and a randomization test over other sets
+    of as many markets (:mod:`rmnlora.agents.measurement.randomization`).
+    """
+    if design.kind == "geo_pool":
+        return _pool(data, design, start, method, alpha)
     if design.kind != "geo":
-        raise ValueError(f"analyze_geo needs a geo design, got {design.kind!r}")
+        raise ValueError(f"analyze_geo needs a geo or geo_pool design, got {design.kind!r}")
+    method = method or "did_pairs"
     if not design.pairs:
         raise ValueError("design has no market pairs (was it feasible?)")
     alpha = design.alpha if alpha is None else alpha
@@ -203,6 +214,63 @@ def _synthetic(
         float(inference.p_value[0]),
         baseline,
         len(t_idx),
+        runs.count,
+        post,
+        pre,
+        alpha,
+        notes,
+    )
+
+
+def _pool(
+    data: pl.DataFrame | MarketHistory,
+    design: ExperimentDesign,
+    start: dt.date | None,
+    method: str | None,
+    alpha: float | None,
+) -> LiftResult:
+    """The treated markets against all the others, with the randomization test the design replayed."""
+    method = method or design.analysis_method or "sdid"
+    if method not in ("sdid", "synthetic_control"):
+        raise ValueError(f"a geo_pool design is analysed with 'sdid' or 'synthetic_control', not {method!r}")
+    if not design.treatment_markets or not design.control_markets:
+        raise ValueError("design has no treated or control markets (was it feasible?)")
+    alpha = design.alpha if alpha is None else alpha
+    history = _as_history(data, design.kpi)
+    index = {m: i for i, m in enumerate(history.markets)}
+    names = [*design.control_markets, *design.treatment_markets]
+    missing = [m for m in names if m not in index]
+    if missing:
+        raise ValueError(f"results lack design market(s): {sorted(missing)[:10]}")
+    s, pre, post = _windows(history, design, start)
+    notes = (
+        []
+        if post >= design.duration_days
+        else [f"only {post} of {design.duration_days} planned days observed"]
+    )
+    y = history_matrix(history)[[index[m] for m in names], s - pre : s + post]
+    treated = np.arange(len(design.control_markets), len(names))
+    runs = randomization_runs(y, treated, pre, method, placebos=POOL_PLACEBOS, seed=design.seed)  # type: ignore[arg-type]
+    att = float(runs.att[0, 0])
+    low, high, bounded = runs.interval(alpha)
+    if not bounded:
+        notes.append(
+            f"the {1 - alpha:.0%} interval reaches the edge of the effects tried: it is wider than shown"
+        )
+    notes.append(
+        f"randomization test: {runs.count} other sets of {len(treated)} markets played treated, each against "
+        "all markets outside it"
+    )
+    baseline = float(y[treated, pre:].mean()) - att
+    return _result(
+        design,
+        method,
+        att,
+        low,
+        high,
+        float(runs.p_values(runs.att)[0]),
+        baseline,
+        len(treated),
         runs.count,
         post,
         pre,
@@ -337,8 +405,8 @@ def analyze_experiment(
 
     Holdout results come from clean-room aggregates instead: use :func:`analyze_holdout`.
     """
-    if design.kind == "geo":
-        return analyze_geo(data, design, start=start, method=method or "did_pairs", alpha=alpha)
+    if design.kind in ("geo", "geo_pool"):
+        return analyze_geo(data, design, start=start, method=method, alpha=alpha)
     if design.kind == "switchback":
         return analyze_switchback(data, design, start=start, alpha=alpha)
     raise ValueError(

@@ -1,5 +1,6 @@
 """Entry points the planner calls: build a request from a brief, design the experiment.
 
+``geo_pool`` (a few treated markets against all the others) is designed only when asked for.
 ``auto`` tries the geo design first (strongest evidence), then switchback, then a holdout
 when an audience size is known, and returns the first feasible one; the others are
 summarised in ``alternatives`` so a reviewer sees what was weighed.
@@ -12,6 +13,7 @@ import datetime as dt
 import polars as pl
 
 from rmnlora.agents.measurement.geo import design_geo
+from rmnlora.agents.measurement.geo_pool import design_geo_pool
 from rmnlora.agents.measurement.holdout import design_holdout
 from rmnlora.agents.measurement.panel import history_from_events
 from rmnlora.agents.measurement.switchback import design_switchback
@@ -25,7 +27,12 @@ OBJECTIVE_KPI = {
     "reach": "impressions",
 }
 
-_DESIGNERS = {"geo": design_geo, "switchback": design_switchback, "holdout": design_holdout}
+_DESIGNERS = {
+    "geo": design_geo,
+    "geo_pool": design_geo_pool,
+    "switchback": design_switchback,
+    "holdout": design_holdout,
+}
 
 
 def request_from_brief(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rmnlora.agents.measurement.sdid import PanelFit, PanelMethod, fit_panel
+from rmnlora.agents.measurement.sdid import MAX_STEPS, PanelFit, PanelMethod, fit_panel
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ def placebo_runs(
     *,
     max_placebos: int = 200,
     seed: int = 0,
+    max_steps: int = MAX_STEPS,
 ) -> PlaceboRuns:
     """Re-estimate with each placebo set of donors as treated.
 
@@ -131,6 +132,7 @@ def placebo_runs(
         method,
         start_unit_weights=start.reshape(n_panels * n_sets, -1),
         start_time_weights=np.repeat(fit.time_weights, n_sets, axis=0) if method == "sdid" else None,
+        max_steps=max_steps,
     )
     return PlaceboRuns(
         runs.att.reshape(n_panels, n_sets), runs.effects.reshape(n_panels, n_sets, -1), exhaustive

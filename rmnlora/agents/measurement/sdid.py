@@ -23,6 +23,8 @@ from rmnlora.agents.measurement.frank_wolfe import fitted_weights
 
 PanelMethod = Literal["did", "synthetic_control", "sdid"]
 PANEL_METHODS: tuple[PanelMethod, ...] = ("did", "synthetic_control", "sdid")
+#: Frank-Wolfe steps per weight fit; simulations that refit thousands of panels pass fewer.
+MAX_STEPS = 10_000
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,14 @@ def fit_panel(
     *,
     start_unit_weights: np.ndarray | None = None,
     start_time_weights: np.ndarray | None = None,
+    max_steps: int = MAX_STEPS,
 ) -> PanelFit:
     """Estimate on ``y[b]`` (donor rows first, then treated rows; pre-period columns first).
 
     ``y`` is one panel (units × periods) or a batch of them; a single panel gives a batch of one.
     ``start_*``: weights the solver begins from (placebo refits pass the original fit's weights
-    restricted to their donors; see :mod:`rmnlora.agents.measurement.placebo`).
+    restricted to their donors; see :mod:`rmnlora.agents.measurement.placebo`). ``max_steps``: the
+    solver's step limit (power simulations trade a little precision for many panels).
     """
     if y.ndim == 2:
         y = y[None]
@@ -75,7 +79,7 @@ def fit_panel(
         raise ValueError(f"need pre- and post-periods, got {n_pre} and {n_post}")
     donors, treated = y[:, :n_donors], y[:, n_donors:].mean(axis=1)
     sigma = noise_level(donors[:, :, :n_pre])
-    min_decrease, max_steps = 1e-5 * sigma, 10_000
+    min_decrease = 1e-5 * sigma
     # pre-periods × (donors + treated mean): the unit-weight regression
     collapsed_units = np.concatenate([donors[:, :, :n_pre], treated[:, None, :n_pre]], axis=1).transpose(
         0, 2, 1
