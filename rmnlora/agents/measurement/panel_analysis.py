@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 from rmnlora.agents.measurement.periods import (
@@ -22,7 +23,8 @@ from rmnlora.agents.measurement.periods import (
     panel_from_frame,
 )
 from rmnlora.agents.measurement.placebo import permutation_inference, placebo_runs
-from rmnlora.agents.measurement.sdid import PANEL_METHODS, PanelMethod, fit_panel
+from rmnlora.agents.measurement.randomization import randomization_runs
+from rmnlora.agents.measurement.sdid import PANEL_METHODS, PanelFit, PanelMethod, fit_panel
 from rmnlora.schemas.measurement import PanelLift, PeriodEffect
 
 WEIGHT_FLOOR = 1e-6
@@ -91,24 +93,16 @@ def analyze_panel(
     y = panel.values[donor_rows + treated_rows]
     fit = fit_panel(y, len(donor_rows), n_pre, method)
     att = float(fit.att[0])
-    runs = placebo_runs(y, len(donor_rows), n_pre, method, fit, max_placebos=max_placebos, seed=seed)
-    inference = permutation_inference(fit.att, fit.effects, runs, n_pre, alpha)
-    se = float(runs.standard_error[0])
-    p = float(inference.p_value[0])
-    half_width = float(inference.half_width[0])
-    band = inference.period_half_width[0]
+    notes = list(panel.notes)
+    if len(treated_rows) == 1:
+        inference = _donor_placebos(y, fit, len(donor_rows), n_pre, method, alpha, max_placebos, seed, notes)
+    else:
+        inference = _randomization(y, len(treated_rows), n_pre, method, alpha, max_placebos, seed, notes)
+    se, p, (ci_low, ci_high), band, placebo_count = inference
     effects = fit.effects[0]
     n_post = len(panel.periods) - n_pre
     baseline = float(fit.synthetic[0, n_pre:].mean())
     scale = baseline if baseline != 0 else float("nan")
-    notes = list(panel.notes)
-    if not inference.bounded:
-        notes.append(
-            f"only {runs.count} placebo estimates: too few for a {1 - alpha:.0%} interval (the smallest "
-            f"p-value is {1 / (runs.count + 1):.3f}); the widest placebo sets it, narrower than stated"
-        )
-    if not runs.exhaustive:
-        notes.append(f"{runs.count} random placebo sets of {len(treated_rows)} donors (seed {seed})")
     donor_names = [panel.units[i] for i in donor_rows]
     return PanelLift(
         method=method,
@@ -117,20 +111,20 @@ def analyze_panel(
         treatment_start=panel.periods[n_pre],
         att=att,
         standard_error=se,
-        ci_low=att - half_width,
-        ci_high=att + half_width,
+        ci_low=ci_low,
+        ci_high=ci_high,
         p_value=p,
         confidence_level=1 - alpha,
         significant=bool(p <= alpha),
         relative_lift=att / scale,
-        relative_ci_low=(att - half_width) / scale,
-        relative_ci_high=(att + half_width) / scale,
+        relative_ci_low=ci_low / scale,
+        relative_ci_high=ci_high / scale,
         incremental_total=att * len(treated_rows) * n_post,
         treated_units=[panel.units[i] for i in treated_rows],
         n_donors=len(donor_rows),
         pre_periods=n_pre,
         post_periods=n_post,
-        placebo_count=runs.count,
+        placebo_count=placebo_count,
         unit_weights={
             donor_names[i]: float(w)
             for i, w in sorted(enumerate(fit.unit_weights[0]), key=lambda x: -x[1])
@@ -154,6 +148,78 @@ def analyze_panel(
             for t in range(len(panel.periods))
         ],
         notes=notes,
+    )
+
+
+_Inference = tuple[float, float, tuple[float, float], np.ndarray, int]  # se, p, interval, band, placebos
+
+
+def _donor_placebos(
+    y: np.ndarray,
+    fit: PanelFit,
+    n_donors: int,
+    n_pre: int,
+    method: PanelMethod,
+    alpha: float,
+    max_placebos: int,
+    seed: int,
+    notes: list[str],
+) -> _Inference:
+    """One treated unit: every donor in turn, against the other donors (Abadie et al.'s placebos)."""
+    runs = placebo_runs(y, n_donors, n_pre, method, fit, max_placebos=max_placebos, seed=seed)
+    inference = permutation_inference(fit.att, fit.effects, runs, n_pre, alpha)
+    att, half_width = float(fit.att[0]), float(inference.half_width[0])
+    if not inference.bounded:
+        notes.append(
+            f"only {runs.count} placebo estimates: too few for a {1 - alpha:.0%} interval (the smallest "
+            f"p-value is {1 / (runs.count + 1):.3f}); the widest placebo sets it, narrower than stated"
+        )
+    if not runs.exhaustive:
+        notes.append(f"{runs.count} random placebo donors (seed {seed})")
+    return (
+        float(runs.standard_error[0]),
+        float(inference.p_value[0]),
+        (att - half_width, att + half_width),
+        inference.period_half_width[0],
+        runs.count,
+    )
+
+
+def _randomization(
+    y: np.ndarray,
+    n_treated: int,
+    n_pre: int,
+    method: PanelMethod,
+    alpha: float,
+    max_placebos: int,
+    seed: int,
+    notes: list[str],
+) -> _Inference:
+    """Several treated units: other sets of their size, drawn from treated and donors alike, each
+    against every unit outside it (:mod:`rmnlora.agents.measurement.randomization`). Donor-only
+    placebo sets would be fitted with fewer donors than the real set and reject too often."""
+    treated = np.arange(y.shape[0] - n_treated, y.shape[0])
+    runs = randomization_runs(y, treated, n_pre, method, placebos=max_placebos, seed=seed)
+    low, high, bounded = runs.interval(alpha)
+    if runs.count + 1 < 1 / alpha:
+        notes.append(
+            f"only {runs.count} other sets of {n_treated} units: the smallest p-value is "
+            f"{1 / (runs.count + 1):.3f}, above alpha"
+        )
+    if not bounded:
+        notes.append(
+            f"the {1 - alpha:.0%} interval reaches the edge of the effects tried: it is wider than shown"
+        )
+    notes.append(
+        f"randomization inference: {runs.count} other sets of {n_treated} units played treated, each "
+        f"against all units outside it (seed {seed})"
+    )
+    return (
+        float(runs.standard_error[0]),
+        float(runs.p_values(runs.att)[0]),
+        (low, high),
+        runs.period_half_width(alpha, n_pre)[0],
+        runs.count,
     )
 
 

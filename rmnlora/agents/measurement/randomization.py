@@ -55,6 +55,7 @@ class RandomizationRuns:
     """Per panel (leading axis) and assignment (second axis; 0 is the real one)."""
 
     att: np.ndarray  # (panels, sets)
+    effects: np.ndarray  # (panels, sets, periods): each fit's per-period gap
     error: np.ndarray  # (panels, sets): pre-period fit error
     shift: np.ndarray  # (panels, sets): d att / d tau, an additive effect on treated post values
     lift_shift: np.ndarray  # (panels, sets): d att / d lift, a relative lift on treated post values
@@ -80,6 +81,23 @@ class RandomizationRuns:
         return np.asarray(
             self.p_values(self.att[None] + lifts[:, None, None] * self.lift_shift[None]) <= alpha
         )
+
+    def period_half_width(self, alpha: float, n_pre: int) -> np.ndarray:
+        """``[panels, periods]``: the band around the real fit's per-period effects.
+
+        Post-period placebo gaps are first cleared of the estimated effect (``att × shift``, what a
+        placebo fit absorbed from treated markets), then ranked like the average effect, scaled by
+        each fit's pre-period error."""
+        placebo = self.effects[:, 1:, :].copy()
+        placebo[:, :, n_pre:] -= (self.att[:, :1] * self.shift[:, 1:])[:, :, None]
+        scaled = np.abs(placebo) / self.error[:, 1:, None]
+        k = min(int(np.ceil((1 - alpha) * (self.count + 1))), self.count) - 1
+        return np.asarray(np.sort(scaled, axis=1)[:, k, :] * self.error[:, :1])
+
+    @property
+    def standard_error(self) -> np.ndarray:
+        """Per panel: spread of the placebo estimates, cleared of the estimated effect."""
+        return np.asarray((self.att[:, 1:] - self.att[:, :1] * self.shift[:, 1:]).std(axis=1))
 
     def interval(self, alpha: float, panel: int = 0) -> tuple[float, float, bool]:
         """Effects not rejected at ``alpha`` (the inverted test); False when the grid edge was reached."""
@@ -134,6 +152,7 @@ def randomization_runs(
     donor_post = np.sum(omega * np.where(treated_donor[None], post[:, donors], 0.0), axis=2)
     return RandomizationRuns(
         att=fit.att.reshape(n_panels, len(sets)),
+        effects=fit.effects.reshape(n_panels, len(sets), n_periods),
         error=pre_fit_error(fit.effects, n_pre).reshape(n_panels, len(sets)),
         shift=shift,
         lift_shift=member_post - donor_post,

@@ -3,17 +3,23 @@
 400 simulated experiments per method (one treated unit among 20, 20 pre- and 10 post-periods,
 panels with heavy-tailed levels, latent factors and persistent noise: ``null_panels``), each
 analysed with placebo (permutation) inference exactly as ``analyze_panel`` does. The rejection
-count must lie in the 99% binomial band of alpha, at alpha 0.05 and 0.10.
+count must lie in the 99% binomial band of alpha, at alpha 0.05 and 0.10. With several treated
+units ``analyze_panel`` switches to randomization inference, checked the same way.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
+import polars as pl
 import pytest
 from scipy import stats
 
 from rmnlora.agents.measurement.null_panels import null_panels
+from rmnlora.agents.measurement.panel_analysis import analyze_panel
 from rmnlora.agents.measurement.placebo import permutation_inference, placebo_runs
+from rmnlora.agents.measurement.randomization import randomization_runs
 from rmnlora.agents.measurement.sdid import PANEL_METHODS, PanelMethod, fit_panel
 
 EXPERIMENTS = 400
@@ -49,3 +55,45 @@ def test_a_true_effect_is_found_and_covered(panels: np.ndarray) -> None:
     low, high = stats.binom.interval(0.99, EXPERIMENTS, 0.95)
     assert low <= covered.sum() <= high
     assert np.mean(np.abs(fit.att) > half_width) > 0.10
+
+
+@pytest.fixture(scope="module")
+def several_treated() -> tuple[np.ndarray, np.ndarray]:
+    """200 null panels of 16 units, the last 3 treated, and their randomization runs (as
+    ``analyze_panel`` runs them for more than one treated unit, with 99 other sets)."""
+    panels = null_panels(np.random.default_rng(20261203), 200, 16, PRE + POST)
+    return panels, np.arange(13, 16)
+
+
+@pytest.mark.parametrize("method", ["synthetic_control", "sdid"])
+def test_several_treated_units_keep_the_level_with_randomization_inference(
+    several_treated: tuple[np.ndarray, np.ndarray], method: PanelMethod
+) -> None:
+    panels, treated = several_treated
+    runs = randomization_runs(panels, treated, PRE, method, placebos=99, max_steps=1000)
+    p = runs.p_values(runs.att)
+    for alpha in (0.05, 0.10):
+        low, high = stats.binom.interval(0.99, len(panels), alpha)
+        rejections = int(np.sum(p <= alpha))
+        assert low <= rejections <= high, f"{method} at alpha {alpha}: {rejections}/{len(panels)} rejected"
+
+
+def test_analyze_panel_with_several_treated_units_covers_a_planted_effect() -> None:
+    panels = null_panels(np.random.default_rng(7), 1, 16, PRE + POST)[0]
+    units = [f"u{i}" for i in range(16)]
+    effect = 0.1 * panels[13:, :PRE].mean()
+    panels[13:, PRE:] += effect
+    periods = [dt.date(2000 + t, 1, 1) for t in range(PRE + POST)]
+    frame = pl.DataFrame(
+        {
+            "unit": [u for u in units for _ in periods],
+            "period": periods * len(units),
+            "value": panels.reshape(-1),
+        }
+    )
+    lift = analyze_panel(frame, treated=units[13:], treatment_start=periods[PRE])
+    assert lift.ci_low < effect < lift.ci_high
+    assert lift.ci_low < lift.att < lift.ci_high
+    assert lift.placebo_count == 200 and any("randomization inference" in note for note in lift.notes)
+    post = [p for p in lift.periods if p.post]
+    assert all(p.low < p.effect < p.high for p in post)
