@@ -16,9 +16,7 @@ import polars as pl
 from scipy import stats
 
 from rmnlora.agents.measurement.panel import date_offset, history_from_events, history_matrix
-from rmnlora.agents.measurement.placebo import permutation_inference, placebo_runs
-from rmnlora.agents.measurement.randomization import randomization_runs
-from rmnlora.agents.measurement.sdid import fit_panel
+from rmnlora.agents.measurement.randomization import RandomizationRuns, pair_flip_sets, randomization_runs
 from rmnlora.schemas.measurement import ExperimentDesign, LiftResult, MarketHistory
 
 SYNTHETIC_FIT_DAYS = 365
@@ -182,38 +180,56 @@ def _synthetic(
     alpha: float,
     notes: list[str],
 ) -> LiftResult:
-    """The treated markets' mean against a synthetic control (or synthetic DiD) of the control markets.
+    """The treated markets (each its own row) against a synthetic control (or synthetic DiD) of the
+    control markets, with the pairs' own randomization as the reference: other coin flips within
+    the pairs, each fitted the same way (:mod:`rmnlora.agents.measurement.randomization`).
 
-    Inference is by placebo: each control market in turn plays the treated series against the
-    other controls, the weights refitted (see :mod:`rmnlora.agents.measurement.placebo`); the
-    interval inverts the permutation test. (An interval from the pre-fit residuals alone had
-    excluded zero for 34 of 38 untreated states in a published panel.)
+    Why not each control market in turn against the treated markets' mean: a single market is far
+    noisier than a mean of many, so those placebos were no reference for the real estimate.
     """
-    treated = matrix[t_idx, s - pre : s + post].mean(axis=0)
-    donors = matrix[c_idx, s - pre : s + post]
-    y = np.vstack([donors, treated])
-    fit = fit_panel(y, len(c_idx), pre, method)
-    runs = placebo_runs(y, len(c_idx), pre, method, fit)
-    inference = permutation_inference(fit.att, fit.effects, runs, pre, alpha)
-    att, half_width = float(fit.att[0]), float(inference.half_width[0])
-    if not inference.bounded:
-        notes.append(
-            f"only {runs.count} control markets to act as placebos: too few for a {1 - alpha:.0%} "
-            "interval; the widest placebo sets it, so it is narrower than stated"
-        )
-    weights = fit.unit_weights[0]
+    rows = np.concatenate([c_idx, t_idx])
+    y = matrix[rows, s - pre : s + post]
+    position = {int(r): i for i, r in enumerate(rows)}
+    treated = np.array([position[int(t)] for t in t_idx])
+    control = np.array([position[int(c)] for c in c_idx])
+    sets = pair_flip_sets(treated, control, POOL_PLACEBOS, design.seed)
+    runs = randomization_runs(y, treated, pre, method, placebos=POOL_PLACEBOS, sets=sets)
     label = "synthetic control" if method == "synthetic_control" else "synthetic DiD"
-    notes.append(f"{label}: {int(np.sum(weights > 1e-3))} of {len(c_idx)} control markets weighted")
-    baseline = float(treated[pre:].mean()) - att
+    notes.append(f"{label} against the control markets; {runs.count} other coin flips within the pairs")
+    return _randomization_result(design, method, runs, y, treated, post, pre, alpha, notes)
+
+
+def _randomization_result(
+    design: ExperimentDesign,
+    method: str,
+    runs: RandomizationRuns,
+    y: np.ndarray,
+    treated: np.ndarray,
+    post: int,
+    pre: int,
+    alpha: float,
+    notes: list[str],
+) -> LiftResult:
+    att = float(runs.att[0, 0])
+    low, high, bounded = runs.interval(alpha)
+    if runs.count + 1 < 1 / alpha:
+        notes.append(
+            f"only {runs.count} other assignments: the smallest p-value is {1 / (runs.count + 1):.3f}"
+        )
+    if not bounded:
+        notes.append(
+            f"the {1 - alpha:.0%} interval reaches the edge of the effects tried: it is wider than shown"
+        )
+    baseline = float(y[treated, pre:].mean()) - att
     return _result(
         design,
         method,
         att,
-        att - half_width,
-        att + half_width,
-        float(inference.p_value[0]),
+        low,
+        high,
+        float(runs.p_values(runs.att)[0]),
         baseline,
-        len(t_idx),
+        len(treated),
         runs.count,
         post,
         pre,
@@ -251,32 +267,11 @@ def _pool(
     y = history_matrix(history)[[index[m] for m in names], s - pre : s + post]
     treated = np.arange(len(design.control_markets), len(names))
     runs = randomization_runs(y, treated, pre, method, placebos=POOL_PLACEBOS, seed=design.seed)  # type: ignore[arg-type]
-    att = float(runs.att[0, 0])
-    low, high, bounded = runs.interval(alpha)
-    if not bounded:
-        notes.append(
-            f"the {1 - alpha:.0%} interval reaches the edge of the effects tried: it is wider than shown"
-        )
     notes.append(
         f"randomization test: {runs.count} other sets of {len(treated)} markets played treated, each against "
         "all markets outside it"
     )
-    baseline = float(y[treated, pre:].mean()) - att
-    return _result(
-        design,
-        method,
-        att,
-        low,
-        high,
-        float(runs.p_values(runs.att)[0]),
-        baseline,
-        len(treated),
-        runs.count,
-        post,
-        pre,
-        alpha,
-        notes,
-    )
+    return _randomization_result(design, method, runs, y, treated, post, pre, alpha, notes)
 
 
 def analyze_switchback(

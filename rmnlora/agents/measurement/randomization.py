@@ -33,6 +33,26 @@ from rmnlora.agents.measurement.sdid import MAX_STEPS, PanelMethod, fit_panel
 INTERVAL_GRID = 4001
 
 
+def pair_flip_sets(treated: np.ndarray, control: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """The real assignment first, then ``count`` other coin flips within the pairs (all, when fewer):
+    the randomization a matched-pair design actually ran."""
+    n = len(treated)
+    rng = np.random.default_rng(seed)
+    real = tuple(sorted(int(i) for i in treated))
+    flips: set[tuple[int, ...]] = set()
+    if 2**n - 1 <= count:
+        candidates = (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1
+    else:
+        candidates = rng.integers(0, 2, size=(4 * count, n))
+    for row in candidates:
+        chosen = tuple(sorted(int(c if f else t) for t, c, f in zip(treated, control, row, strict=True)))
+        if chosen != real:
+            flips.add(chosen)
+        if len(flips) == count:
+            break
+    return np.array([real, *sorted(flips)])
+
+
 def assignment_sets(n_units: int, treated: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Rows: the real treated set first, then ``count`` other sets of its size (all, when fewer)."""
     k = len(treated)
@@ -120,12 +140,17 @@ def randomization_runs(
     placebos: int,
     seed: int = 0,
     max_steps: int = MAX_STEPS,
+    sets: np.ndarray | None = None,
 ) -> RandomizationRuns:
-    """Fit the real assignment and ``placebos`` others on ``y`` (panels × units × periods)."""
+    """Fit the real assignment and ``placebos`` others on ``y`` (panels × units × periods).
+
+    ``sets``: the assignments to use instead (rows of unit indices, the real one first), e.g.
+    :func:`pair_flip_sets` for a matched-pair design."""
     if y.ndim == 2:
         y = y[None]
     n_panels, n_units, n_periods = y.shape
-    sets = assignment_sets(n_units, treated, placebos, seed)
+    if sets is None:
+        sets = assignment_sets(n_units, treated, placebos, seed)
     k = sets.shape[1]
     if n_units - k < 2:
         raise ValueError(f"{k} treated of {n_units} units leaves fewer than two donors")

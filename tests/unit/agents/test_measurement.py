@@ -173,7 +173,8 @@ def test_analyze_experiment_on_events_recovers_a_planted_lift():
         synthetic = analyze_experiment(panel_events(panel, START), design, method=method)
         assert synthetic.method == method
         assert synthetic.ci_low <= true_att <= synthetic.ci_high
-        assert synthetic.n_units == len(design.pairs)  # each control market once as a placebo
+        assert synthetic.n_units == 199  # other coin flips within the 15 pairs
+        assert synthetic.significant and "coin flips within the pairs" in synthetic.notes[-1]
 
 
 def test_econml_recovers_a_planted_segment_effect():
