@@ -25,7 +25,7 @@ import numpy as np
 
 from rmnlora.agents.measurement.geo import LEVEL_WINDOW_DAYS, REPORTED_DAYS, REPORTED_LIFTS
 from rmnlora.agents.measurement.panel import design_fields, history_matrix
-from rmnlora.agents.measurement.pool_replay import Replay, no_effect_error, replay, window_offsets
+from rmnlora.agents.measurement.pool_replay import Replay, no_effect_errors, replay, window_offsets
 from rmnlora.agents.measurement.power import simulated_mde
 from rmnlora.schemas.measurement import ExperimentDesign, ExperimentRequest, MarketCandidate, PowerPoint
 
@@ -73,13 +73,18 @@ def candidate_sets(levels: np.ndarray, active: np.ndarray, size: int, rng: np.ra
 
 
 def rank_candidates(
-    matrix: np.ndarray, sets: np.ndarray, active: np.ndarray, pre: int, post: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``sets`` (one size) best first by their no-effect error on history windows, with the errors."""
-    offsets = window_offsets(matrix.shape[1], pre + post, RANKING_WINDOWS)
-    errors = no_effect_error(matrix, sets, active, offsets, pre, post)
-    order = np.argsort(errors, kind="stable")
-    return sets[order], errors[order]
+    matrices: list[np.ndarray], sets: list[np.ndarray], active: np.ndarray, pre: int, post: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per history, its candidate ``sets`` (all one size) best first by their no-effect error on
+    history windows, with the errors."""
+    offsets = window_offsets(matrices[0].shape[1], pre + post, RANKING_WINDOWS)
+    ranked = []
+    for candidates, errors in zip(
+        sets, no_effect_errors(matrices, sets, active, offsets, pre, post), strict=True
+    ):
+        order = np.argsort(errors, kind="stable")
+        ranked.append((candidates[order], errors[order]))
+    return ranked
 
 
 def _sizes(n_active: int, alpha: float) -> list[int]:
@@ -152,7 +157,7 @@ def design_geo_pool(request: ExperimentRequest) -> ExperimentDesign:
             if named is not None
             else candidate_sets(levels, active, size, rng)
         )
-        ranked, errors = rank_candidates(matrix, sets, active, pre, post)
+        ranked, errors = rank_candidates([matrix], [sets], active, pre, post)[0]
         top = ranked[0]
         result = replay(matrix, top, active, offsets, pre, post, placebos, request.seed)
         power = result.analytic_power(lift, alpha)

@@ -36,21 +36,30 @@ def windowed_panels(matrix: np.ndarray, rows: np.ndarray, offsets: np.ndarray, l
     return np.asarray(matrix[rows][:, columns].transpose(1, 0, 2))
 
 
-def no_effect_error(
-    matrix: np.ndarray, treated_sets: np.ndarray, active: np.ndarray, offsets: np.ndarray, pre: int, post: int
-) -> np.ndarray:
-    """Per candidate set (rows of ``treated_sets``, all one size): RMS of its no-effect estimates
-    over the windows, relative to its treated level. A cheap ranking before any placebo is fitted."""
+def no_effect_errors(
+    matrices: list[np.ndarray],
+    treated_sets: list[np.ndarray],
+    active: np.ndarray,
+    offsets: np.ndarray,
+    pre: int,
+    post: int,
+) -> list[np.ndarray]:
+    """Per history and candidate set (all sets one size): RMS of its no-effect estimates over the
+    windows, relative to its treated level. A cheap ranking before any placebo is fitted; several
+    histories are fitted in one batch (the solver's cost is mostly per call)."""
     panels, levels = [], []
-    for treated in treated_sets:
-        rows = np.concatenate([np.setdiff1d(active, treated), treated])
-        panel = windowed_panels(matrix, rows, offsets, pre + post)
-        panels.append(panel)
-        levels.append(panel[:, -len(treated) :, pre:].mean())
-    n_donors = len(active) - treated_sets.shape[1]
+    for matrix, sets in zip(matrices, treated_sets, strict=True):
+        for treated in sets:
+            rows = np.concatenate([np.setdiff1d(active, treated), treated])
+            panel = windowed_panels(matrix, rows, offsets, pre + post)
+            panels.append(panel)
+            levels.append(panel[:, -len(treated) :, pre:].mean())
+    n_donors = len(active) - treated_sets[0].shape[1]
     fit = fit_panel(np.concatenate(panels), n_donors, pre, "sdid", max_steps=SIMULATION_MAX_STEPS)
-    att = fit.att.reshape(len(treated_sets), len(offsets))
-    return np.asarray(np.sqrt(np.mean(att**2, axis=1)) / np.maximum(np.array(levels), 1e-12))
+    att = fit.att.reshape(len(levels), len(offsets))
+    errors = np.sqrt(np.mean(att**2, axis=1)) / np.maximum(np.array(levels), 1e-12)
+    bounds = np.cumsum([0, *(len(sets) for sets in treated_sets)])
+    return [np.asarray(errors[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 @dataclass(frozen=True)

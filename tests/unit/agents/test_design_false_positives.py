@@ -55,7 +55,7 @@ def test_geo_pairs_false_positive_rate() -> None:
 
 
 def test_geo_pairs_synthetic_did_false_positive_rate() -> None:
-    """150 realistic-world histories, each with its own matched pairs (the geo design's matching
+    """120 realistic-world histories, each with its own matched pairs (the geo design's matching
     and coin flips); the synthetic analysis' randomization test (coin flips within the pairs) on
     the flight with nothing done. Rows are laid out controls first, pair i's treated market at
     12 + i, so one set of flips serves every world.
@@ -63,7 +63,7 @@ def test_geo_pairs_synthetic_did_false_positive_rate() -> None:
     at 0.10, with too few placebos for 0.05 to be reachable.) Synthetic control shares the code;
     its figures are in docs/measurement.md."""
     rng = np.random.default_rng(12)
-    worlds, markets, history_days, flight = 150, 24, 90, 28
+    worlds, markets, history_days, flight = 120, 24, 90, 28
     panels = []
     for _ in range(worlds):
         sales = market_day_sales(rng, START, markets, history_days + flight)

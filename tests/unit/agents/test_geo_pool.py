@@ -122,21 +122,20 @@ def test_too_few_markets_or_days_are_infeasible_with_reasons() -> None:
 
 @pytest.fixture(scope="module")
 def null_p_values() -> np.ndarray:
-    """160 fresh worlds of 16 markets: the design ranks candidate sets on the history and keeps the
+    """120 fresh worlds of 16 markets: the design ranks candidate sets on the history and keeps the
     best, then the flight is analysed with nothing done. The analysis' own call, with fewer solver
     steps and placebos, so that all worlds fit in one batch."""
     rng = np.random.default_rng(11)
-    markets, size, worlds = 16, 3, 160
+    markets, size, worlds = 16, 3, 120
     pre = gp.pre_days_for(HISTORY, FLIGHT)
+    active = np.arange(markets)
+    worlds_sales = [market_day_sales(rng, START, markets, HISTORY + FLIGHT) for _ in range(worlds)]
+    histories = [sales[:, :HISTORY] for sales in worlds_sales]
+    candidates = [gp.candidate_sets(h[:, -91:].mean(axis=1), active, size, rng) for h in histories]
     panels = []
-    for _ in range(worlds):
-        sales = market_day_sales(rng, START, markets, HISTORY + FLIGHT)
-        history = sales[:, :HISTORY]
-        levels = history[:, -91:].mean(axis=1)
-        active = np.arange(markets)
-        ranked, _ = gp.rank_candidates(
-            history, gp.candidate_sets(levels, active, size, rng), active, pre, FLIGHT
-        )
+    for sales, (ranked, _) in zip(
+        worlds_sales, gp.rank_candidates(histories, candidates, active, pre, FLIGHT), strict=True
+    ):
         order = np.concatenate([np.setdiff1d(active, ranked[0]), ranked[0]])
         panels.append(sales[order, HISTORY - pre :])
     treated = np.arange(markets - size, markets)

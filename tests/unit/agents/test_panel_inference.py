@@ -59,9 +59,9 @@ def test_a_true_effect_is_found_and_covered(panels: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def several_treated() -> tuple[np.ndarray, np.ndarray]:
-    """200 null panels of 16 units, the last 3 treated, and their randomization runs (as
+    """150 null panels of 16 units, the last 3 treated, and their randomization runs (as
     ``analyze_panel`` runs them for more than one treated unit, with 99 other sets)."""
-    panels = null_panels(np.random.default_rng(20261203), 200, 16, PRE + POST)
+    panels = null_panels(np.random.default_rng(20261203), 150, 16, PRE + POST)
     return panels, np.arange(13, 16)
 
 
