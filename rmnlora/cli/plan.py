@@ -55,20 +55,41 @@ def _print_update(node: str, update: dict[str, Any]) -> None:
         console.print(f"[cyan]✓ {node}[/cyan]{took}")
 
 
-def _stream(graph: Any, graph_input: Any, config: RunnableConfig, as_json: bool) -> dict[str, Any]:
+def _stream(
+    graph: Any, graph_input: Any, config: RunnableConfig, as_json: bool, out_dir: str
+) -> dict[str, Any]:
+    """Drive the run to its next stop, holding its lock, printing and logging each node."""
+    from rmnlora.planner import progress
+    from rmnlora.planner.background import LOCK_TTL_S, lock_key
+    from rmnlora.storage import open_db
+    from rmnlora.storage.locks import LockHeldError, process_holder, run_lock
+
+    run = str((config.get("configurable") or {}).get("thread_id"))
+    holder = process_holder("cli")
     interrupted: list[Any] = []
-    for chunk in graph.stream(graph_input, config, stream_mode="updates"):
-        for node, update in chunk.items():
-            if node == "__interrupt__":
-                interrupted.extend(update)
-            elif not as_json and isinstance(update, dict):
-                _print_update(node, update)
+    try:
+        with run_lock(open_db(settings_from_cli()), lock_key(run), holder, LOCK_TTL_S):
+            kind = "started" if isinstance(graph_input, dict) else "resumed"
+            progress.note(out_dir, kind, f"from the command line ({holder})")
+            for chunk in graph.stream(graph_input, config, stream_mode="updates"):
+                for node, update in chunk.items():
+                    progress.append(out_dir, progress.event_of(node, update))
+                    _show(node, update, interrupted, as_json)
+    except LockHeldError as exc:
+        raise fail(f"run {run!r} is being planned by another process: {exc}", 2) from exc
     snapshot = graph.get_state(config)
     values: dict[str, Any] = dict(snapshot.values)
     if interrupted or snapshot.next:
         values["status"] = "awaiting_review"
         values["interrupt"] = [getattr(item, "value", item) for item in interrupted]
     return values
+
+
+def _show(node: str, update: Any, interrupted: list[Any], as_json: bool) -> None:
+    if node == "__interrupt__":
+        interrupted.extend(update)
+    elif not as_json and isinstance(update, dict):
+        _print_update(node, update)
 
 
 def _finish(values: dict[str, Any], as_json: bool) -> None:
@@ -145,12 +166,13 @@ def plan(
             raise fail(
                 f"run {resume!r} has ended (status {snapshot.values.get('status')}); nothing to resume", 2
             )
+        out_dir = str(snapshot.values.get("out_dir") or settings.data_dir / "runs" / resume)
         waiting = any(task.interrupts for task in snapshot.tasks)
         if waiting:
             if approve == reject:
                 raise fail(f"run {resume!r} waits for review: give exactly one of --approve or --reject", 2)
             answer = {"action": "approve" if approve else "reject", "note": note or ""}
-            _finish(_stream(graph, Command(resume=answer), config, as_json), as_json)
+            _finish(_stream(graph, Command(resume=answer), config, as_json, out_dir), as_json)
             return
         if approve or reject:
             raise fail(
@@ -158,7 +180,7 @@ def plan(
                 f"continue it with: rmn plan --resume {resume}",
                 2,
             )
-        _finish(_stream(graph, None, config, as_json), as_json)  # a crashed or killed run goes on
+        _finish(_stream(graph, None, config, as_json, out_dir), as_json)  # a crashed or killed run goes on
         return
     if brief is None:
         raise fail("give a brief file, or --resume RUN_ID", 2)
@@ -185,7 +207,7 @@ def plan(
         "out_dir": str(out or settings.data_dir / "runs" / run),
     }
     new_config: RunnableConfig = {"configurable": {"thread_id": run}}
-    _finish(_stream(graph, state, new_config, as_json), as_json)
+    _finish(_stream(graph, state, new_config, as_json, str(state["out_dir"])), as_json)
 
 
 @runs_app.command("list")

@@ -10,13 +10,16 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import streamlit as st
 
 from rmnlora.config import Settings, load_settings
 from rmnlora.storage.database import Database
 from rmnlora.ui.generation import GeneratorStatus, runtime_generator
+
+if TYPE_CHECKING:
+    from rmnlora.planner.background import PlanRunner
 
 DATABASE_KEY = "rmn_database"
 GENERATOR_KEY = "rmn_generator"
@@ -53,6 +56,27 @@ def _inference_service() -> tuple[Any, str]:
 
 
 SETTINGS_KEY = "rmn_settings"
+RUNNER_KEY = "rmn_runner"
+RUN_KEY = "rmn_run"  # the run the Plan page shows (also ?run=ID in the URL)
+
+
+@st.cache_resource(show_spinner="Starting the planner…")
+def _configured_runner() -> PlanRunner:
+    from rmnlora.planner.background import PlanRunner
+
+    return PlanRunner(_settings())
+
+
+def runner() -> PlanRunner:
+    """The process's planner runner (background threads over the checkpoint store), or a test's."""
+    injected = st.session_state.get(RUNNER_KEY)
+    return injected if injected is not None else _configured_runner()
+
+
+def open_run(run_id: str) -> None:
+    """Show ``run_id`` on the Plan page (called after starting or choosing a run)."""
+    st.session_state[RUN_KEY] = run_id
+    st.switch_page("views/run.py", query_params={"run": run_id})  # a link the buyer can keep
 
 
 def settings() -> Settings:
@@ -105,13 +129,27 @@ def stop_with(message: str) -> NoReturn:
     raise AssertionError("unreachable")  # st.stop raises; this keeps type checkers honest
 
 
+def require_tenant() -> str:
+    """The signed-in tenant, or a pointer to the Home page."""
+    tenant_id = tenant()
+    if tenant_id is None:
+        stop_with("Sign in on the Home page first.")
+    return tenant_id
+
+
 def require_brand() -> tuple[str, str]:
     """(tenant, brand) or a pointer to the Home page."""
     tenant_id, brand_id = tenant(), brand()
     if tenant_id is None:
         stop_with("Sign in on the Home page first.")
     if brand_id is None:
-        stop_with("Choose a brand on the Home page first.")
+        from rmnlora.feedback import store
+
+        brands = store.list_brands(database(), tenant_id)
+        if len(brands) != 1:
+            stop_with("Choose a brand on the Home page first.")
+        brand_id = st.session_state[BRAND_KEY] = brands[0].id  # the only one: nothing to choose
+        st.session_state.setdefault("rmn_brand_name", brands[0].name)
     return tenant_id, brand_id
 
 

@@ -45,14 +45,28 @@ def _add_brand(tenant_id: str) -> None:
                     st.rerun()
 
 
+def _introduction() -> None:
+    st.title("rmnlora")
+    plan, teach = st.columns(2)
+    with plan:
+        st.subheader("Plan a campaign")
+        st.write(
+            "Upload your retailer exports, fill in the brief, and follow the plan as it is made: "
+            "budget allocation, the incrementality test, ad copy per format and the governance "
+            "verdict. When a step needs a person, the plan waits for your answer."
+        )
+    with teach:
+        st.subheader("Teach the copywriter")
+        st.write(
+            "Judge ad copy and plan explanations: choose the better of two, give a thumb or stars, "
+            "or write what it should have said. Answers train the brand's next model version when an "
+            "improvement runs (Dashboard → Improve the model now, or `rmn improve`); it is served only "
+            "if it measures better than the one served now."
+        )
+
+
 def render() -> None:
-    st.title("Teach the copywriter")
-    st.write(
-        "Pick a brand, then judge ad copy and plan explanations: choose the better of two, "
-        "give a thumb or stars, or write what it should have said. Answers train the brand's next model "
-        "version when an improvement runs (Dashboard → Improve the model now, or `rmn improve`); it is "
-        "served only if it measures better than the one served now."
-    )
+    _introduction()
     tenant_id = app_state.tenant()
     if tenant_id is None:
         _sign_in()
@@ -77,3 +91,8 @@ def render() -> None:
     right.metric("Training pairs ready", summary.dpo_pairs)
     with st.expander("Add another brand"):
         _add_brand(tenant_id)
+    links = st.columns(4)
+    links[0].page_link("views/new_plan.py", label="New plan", icon="📝")
+    links[1].page_link("views/runs.py", label="Plans", icon="🗂️")
+    links[2].page_link("views/creative.py", label="Judge ad copy", icon="✍️")
+    links[3].page_link("views/dashboard.py", label="Dashboard", icon="📊")

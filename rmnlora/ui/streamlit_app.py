@@ -1,4 +1,8 @@
-"""The RLHF feedback app (``rmn feedback-app``): Home, one page per task, Dashboard, Export.
+"""The rmnlora app (``rmn feedback-app``): the buyer's workspace and the copywriter's feedback pages.
+
+Buyers: New plan (exports and a brief in, a background run out), Plans (the tenant's runs), Plan
+(live progress, review of a paused run, the finished plan). Teaching: one page per task,
+Dashboard, Export.
 
 Run it with ``streamlit run rmnlora/ui/streamlit_app.py``; every write goes through
 :mod:`rmnlora.feedback.store`, the same code as the REST API.
@@ -8,15 +12,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="rmnlora · feedback", page_icon="🛒", layout="wide")
+st.set_page_config(page_title="rmnlora", page_icon="🛒", layout="wide")
 
 navigation = st.navigation(
-    [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/creative.py", title="Ad copy", icon="✍️"),
-        st.Page("pages/plan_explanation.py", title="Plan explanations", icon="🧭"),
-        st.Page("pages/dashboard.py", title="Dashboard", icon="📊"),
-        st.Page("pages/export.py", title="Export", icon="📦"),
-    ]
+    {
+        "": [st.Page("views/home.py", title="Home", icon="🏠", default=True)],
+        "Plan a campaign": [
+            st.Page("views/new_plan.py", title="New plan", icon="📝"),
+            st.Page("views/runs.py", title="Plans", icon="🗂️"),
+            st.Page("views/run.py", title="Plan", icon="📈"),
+        ],
+        "Teach the copywriter": [
+            st.Page("views/creative.py", title="Ad copy", icon="✍️"),
+            st.Page("views/plan_explanation.py", title="Plan explanations", icon="🧭"),
+            st.Page("views/dashboard.py", title="Dashboard", icon="📊"),
+            st.Page("views/export.py", title="Export", icon="📦"),
+        ],
+    }
 )
 navigation.run()

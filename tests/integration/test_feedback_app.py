@@ -110,7 +110,7 @@ def test_preference_from_two_real_generations_is_stored_with_adapters(
     """Ad copy is asked as a brief; both candidates are what the served composition writes for it,
     and the stored prompt is the brief with the agent's exact turns (what ``rmn improve`` trains on)."""
     add_tenant(sqlite_db, "acme", ("acme-cola",))
-    at = _app(sqlite_db, _tiny_runtime(sqlite_db, tmp_path), page="pages/creative.py")
+    at = _app(sqlite_db, _tiny_runtime(sqlite_db, tmp_path), page="views/creative.py")
     at.text_input(key="creative_product").set_value("Acme Cola 12-pack").run()
     at.text_input(key="creative_message").set_value("Ice-cold for game night").run()
     at.button(key="creative_generate").click().run()
@@ -139,7 +139,7 @@ def test_preference_from_two_real_generations_is_stored_with_adapters(
 
 def test_without_a_model_the_page_says_so_and_takes_manual_text(sqlite_db: Database) -> None:
     add_tenant(sqlite_db, "acme", ("acme-cola",))
-    at = _app(sqlite_db, page="pages/plan_explanation.py")
+    at = _app(sqlite_db, page="views/plan_explanation.py")
     assert "Model unavailable: no model configured in this test" in at.warning[0].value
     assert all(button.key != "plan_explanation_generate" for button in at.button)
     assert at.text_area(key="plan_explanation_a").value == ""  # nothing invented
@@ -154,7 +154,7 @@ def test_without_a_model_the_page_says_so_and_takes_manual_text(sqlite_db: Datab
 
 def test_thumbs_stars_and_correction_are_saved(sqlite_db: Database) -> None:
     add_tenant(sqlite_db, "acme", ("acme-cola",))
-    at = _app(sqlite_db, page="pages/creative.py")
+    at = _app(sqlite_db, page="views/creative.py")
     at.text_area(key="creative_a").set_value("Cola. Buy it.")
     at.feedback(key="creative_thumbs").set_value(0)
     at.feedback(key="creative_stars").set_value(1)
@@ -168,7 +168,7 @@ def test_thumbs_stars_and_correction_are_saved(sqlite_db: Database) -> None:
 
 def test_saving_nothing_is_refused_with_a_message(sqlite_db: Database) -> None:
     add_tenant(sqlite_db, "acme", ("acme-cola",))
-    at = _app(sqlite_db, page="pages/creative.py")
+    at = _app(sqlite_db, page="views/creative.py")
     at.button(key="creative_save_rating").click().run()
     assert "give at least one of thumbs_up, rating or correction" in at.error[0].value
     at.button(key="creative_save_pair").click().run()
@@ -195,10 +195,10 @@ def _seed(database: Database) -> None:
 
 def test_dashboard_shows_volume_ratings_and_win_rates(sqlite_db: Database) -> None:
     add_tenant(sqlite_db, "acme", ("acme-cola",))
-    empty = _app(sqlite_db, page="pages/dashboard.py")
+    empty = _app(sqlite_db, page="views/dashboard.py")
     assert any("No feedback for this brand yet" in info.value for info in empty.info)
     _seed(sqlite_db)
-    at = _app(sqlite_db, page="pages/dashboard.py")
+    at = _app(sqlite_db, page="views/dashboard.py")
     assert at.metric[0].value == "3" and at.metric[1].value == "3"
     assert [s.value for s in at.subheader][:4] == [
         "The brand's model",
@@ -214,7 +214,7 @@ def test_dashboard_shows_volume_ratings_and_win_rates(sqlite_db: Database) -> No
 def test_export_page_offers_the_brand_pairs_for_download(sqlite_db: Database) -> None:
     add_tenant(sqlite_db, "acme", ("acme-cola",))
     _seed(sqlite_db)
-    at = _app(sqlite_db, page="pages/export.py")
+    at = _app(sqlite_db, page="views/export.py")
     assert at.metric[0].value == "3"
     assert at.get("download_button")[0].proto.label == "Download DPO JSONL"
     assert '"chosen": "good 0"' in at.code[0].value
@@ -229,5 +229,5 @@ def test_pages_ask_for_a_brand_first(sqlite_db: Database) -> None:
     at.session_state[app_state.DATABASE_KEY] = sqlite_db
     at.session_state[app_state.TENANT_KEY] = "acme"
     at.run()
-    at.switch_page("pages/export.py").run()
+    at.switch_page("views/export.py").run()
     assert "Choose a brand on the Home page first." in at.info[0].value

@@ -39,7 +39,7 @@ def _dashboard(database: Database, root: Path) -> AppTest:
     )
     at.session_state[page_model.IMPROVE_LOADER_KEY] = lambda: build_tiny_model(0)
     at.run()
-    at.switch_page("pages/dashboard.py").run()
+    at.switch_page("views/dashboard.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -18,7 +18,7 @@ import grimp
 import rmnlora
 
 # Scripts Streamlit runs (each page draws itself when run); they are not modules to import.
-SCRIPTS = ("rmnlora.ui.pages", "rmnlora.ui.streamlit_app", "rmnlora.storage.migrations.versions")
+SCRIPTS = ("rmnlora.ui.views", "rmnlora.ui.streamlit_app", "rmnlora.storage.migrations.versions")
 
 
 def _modules() -> list[str]:

@@ -1,0 +1,5 @@
+"""Streamlit page: run."""
+
+from rmnlora.ui.page_run import render
+
+render()

@@ -1,0 +1,5 @@
+"""Streamlit page: runs."""
+
+from rmnlora.ui.page_runs import render
+
+render()
