@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 RMN := $(VENV)/bin/rmn
 STAMP := $(VENV)/.installed-stamp
+# Test files spread over the cores (a file's tests stay together: they share module fixtures).
+PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-fast bench lint format clean langgraph-dev
@@ -38,7 +40,7 @@ langgraph-dev: install
 	PYTHONPATH=$(VENV)/langgraph-overlay $(VENV)/bin/langgraph dev --no-browser --no-reload --port 2024
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

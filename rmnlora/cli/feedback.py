@@ -1,4 +1,4 @@
-"""`rmn feedback-app` (the Streamlit RLHF app) and `rmn feedback export-dpo|stats`."""
+"""`rmn app` (the Streamlit app; `rmn feedback-app` is its old name) and `rmn feedback export-dpo|stats`."""
 
 from __future__ import annotations
 
@@ -106,7 +106,8 @@ def feedback_stats(
     typer.echo(stats(database, tenant_id, flt).model_dump_json())
 
 
-@app.command("feedback-app")
+@app.command("app")
+@app.command("feedback-app", hidden=True)
 def feedback_app_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
@@ -115,7 +116,7 @@ def feedback_app_command(
         typer.Option(help="Serve one tenant without sign-in (local use); default: API-key sign-in."),
     ] = None,
 ) -> None:
-    """Start the Streamlit feedback app (brand selection, preferences, ratings, dashboard, export)."""
+    """Start the app: the buyer's workspace (new plan, plans, review) and the copywriter's feedback pages."""
     settings_from_cli()  # a broken config fails here, not inside the browser
     env = dict(os.environ)
     if CliState.config_path is not None:
@@ -133,7 +134,7 @@ def feedback_app_command(
         "--server.headless=true",
         "--browser.gatherUsageStats=false",
     ]
-    console.print(f"feedback app on http://{host}:{port} (Ctrl-C to stop)")
+    console.print(f"rmnlora app on http://{host}:{port} (Ctrl-C to stop)")
     try:
         raise typer.Exit(subprocess.call(command, env=env))
     except KeyboardInterrupt:

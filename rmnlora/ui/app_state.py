@@ -2,7 +2,7 @@
 
 Each comes from ``st.session_state`` when a test (or an embedding app) put it there, else from
 the configuration (``RMN_CONFIG``), opened once per server process. The tenant comes from a
-signed-in API key, or from ``RMN_FEEDBACK_TENANT`` when ``rmn feedback-app --tenant`` started it.
+signed-in API key, or from ``RMN_FEEDBACK_TENANT`` when ``rmn app --tenant`` started it.
 """
 
 from __future__ import annotations

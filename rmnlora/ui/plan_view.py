@@ -186,8 +186,9 @@ def _allocation_section(
         return
     _allocation_totals(allocation, model, brief)
     frame = _allocation_frame(optimized)
+    money = ["spend", "current spend", "current at budget", "predicted", "predicted low", "predicted high"]
     st.dataframe(
-        frame.drop(columns=["id"]),
+        frame.drop(columns=["id"]).round({column: 0 for column in money}),  # whole units read faster
         hide_index=True,
         width="stretch",
         column_config=_allocation_columns(brief, allocation),

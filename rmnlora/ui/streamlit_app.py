@@ -1,4 +1,4 @@
-"""The rmnlora app (``rmn feedback-app``): the buyer's workspace and the copywriter's feedback pages.
+"""The rmnlora app (``rmn app``): the buyer's workspace and the copywriter's feedback pages.
 
 Buyers: New plan (exports and a brief in, a background run out), Plans (the tenant's runs), Plan
 (live progress, review of a paused run, the finished plan). Teaching: one page per task,
