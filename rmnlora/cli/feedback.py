@@ -133,6 +133,7 @@ def feedback_app_command(
         f"--server.port={port}",
         "--server.headless=true",
         "--browser.gatherUsageStats=false",
+        "--client.toolbarMode=viewer",  # buyers get no developer menu ("Deploy", rerun settings)
     ]
     console.print(f"rmnlora app on http://{host}:{port} (Ctrl-C to stop)")
     try:

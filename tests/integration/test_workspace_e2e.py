@@ -4,6 +4,7 @@ the app, resumed in the restarted app, and its escalation approved in the browse
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +68,17 @@ def _upload_and_start(browser: Browser, exports: Path, brief: Path, shot: str) -
     browser.click_button("Start plan")
 
 
+def _when_logged(data_dir: Path, node: str) -> str:
+    """The run id, as soon as the run's progress log holds ``node`` (read directly: no page polling)."""
+    deadline = time.monotonic() + PLAN_WAIT_S
+    while time.monotonic() < deadline:
+        for log in data_dir.glob("runs/*/progress.jsonl"):
+            if f'"node":"{node}"' in log.read_text(encoding="utf-8", errors="replace"):
+                return log.parent.name
+        time.sleep(0.05)
+    raise AssertionError(f"no run logged {node!r} within {PLAN_WAIT_S} s")
+
+
 def _run_id(browser: Browser) -> str:
     browser.wait.until(lambda d: "run=" in d.current_url)
     return str(browser.driver.current_url.split("run=")[1].split("&")[0])
@@ -117,9 +129,8 @@ def test_a_run_killed_with_the_app_resumes_in_the_restarted_app_and_its_escalati
             browser.driver.get(base)
             browser.text_appears("Training pairs ready")
             _upload_and_start(browser, exports, brief, "escalation")
-            browser.text_appears("optimize gate", timeout=PLAN_WAIT_S)
-            run_id = _run_id(browser)
-        # the server was killed mid-run (between the optimize gate and the review); start it again
+            run_id = _when_logged(Path(app_env["RMN_DATA_DIR"]), "reflect_harmonize")
+        # the server was killed mid-run (in the optimize step, seconds before the review); start it again
         with streamlit_server(app_env, tmp_path / "streamlit.log", port) as base:
             browser.driver.get(f"{base}/run?run={run_id}")
             browser.text_appears("interrupted")
