@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from langchain_core.runnables import RunnableConfig
@@ -19,6 +19,9 @@ from rich.table import Table
 
 from rmnlora.cli.common import console, fail, settings_from_cli
 from rmnlora.planner.state import ReviewRequest, human_of, reflections_of
+
+if TYPE_CHECKING:
+    from rmnlora.storage.database import Database
 
 EXIT_PAUSED = 3
 EXIT_BLOCKED = 4
@@ -56,25 +59,27 @@ def _print_update(node: str, update: dict[str, Any]) -> None:
 
 
 def _stream(
-    graph: Any, graph_input: Any, config: RunnableConfig, as_json: bool, out_dir: str
+    graph: Any, graph_input: Any, config: RunnableConfig, as_json: bool, out_dir: str, database: Database
 ) -> dict[str, Any]:
     """Drive the run to its next stop, holding its lock, printing and logging each node."""
     from rmnlora.planner import progress
-    from rmnlora.planner.background import LOCK_TTL_S, lock_key
-    from rmnlora.storage import open_db
+    from rmnlora.planner.background import LOCK_TTL_S, lock_key, stream_into_log
     from rmnlora.storage.locks import LockHeldError, process_holder, run_lock
 
     run = str((config.get("configurable") or {}).get("thread_id"))
     holder = process_holder("cli")
     interrupted: list[Any] = []
     try:
-        with run_lock(open_db(settings_from_cli()), lock_key(run), holder, LOCK_TTL_S):
+        with run_lock(database, lock_key(run), holder, LOCK_TTL_S):
             kind = "started" if isinstance(graph_input, dict) else "resumed"
             progress.note(out_dir, kind, f"from the command line ({holder})")
-            for chunk in graph.stream(graph_input, config, stream_mode="updates"):
-                for node, update in chunk.items():
-                    progress.append(out_dir, progress.event_of(node, update))
-                    _show(node, update, interrupted, as_json)
+            stream_into_log(
+                graph,
+                graph_input,
+                config,
+                out_dir,
+                lambda node, update: _show(node, update, interrupted, as_json),
+            )
     except LockHeldError as exc:
         raise fail(f"run {run!r} is being planned by another process: {exc}", 2) from exc
     snapshot = graph.get_state(config)
@@ -152,12 +157,13 @@ def plan(
 
     from rmnlora.planner.graph import build_planner_graph
     from rmnlora.planner.persistence import BrandOwnershipError, check_brand_owner
+    from rmnlora.planner.services import PlannerServices
     from rmnlora.schemas.brief import BriefError, load_brief
-    from rmnlora.storage import open_db
 
     settings = settings_from_cli()
+    services = PlannerServices(settings)  # one database for the graph, the lock and the owner check
     if resume:
-        graph = build_planner_graph(settings)
+        graph = build_planner_graph(settings, services=services)
         config: RunnableConfig = {"configurable": {"thread_id": resume}}
         snapshot = graph.get_state(config)
         if not snapshot.values:
@@ -172,7 +178,7 @@ def plan(
             if approve == reject:
                 raise fail(f"run {resume!r} waits for review: give exactly one of --approve or --reject", 2)
             answer = {"action": "approve" if approve else "reject", "note": note or ""}
-            _finish(_stream(graph, Command(resume=answer), config, as_json, out_dir), as_json)
+            _finish(_stream(graph, Command(resume=answer), config, as_json, out_dir, services.db), as_json)
             return
         if approve or reject:
             raise fail(
@@ -180,7 +186,9 @@ def plan(
                 f"continue it with: rmn plan --resume {resume}",
                 2,
             )
-        _finish(_stream(graph, None, config, as_json, out_dir), as_json)  # a crashed or killed run goes on
+        _finish(
+            _stream(graph, None, config, as_json, out_dir, services.db), as_json
+        )  # a crashed or killed run goes on
         return
     if brief is None:
         raise fail("give a brief file, or --resume RUN_ID", 2)
@@ -191,9 +199,9 @@ def plan(
     except BriefError as exc:
         raise fail(str(exc), 2) from exc
     run = run_id or f"run-{uuid.uuid4().hex[:12]}"
-    graph = build_planner_graph(settings)
+    graph = build_planner_graph(settings, services=services)
     try:  # before anything is checkpointed or written for this run
-        check_brand_owner(open_db(settings), tenant_id=campaign.tenant, brand_id=campaign.brand)
+        check_brand_owner(services.db, tenant_id=campaign.tenant, brand_id=campaign.brand)
     except BrandOwnershipError as exc:
         raise fail(str(exc), 2) from exc
     if graph.get_state({"configurable": {"thread_id": run}}).values:
@@ -207,7 +215,7 @@ def plan(
         "out_dir": str(out or settings.data_dir / "runs" / run),
     }
     new_config: RunnableConfig = {"configurable": {"thread_id": run}}
-    _finish(_stream(graph, state, new_config, as_json, str(state["out_dir"])), as_json)
+    _finish(_stream(graph, state, new_config, as_json, str(state["out_dir"]), services.db), as_json)
 
 
 @runs_app.command("list")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -61,11 +62,23 @@ class RunView:
         return Path(out) if out else None
 
 
-def stream_into_log(graph: Any, graph_input: Any, config: RunnableConfig, out_dir: str | Path) -> None:
-    """Drive the graph to its next stop, writing one progress event per update."""
+def stream_into_log(
+    graph: Any,
+    graph_input: Any,
+    config: RunnableConfig,
+    out_dir: str | Path,
+    on_update: Callable[[str, Any], None] | None = None,
+) -> None:
+    """Drive the graph to its next stop, writing one progress event per update.
+
+    ``on_update(node, update)`` sees each update after it is logged: the CLI prints it there, so
+    the app and the command line write one log format from one loop.
+    """
     for chunk in graph.stream(graph_input, config, stream_mode="updates"):
         for node, update in chunk.items():
             progress.append(out_dir, progress.event_of(node, update))
+            if on_update is not None:
+                on_update(node, update)
 
 
 class PlanRunner:
@@ -183,32 +196,42 @@ class PlanRunner:
         if thread is not None:
             thread.join(timeout)
 
+    def status(self, run_id: str, *, tenant_id: str) -> RunStatus:
+        """The run's status alone, from its checkpoint and thread (the Plans page lists many)."""
+        return self._inspect(run_id, tenant_id)[0]
+
     def view(self, run_id: str, *, tenant_id: str) -> RunView:
         """The run as stored; RunError when it does not exist or is another tenant's."""
+        status, snapshot = self._inspect(run_id, tenant_id)
+        if snapshot is None:  # started a moment ago: no checkpoint yet
+            started_in = self._out_dirs[run_id]
+            return RunView(run_id, tenant_id, status, {"out_dir": started_in}, progress.read(started_in))
+        values: dict[str, Any] = dict(snapshot.values)
+        out = values.get("out_dir")
+        events = progress.read(out) if out else []
+        error = self._errors.get(run_id, "")
+        return RunView(
+            run_id, tenant_id, status, values, events, _review_of(snapshot), error, tuple(snapshot.next)
+        )
+
+    def _inspect(self, run_id: str, tenant_id: str) -> tuple[RunStatus, Any]:
+        """Status and checkpoint snapshot (None while a just-started run has no checkpoint yet)."""
         snapshot = self.graph.get_state(self._config(run_id))
         values: dict[str, Any] = dict(snapshot.values or {})
-        if not values and self.is_live(run_id):  # started a moment ago: no checkpoint yet
-            started_in = self._out_dirs[run_id]
-            return RunView(run_id, tenant_id, "running", {"out_dir": started_in}, progress.read(started_in))
+        if not values and self.is_live(run_id):
+            return "running", None
         if not values or values.get("tenant_id", (values.get("brief") or {}).get("tenant")) != tenant_id:
             raise RunError(f"no run {run_id!r} for tenant {tenant_id!r}")
-        review = None
-        for task in snapshot.tasks:
-            for item in task.interrupts:
-                review = ReviewRequest.model_validate(item.value)
         status: RunStatus
-        error = self._errors.get(run_id, "")
         if self.is_live(run_id):
             status = "running"
-        elif review is not None:
+        elif _review_of(snapshot) is not None:
             status = "awaiting_review"
         elif not snapshot.next:
             status = "blocked" if values.get("status") == "blocked" else "completed"
         else:
-            status = "failed" if error else "interrupted"
-        out = values.get("out_dir")
-        events = progress.read(out) if out else []
-        return RunView(run_id, tenant_id, status, values, events, review, error, tuple(snapshot.next))
+            status = "failed" if self._errors.get(run_id) else "interrupted"
+        return status, snapshot
 
     def runs(self, tenant_id: str, limit: int = 200) -> list[PlanRun]:
         """The tenant's runs, newest first (only the tenant's: the query is scoped and filtered)."""
@@ -220,3 +243,12 @@ class PlanRunner:
                 .limit(limit)
             ).all()
         return list(rows)
+
+
+def _review_of(snapshot: Any) -> ReviewRequest | None:
+    """The question a paused run asks (the last interrupt of its pending tasks), if any."""
+    review = None
+    for task in snapshot.tasks:
+        for item in task.interrupts:
+            review = ReviewRequest.model_validate(item.value)
+    return review

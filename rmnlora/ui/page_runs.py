@@ -23,7 +23,7 @@ def _rows(tenant_id: str) -> list[dict[str, object]]:
     for run in runner.runs(tenant_id):
         status: str
         try:
-            status = runner.view(run.id, tenant_id=tenant_id).status
+            status = runner.status(run.id, tenant_id=tenant_id)
         except RunError:  # a row without a checkpoint (e.g. the checkpoint store was reset)
             status = run.status
         rows.append(

@@ -30,7 +30,7 @@ from rmnlora.planner.background import RunView
 from rmnlora.planner.report import view_model
 from rmnlora.planner.state import human_of, reflections_of, results_of
 from rmnlora.schemas.brief import CampaignBrief
-from rmnlora.schemas.creative import CopyCandidate, CopyRequest
+from rmnlora.schemas.creative import CopyCandidate
 from rmnlora.schemas.feedback import CreativePrompt, FeedbackIn
 from rmnlora.schemas.measurement import ExperimentDesign
 from rmnlora.schemas.optimizer import AllocationResult, CurveParams, CurveTable
@@ -746,20 +746,11 @@ def _copy_prompt(view: RunView, created: CreateResult | None, brief: CampaignBri
     names the plan and the format.
     """
     from rmnlora.agents.creative.formats import FormatSpecError, load_format_spec
+    from rmnlora.agents.creative.phase import copy_request
     from rmnlora.training.corpus import prompt_messages
 
     candidates = (created.applied_changes.candidates if created else None) or brief.creative.candidates
-    request = CopyRequest(
-        retailer=item.retailer,
-        brand=brief.brand,
-        ad_format=item.ad_format,
-        product=brief.creative.product,
-        key_message=brief.creative.key_message,
-        tone=brief.creative.tone,
-        claims=brief.creative.claims,
-        k=candidates,
-        tenant=brief.tenant,
-    )
+    request = copy_request(brief, item.retailer, item.ad_format, candidates)
     try:
         spec = load_format_spec(item.retailer, item.ad_format)
     except FormatSpecError:

@@ -10,29 +10,16 @@ import pytest
 
 from rmnlora.feedback.export import iter_dpo_rows
 from rmnlora.storage import init_db
-from tests.support.browser import Browser, needs_chromium, streamlit_server
-from tests.support.feedback_support import add_tenant
-
-SECRET = "e2e-secret-passphrase"
+from tests.support.browser import SECRET, Browser, app_env, needs_chromium, streamlit_server
 
 pytestmark = needs_chromium
 
 
 @pytest.fixture
 def app_url(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    url = f"sqlite:///{tmp_path / 'rmn.db'}"
-    database = init_db(url, secret_key=SECRET)
-    add_tenant(database, "acme", ("acme-cola",))
-    database.dispose()
-    env = {
-        "RMN_DATA_DIR": str(tmp_path),
-        "RMN_DATABASE__URL": url,
-        "RMN_SECRET_KEY": SECRET,
-        "RMN_MODEL__ENABLED": "false",
-        "RMN_FEEDBACK_TENANT": "acme",
-    }
+    env = app_env(tmp_path, "acme", ("acme-cola",))
     with streamlit_server(env, tmp_path / "streamlit.log") as base:
-        yield base, url
+        yield base, env["RMN_DATABASE__URL"]
 
 
 def test_a_preference_submitted_in_chromium_is_in_the_export(

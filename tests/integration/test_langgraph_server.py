@@ -5,10 +5,8 @@ through a reflection escalation, resumed once with approve and once with reject.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,23 +19,18 @@ from sqlmodel import select
 from rmnlora.schemas.brief import load_brief
 from rmnlora.storage import open_db
 from rmnlora.storage.models import PlanRun, ReflectionLog
+from tests.support.loopback import free_port, wait_healthy
 from tests.support.planner_fixtures import BASE_BRIEF, make_exports, planner_settings, write_brief
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAY = Path(sys.prefix) / "langgraph-overlay"  # langgraph-api's own jsonschema-rs (Makefile)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     assert OVERLAY.is_dir(), f"{OVERLAY} is missing: run `make install`"
     data_dir = tmp_path_factory.mktemp("langgraph") / "rmn"
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "RMN_DATA_DIR": str(data_dir),
@@ -58,16 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, (data_dir.parent / "langgraph-dev.log").read_text()[-3000:]
-            try:
-                if httpx.get(url + "/ok", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "langgraph dev did not answer /ok within 180 s"
-            time.sleep(0.5)
+        wait_healthy(url + "/ok", process, data_dir.parent / "langgraph-dev.log", 180, "langgraph dev")
         yield {"url": url, "data_dir": data_dir, "exports": make_exports(data_dir.parent / "exports")}
     finally:
         process.terminate()

@@ -19,8 +19,14 @@ from rmnlora.planner.services import PlannerServices
 from rmnlora.planner.state import ReviewAnswer
 from rmnlora.schemas.brief import load_brief
 from rmnlora.storage.locks import acquire
-from rmnlora.storage.models import PlanRun, ReflectionLog
-from tests.support.planner_fixtures import BASE_BRIEF, make_exports, planner_settings, write_brief
+from rmnlora.storage.models import PlanRun
+from tests.support.planner_fixtures import (
+    BASE_BRIEF,
+    make_exports,
+    planner_settings,
+    reflection_logs,
+    write_brief,
+)
 
 RMN = str(Path(sys.executable).parent / "rmn")
 PHASES = ["harmonize", "optimize", "measure", "create", "govern"]
@@ -37,11 +43,6 @@ def runner(tmp_path: Path) -> Iterator[PlanRunner]:
     made = PlanRunner(settings, PlannerServices(settings))
     yield made
     made.database.dispose()
-
-
-def _logs(runner: PlanRunner, tenant: str, run_id: str) -> list[ReflectionLog]:
-    with runner.database.get_session(tenant_id=tenant) as session:
-        return list(session.exec(select(ReflectionLog).where(ReflectionLog.run_id == run_id)).all())
 
 
 def test_a_paused_run_shows_its_progress_and_question_and_an_approval_resumes_it(
@@ -144,7 +145,9 @@ def test_a_killed_run_is_resumed_from_the_app_and_from_the_cli_without_writing_t
     for run_id in (in_app, in_cli):
         view = restarted.view(run_id, tenant_id="acme")
         assert view.status == "completed"
-        assert sorted(log.phase for log in _logs(restarted, "acme", run_id)) == sorted(PHASES)
+        assert sorted(log.phase for log in reflection_logs(restarted.database, "acme", run_id)) == sorted(
+            PHASES
+        )
         with restarted.database.get_session(tenant_id="acme") as session:
             assert len(session.exec(select(PlanRun).where(PlanRun.id == run_id)).all()) == 1
         nodes = [event.node for event in view.events]

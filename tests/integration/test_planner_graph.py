@@ -15,8 +15,15 @@ from rmnlora.planner import phases as planner_phases
 from rmnlora.planner.graph import build_planner_graph
 from rmnlora.planner.services import PlannerServices
 from rmnlora.schemas.brief import load_brief
-from rmnlora.storage.models import PlanRun, ReflectionLog
-from tests.support.planner_fixtures import BASE_BRIEF, dirty_copy, make_exports, planner_settings, write_brief
+from rmnlora.storage.models import PlanRun
+from tests.support.planner_fixtures import (
+    BASE_BRIEF,
+    dirty_copy,
+    make_exports,
+    planner_settings,
+    reflection_logs,
+    write_brief,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +55,6 @@ def _config(run_id: str) -> Any:
 
 def _decisions(state: dict[str, Any]) -> list[tuple[str, str]]:
     return [(r["phase"], r["decision"]) for r in state["reflections"]]
-
-
-def _logs(services: PlannerServices, tenant: str, run_id: str) -> list[ReflectionLog]:
-    with services.db.get_session(tenant_id=tenant) as session:
-        return list(session.exec(select(ReflectionLog).where(ReflectionLog.run_id == run_id)).all())
 
 
 def test_clean_brief_proceeds_through_every_gate(
@@ -104,7 +106,7 @@ def test_clean_brief_proceeds_through_every_gate(
         assert (
             run is not None and run.status == "completed" and run.report_path == state["report"]["markdown"]
         )
-    assert sorted(log.phase for log in _logs(services, "clean", "run-clean")) == sorted(
+    assert sorted(log.phase for log in reflection_logs(services.db, "clean", "run-clean")) == sorted(
         ["harmonize", "optimize", "measure", "create", "govern"]
     )
 
@@ -234,7 +236,7 @@ def test_a_run_killed_mid_way_resumes_without_writing_twice(
 
     assert final["status"] == "completed"
     assert calls == {"harmonize": 1, "measure": 2}
-    phases = [log.phase for log in _logs(services, "killed", "run-killed")]
+    phases = [log.phase for log in reflection_logs(services.db, "killed", "run-killed")]
     assert sorted(phases) == sorted(["harmonize", "optimize", "measure", "create", "govern"])
     with services.db.get_session(tenant_id="killed") as session:
         assert len(session.exec(select(PlanRun).where(PlanRun.id == "run-killed")).all()) == 1
@@ -362,7 +364,9 @@ def test_an_edit_reruns_the_step_and_logs_the_new_decision(
     )
 
     assert state["results"]["optimize"]["applied_changes"] == {"bootstrap": 50}
-    optimize_logs = [log for log in _logs(services, "edit", "run-edit") if log.phase == "optimize"]
+    optimize_logs = [
+        log for log in reflection_logs(services.db, "edit", "run-edit") if log.phase == "optimize"
+    ]
     assert len(optimize_logs) == len([d for p, d in _decisions(state) if p == "optimize"]) == 2
 
 

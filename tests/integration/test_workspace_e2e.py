@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,11 +13,11 @@ from sqlmodel import select
 
 from rmnlora.storage import init_db
 from rmnlora.storage.models import PlanRun, ReflectionLog
-from tests.support.browser import Browser, free_port, needs_chromium, streamlit_server
-from tests.support.feedback_support import add_tenant
+from tests.support.browser import SECRET, Browser, needs_chromium, streamlit_server
+from tests.support.browser import app_env as browser_app_env
+from tests.support.loopback import free_port
 from tests.support.planner_fixtures import AMAZON, BASE_BRIEF, KROGER, WALMART, make_exports
 
-SECRET = "e2e-secret-passphrase"
 CROSSWALK = "amazon_asin_crosswalk.csv"
 PLAN_WAIT_S = 240
 
@@ -31,18 +30,8 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def app_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    url = f"sqlite:///{tmp_path / 'rmn.db'}"
-    database = init_db(url, secret_key=SECRET)
-    add_tenant(database, "acme", ("acme-snacks",))
-    database.dispose()
-    yield {
-        "RMN_DATA_DIR": str(tmp_path / "data"),
-        "RMN_DATABASE__URL": url,
-        "RMN_SECRET_KEY": SECRET,
-        "RMN_MODEL__ENABLED": "false",
-        "RMN_FEEDBACK_TENANT": "acme",
-    }
+def app_env(tmp_path: Path) -> dict[str, str]:
+    return browser_app_env(tmp_path, "acme", ("acme-snacks",))
 
 
 def _brief_file(folder: Path, **changes: object) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +12,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from rmnlora.storage import init_db
+from tests.support.feedback_support import add_tenant
+from tests.support.loopback import free_port, wait_healthy
 from tests.support.paths import REPO_ROOT
 
 APP = REPO_ROOT / "rmnlora" / "ui" / "streamlit_app.py"
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
+SECRET = "e2e-secret-passphrase"
 ARTIFACTS = Path(os.environ.get("RMN_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts")) / "screenshots"
 
 needs_chromium = pytest.mark.skipif(
@@ -29,10 +31,19 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def app_env(tmp_path: Path, tenant: str, brands: tuple[str, ...]) -> dict[str, str]:
+    """The environment of an app on its own SQLite database, with ``tenant`` owning ``brands``."""
+    url = f"sqlite:///{tmp_path / 'rmn.db'}"
+    database = init_db(url, secret_key=SECRET)
+    add_tenant(database, tenant, brands)
+    database.dispose()
+    return {
+        "RMN_DATA_DIR": str(tmp_path / "data"),
+        "RMN_DATABASE__URL": url,
+        "RMN_SECRET_KEY": SECRET,
+        "RMN_MODEL__ENABLED": "false",
+        "RMN_FEEDBACK_TENANT": tenant,
+    }
 
 
 @contextmanager
@@ -61,16 +72,7 @@ def streamlit_server(env: dict[str, str], log_file: Path, port: int | None = Non
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("streamlit did not start: " + log_file.read_text())
-            time.sleep(0.3)
+        wait_healthy(f"{base}/_stcore/health", server, log_file, 60, "streamlit")
         yield base
     finally:
         server.kill()  # as a crash or a restart would end it: no graceful shutdown

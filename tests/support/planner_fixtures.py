@@ -8,9 +8,12 @@ from typing import Any
 
 import polars as pl
 import yaml
+from sqlmodel import select
 
 from rmnlora.config import Settings, load_settings
 from rmnlora.datagen.retail_exports import generate_exports
+from rmnlora.storage.database import Database
+from rmnlora.storage.models import ReflectionLog
 
 WALMART = "walmart_campaign_performance.csv"
 AMAZON = "amazon_ads_report.jsonl"
@@ -97,3 +100,9 @@ def planner_settings(data_dir: Path, **overrides: Any) -> Settings:
     options: dict[str, Any] = {"data_dir": data_dir, "model": {"enabled": False}}
     options.update(overrides)
     return load_settings(**options)
+
+
+def reflection_logs(database: Database, tenant: str, run_id: str) -> list[ReflectionLog]:
+    """The gate decisions a run wrote to the audit table, read as its tenant."""
+    with database.get_session(tenant_id=tenant) as session:
+        return list(session.exec(select(ReflectionLog).where(ReflectionLog.run_id == run_id)).all())

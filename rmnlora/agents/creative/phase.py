@@ -64,18 +64,7 @@ def create_for_brief(
             order.append(f"{retailer.name}/{ad_format}")
             if order[-1] in kept:
                 continue
-            request = CopyRequest(
-                retailer=retailer.name,
-                brand=brief.brand,
-                ad_format=ad_format,
-                product=brief.creative.product,
-                key_message=brief.creative.key_message,
-                tone=brief.creative.tone,
-                claims=brief.creative.claims,
-                k=k,
-                tenant=brief.tenant,
-            )
-            jobs.append((request, model))
+            jobs.append((copy_request(brief, retailer.name, ad_format, k), model))
 
     def write(job: tuple[CopyRequest, BaseChatModel | None]) -> tuple[CreativeResult, str | None]:
         request, model = job
@@ -96,6 +85,21 @@ def create_for_brief(
         copies=[kept[key] if key in kept else written[key] for key in order] + missing,
         errors=[error for _, error in outcomes if error] + [m.notes[0] for m in missing],
         applied_changes=applied,
+    )
+
+
+def copy_request(brief: CampaignBrief, retailer: str, ad_format: str, k: int) -> CopyRequest:
+    """The request the plan writes one format's copy from; the app rebuilds it to record feedback."""
+    return CopyRequest(
+        retailer=retailer,
+        brand=brief.brand,
+        ad_format=ad_format,
+        product=brief.creative.product,
+        key_message=brief.creative.key_message,
+        tone=brief.creative.tone,
+        claims=brief.creative.claims,
+        k=k,
+        tenant=brief.tenant,
     )
 
 
