@@ -4,8 +4,9 @@ Usage: python benchmarks/panel_inference.py [--experiments 400] [--units 20] [--
        [--effect 0.05]
 Each experiment is a fresh ``null_panels`` panel (heavy-tailed levels, latent factors, AR(1)
 noise) with its last unit treated; the effect run adds ``effect`` × that unit's pre-period mean
-to its post-periods. Inference is ``analyze_panel``'s: every placebo refitted, permutation
-p-values and the inverted-test interval on effects scaled by each unit's pre-period fit error.
+to its post-periods. Inference is ``analyze_panel``'s: randomization inference, each other unit
+refitted as treated against all units outside it, p-values and the inverted-test interval on
+effects scaled by each fit's pre-period error.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results  # noqa: E402
 
 from rmnlora.agents.measurement.null_panels import null_panels  # noqa: E402
-from rmnlora.agents.measurement.placebo import permutation_inference, placebo_runs  # noqa: E402
-from rmnlora.agents.measurement.sdid import PANEL_METHODS, fit_panel  # noqa: E402
+from rmnlora.agents.measurement.randomization import randomization_runs  # noqa: E402
+from rmnlora.agents.measurement.sdid import PANEL_METHODS  # noqa: E402
 
 
 def panel_method_figures(experiments: int, units: int, pre: int, post: int, effect_share: float) -> dict:
@@ -31,30 +32,22 @@ def panel_method_figures(experiments: int, units: int, pre: int, post: int, effe
     effect = effect_share * panels[:, -1, :pre].mean(axis=1)
     treated = panels.copy()
     treated[:, -1, pre:] += effect[:, None]
-    donors = units - 1
+    treated_unit = np.array([units - 1])
     results: dict[str, object] = {}
     for method in PANEL_METHODS:
         started = time.perf_counter()
-        null_fit = fit_panel(panels, donors, pre, method)
-        null_runs = placebo_runs(panels, donors, pre, method, null_fit)
-        fpr = {
-            str(alpha): float(
-                np.mean(
-                    permutation_inference(null_fit.att, null_fit.effects, null_runs, pre, alpha).p_value
-                    <= alpha
-                )
-            )
-            for alpha in (0.05, 0.10)
-        }
-        fit = fit_panel(treated, donors, pre, method)
-        runs = placebo_runs(treated, donors, pre, method, fit)
-        inference = permutation_inference(fit.att, fit.effects, runs, pre, 0.05)
-        error = (fit.att - effect) / effect
+        null_runs = randomization_runs(panels, treated_unit, pre, method, placebos=200)
+        null_p = null_runs.p_values(null_runs.att)
+        fpr = {str(alpha): float(np.mean(null_p <= alpha)) for alpha in (0.05, 0.10)}
+        runs = randomization_runs(treated, treated_unit, pre, method, placebos=200)
+        att = runs.att[:, 0]
+        covered = runs.p_values(runs.att - effect[:, None] * runs.shift) > 0.05
+        error = (att - effect) / effect
         results[method] = {
             "relative_bias": float(error.mean()),
             "relative_rmse": float(np.sqrt(np.mean(error**2))),
-            "coverage_95": float(np.mean(np.abs(fit.att - effect) <= inference.half_width)),
-            "power_at_effect": float(np.mean(inference.p_value <= 0.05)),
+            "coverage_95": float(np.mean(covered)),
+            "power_at_effect": float(np.mean(runs.p_values(runs.att) <= 0.05)),
             "false_positive_rate": fpr,
             "placebos": null_runs.count,
             "seconds": round(time.perf_counter() - started, 2),

@@ -65,8 +65,8 @@ def fit_panel(
     """Estimate on ``y[b]`` (donor rows first, then treated rows; pre-period columns first).
 
     ``y`` is one panel (units × periods) or a batch of them; a single panel gives a batch of one.
-    ``start_*``: weights the solver begins from (placebo refits pass the original fit's weights
-    restricted to their donors; see :mod:`rmnlora.agents.measurement.placebo`). ``max_steps``: the
+    ``start_*``: weights the solver begins from (a warm start for refits of a nearby panel).
+    ``max_steps``: the
     solver's step limit (power simulations trade a little precision for many panels).
     """
     if y.ndim == 2:
