@@ -88,6 +88,56 @@ def score_governance_command(
         typer.echo(format_report(golden.name, report, show_misses=misses))
 
 
+@app.command("train-claims")
+def train_claims_command(
+    golden: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Labelled training copies (default: tests/data/governance_golden/train*.yaml)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the model (default: the committed claim_model.npz).")
+    ] = None,
+    critical_precision: Annotated[
+        float, typer.Option(min=0.5, max=0.99, help="Cross-validated precision a critical family keeps.")
+    ] = 0.95,
+    warning_precision: Annotated[
+        float, typer.Option(min=0.5, max=0.99, help="Cross-validated precision a warning family keeps.")
+    ] = 0.90,
+) -> None:
+    """Train the governance sentence model (claim families) on labelled copies; never on a held-out split."""
+    from rmnlora.agents.governance.claim_model import MODEL_FILE, file_digest, train
+    from rmnlora.agents.governance.evaluation import GoldenSetError, load_golden
+    from rmnlora.agents.governance.packs import EXAMPLES_DIR
+
+    files = golden or sorted((EXAMPLES_DIR.parent / "tests/data/governance_golden").glob("train*.yaml"))
+    if not files:
+        raise fail("no labelled copies found: give the training files (the golden set's train*.yaml)", 2)
+    if held_out := [f.name for f in files if "heldout" in f.name]:
+        raise fail(f"{', '.join(held_out)}: a held-out split is never trained on (GUIDE.md)", 2)
+    try:
+        copies = [c for path in files for c in load_golden(path)]
+    except GoldenSetError as exc:
+        raise fail(str(exc), 2) from exc
+    console.print(f"embedding {len(copies)} copies from {len(files)} files …")
+    model = train(
+        [(c.headline, c.body, c.labels) for c in copies],
+        precision_targets={"critical": critical_precision, "warning": warning_precision},
+        sources={path.name: file_digest(path) for path in files},
+    )
+    target = out or MODEL_FILE
+    model.save(target)
+    for family, figures in model.record["families"].items():
+        threshold = figures["threshold"]
+        where = (
+            f"threshold {threshold:.2f}" if threshold is not None else "off (no threshold is precise enough)"
+        )
+        console.print(
+            f"{family:20} {where}; held-back folds flagged {figures['cv_flagged']}, "
+            f"right {figures['cv_right']} of {figures['labels']} labels"
+        )
+    console.print(f"wrote {target}")
+
+
 @app.command("write-copy")
 def write_copy_command(
     retailer: Annotated[str, typer.Option()],

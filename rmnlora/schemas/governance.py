@@ -49,6 +49,11 @@ class Violation(BaseModel):
         description="The field's text with this violation fixed (match replaced or removed); None "
         "when no text edit fixes it (a missing disclosure, an over-long field).",
     )
+    confidence: float | None = Field(
+        default=None,
+        description="The sentence model's probability when a model flagged it (claim_model rules); "
+        "None for a pattern or detector match, which is certain about what it matched.",
+    )
 
 
 class GovernanceResult(BaseModel):

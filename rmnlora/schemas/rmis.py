@@ -187,7 +187,8 @@ class PolicyRule(BaseModel):
     detector: str | None = Field(
         default=None,
         description="A built-in detector whose matches join the patterns' ('phone', 'payment_card', "
-        "'street_address', 'profanity_strong', 'profanity_mild'; see governance/detectors.py).",
+        "'street_address', 'profanity_strong', 'profanity_mild', 'competitor_brand', "
+        "'claim_model:FAMILY'; see governance/detectors.py).",
     )
     replacement: str = Field(
         default="",

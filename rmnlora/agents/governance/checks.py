@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable
 from functools import lru_cache
 from typing import Any
 
+from rmnlora.agents.governance.claim_model import embed_copy, probability_at
 from rmnlora.agents.governance.detectors import DETECTORS
 from rmnlora.agents.governance.quality import PACK as QUALITY_PACK
 from rmnlora.agents.governance.quality import judge_copy
@@ -33,13 +34,21 @@ _DEFAULT_SUGGESTIONS = {
 }
 
 
+MODEL_DETECTOR = "claim_model:"
+
+
 @lru_cache(maxsize=2048)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
+MODEL_FIELDS = ("headline", "body")  # where claims are made; the CTA and small print are not claims
+
+
 def _fields(rule: PolicyRule) -> tuple[str, ...]:
-    return (rule.field,) if rule.field else COPY_FIELDS
+    if rule.field:
+        return (rule.field,)
+    return MODEL_FIELDS if (rule.detector or "").startswith(MODEL_DETECTOR) else COPY_FIELDS
 
 
 def _allowed_spans(rule: PolicyRule, text: str) -> list[tuple[int, int]]:
@@ -94,6 +103,13 @@ def _match_spans(rule: PolicyRule, text: str) -> list[tuple[int, int]]:
     return sorted(set(spans))
 
 
+def _model_confidence(rule: PolicyRule, text: str, span: tuple[int, int]) -> float | None:
+    """The sentence model's probability for a span it flagged; None for pattern matches."""
+    if not (rule.detector or "").startswith(MODEL_DETECTOR):
+        return None
+    return probability_at(text, span, (rule.detector or "").removeprefix(MODEL_DETECTOR))
+
+
 def _pattern_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Iterable[Violation]:
     for field in _fields(rule):
         text = copy.field_text(field)
@@ -105,15 +121,19 @@ def _pattern_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Ite
                 continue
             matched = text[start:end]
             suggestion = rule.suggestion or _DEFAULT_SUGGESTIONS.get(rule.kind, "")
+            confidence = _model_confidence(rule, text, (start, end))
             yield _violation(
                 rule,
                 pack,
                 field=field,
                 span=(start, end),
                 matched=matched,
-                message=rule.message or f"{rule.kind.replace('_', ' ')}: '{matched}'",
+                message=(rule.message or f"{rule.kind.replace('_', ' ')}: '{matched}'")
+                + (f", probability {confidence:.2f}" if confidence is not None else ""),
                 suggestion=suggestion.replace("{matched}", matched),
-                rewrite=_rewrite(text, (start, end), rule.replacement),
+                # a paraphrased claim has no mechanical fix: the writer rewords the sentence
+                rewrite=_rewrite(text, (start, end), rule.replacement) if confidence is None else None,
+                confidence=confidence,
             )
 
 
@@ -176,7 +196,11 @@ def _deduplicate(violations: list[Violation]) -> list[Violation]:
     """
     ordered = sorted(
         violations,
-        key=lambda v: (SEVERITY_RANK[v.severity], -(v.span[1] - v.span[0]) if v.span else 0),
+        key=lambda v: (
+            SEVERITY_RANK[v.severity],
+            v.confidence is not None,  # a pattern names the exact words; the model, a whole sentence
+            -(v.span[1] - v.span[0]) if v.span else 0,
+        ),
     )
     kept: list[Violation] = []
     for violation in ordered:
@@ -226,6 +250,8 @@ def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
     if not packs:
         raise ValueError("check_copy needs at least one policy pack (see load_packs)")
     overrides = severity_overrides(packs)
+    if any((rule.detector or "").startswith(MODEL_DETECTOR) for pack in packs for rule in pack.rules):
+        embed_copy([copy.field_text(f) for f in MODEL_FIELDS])  # one batch for every model rule
     found = [
         _with_override(v, overrides)
         for pack in packs

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from rmnlora.agents.governance.claim_model import CLAIM_FAMILIES
+from rmnlora.agents.governance.claim_model import detector as claim_detector
+
 Span = tuple[int, int]
 
 # Regions whose national formats are recognised without a leading "+" (international numbers
@@ -43,7 +46,7 @@ _CODE_LABEL = re.compile(
 _SSN_SHAPE = re.compile(r"\d{3}([-\s.])\d{2}\1\d{4}")
 
 # Payment cards: 12-19 digits (Maestro starts at 12) in groups, checked by issuer prefix and Luhn digit.
-_CARD_CANDIDATE = re.compile(r"(?<![\d.,])(?:\d[ -]?){11,18}\d(?![\d.,]\d)")
+_CARD_CANDIDATE = re.compile(r"(?<![\d.,+])(?:\d[ -]?){11,18}\d(?![\d.,]\d)")
 # Visa, Mastercard, Amex, Diners, Discover/UnionPay, JCB (incl. 2131/1800), Maestro (50, 56-69, 0604).
 _CARD_PREFIX = re.compile(r"^(?:3|4|5|6|2[2-7]|2131|1800|0604)")
 
@@ -168,10 +171,25 @@ def _outermost(spans: set[Span]) -> list[Span]:
     return kept
 
 
+_COMPETITOR_BRANDS = re.compile(
+    r"(?<![\w'’&-])(?:"
+    + "|".join(sorted((re.escape(b) for b in _LEXICON["competitor_brands"]), key=len, reverse=True))
+    + r")(?![\w'’&-])"
+)
+
+
+def competitor_brand_spans(text: str) -> list[Span]:
+    """National brands other advertisers own, as written (case-sensitive): naming one in an ad is
+    a comparison or borrowed equity, whatever the sentence around it ("Skip the Red Bull")."""
+    return [m.span() for m in _COMPETITOR_BRANDS.finditer(text)]
+
+
 DETECTORS: dict[str, Callable[[str], list[Span]]] = {
     "phone": phone_spans,
     "payment_card": payment_card_spans,
     "street_address": street_address_spans,
     "profanity_strong": profanity_strong_spans,
     "profanity_mild": profanity_mild_spans,
+    "competitor_brand": competitor_brand_spans,
+    **{f"claim_model:{family}": claim_detector(family) for family in CLAIM_FAMILIES},
 }

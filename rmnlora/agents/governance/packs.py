@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from rmnlora.agents.governance.detectors import DETECTORS
 from rmnlora.schemas.rmis import PolicyPack
 from rmnlora.yaml_input import read_yaml_document
 
@@ -40,6 +41,11 @@ def load_pack(path: Path) -> PolicyPack:
     except ValidationError as exc:
         raise PolicyPackError(f"policy pack {path} is invalid: {exc}") from exc
     for rule in pack.rules:
+        if rule.detector and rule.detector not in DETECTORS:
+            raise PolicyPackError(
+                f"policy pack {path}, rule {rule.rule_id!r}: unknown detector {rule.detector!r} "
+                f"(known: {', '.join(sorted(DETECTORS))})"
+            )
         for pattern in [*rule.patterns, *rule.allow_patterns, *rule.trigger_patterns]:
             try:
                 re.compile(pattern, re.IGNORECASE)

@@ -141,7 +141,12 @@ PLACEHOLDER = Pattern(
 
 # Outline numbers, version strings and list markers: the model numbering things.
 NUMBER_SALAD: tuple[Pattern, ...] = (
-    Pattern("outline number", r"#?\d+(?:[.\-/:]\d+){2,}"),
+    # dates ("Offer ends 12/31/2026", "2026-06-30") are the small print's terms, not numbering
+    Pattern(
+        "outline number",
+        r"(?<![\d/.\-:])(?!\d{1,2}/\d{1,2}/(?:\d{4}|\d{2})(?![\d/.\-:]))(?!\d{4}-\d{2}-\d{2}(?![\d/.\-:]))"
+        r"#?\d+(?:[.\-/:]\d+){2,}",
+    ),
     # "#1 granola bar (Circana 2025)" is a ranking claim for the policy packs, not a list marker.
     Pattern("list marker", r"^\s*(?:\d+[.)]|[ivx]+\))\s"),
 )
@@ -315,8 +320,12 @@ def _pattern_rule(name: str, patterns: Iterable[Pattern], field: str, text: str)
 
 
 def chatter(field: str, text: str, ctx: Context) -> Iterator[Violation]:
-    """The model addressing someone or describing the ad: no buyer pastes that into a console."""
-    yield from _pattern_rule("chatter", CHATTER, field, text)
+    """The model addressing someone or describing the ad: no buyer pastes that into a console.
+
+    In the small print "This product is not intended to..." is the required wording, not chatter."""
+    for violation in _pattern_rule("chatter", CHATTER, field, text):
+        if not (field == "disclosure" and violation.matched.lower() == "this product"):
+            yield violation
 
 
 def echoed_instruction(field: str, text: str, ctx: Context) -> Iterator[Violation]:

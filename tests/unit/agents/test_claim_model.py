@@ -1,0 +1,114 @@
+"""The governance sentence model: paraphrased claims caught, reported as the model's, and rebuilt
+by the command that made the committed file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from rmnlora.agents.governance import check_copy, load_packs
+from rmnlora.agents.governance import claim_model as cm
+from rmnlora.agents.governance.packs import PolicyPackError, load_pack
+from rmnlora.cli.main import app
+from rmnlora.schemas.governance import AdCopy
+
+ROOT = Path(__file__).resolve().parents[3]
+GOLDEN = ROOT / "tests/data/governance_golden"
+
+
+def _check(body: str, headline: str = "Greenbank Farms") -> list:  # type: ignore[type-arg]
+    return check_copy(AdCopy(headline=headline, body=body, cta="Shop now"), load_packs("walmart")).violations
+
+
+@pytest.mark.parametrize(
+    ("body", "family"),
+    [
+        # the second held-out split's child-safety and health misses, in new words
+        ("Our toddler milk is so mild there is not one thing in it to fear.", "child_safety"),
+        ("Say goodbye to achy joints.", "health_disease"),
+    ],
+)
+def test_a_paraphrased_claim_no_pattern_names_is_flagged_by_the_model(body: str, family: str) -> None:
+    found = [v for v in _check(body) if v.family == family]
+    assert found, _check(body)
+    violation = found[0]
+    assert violation.severity == "critical" and violation.rule_id.startswith("baseline:model_")
+    assert violation.confidence is not None and violation.confidence >= 0.5
+    assert f"probability {violation.confidence:.2f}" in violation.message
+    assert violation.span == (0, len(body)) and violation.matched == body  # the whole sentence
+    assert violation.rewrite is None  # a paraphrase has no mechanical fix
+
+
+def test_a_pattern_match_is_reported_instead_of_the_model_on_the_same_words() -> None:
+    violations = [v for v in _check("Instant relief from arthritis pain.") if v.family == "health_disease"]
+    assert len(violations) == 1 and violations[0].confidence is None
+    assert violations[0].rule_id == "baseline:cure_claim"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Pour over ice and enjoy a cold glass after practice.",
+        "Take one capsule daily with a meal.",
+        "Resealable pouch, 12 bars, made with whole grain oats.",
+    ],
+)
+def test_plain_copy_is_not_flagged(body: str) -> None:
+    assert [v for v in _check(body) if v.confidence is not None] == []
+
+
+def test_the_model_does_not_read_the_small_print_or_the_cta() -> None:
+    copy = AdCopy(
+        headline="Vitalroot turmeric, 90 capsules",
+        body="One capsule daily.",
+        cta="Shop now",
+        disclosure="Safe for the whole family and clinically proven to relieve joint pain.",
+    )
+    model = [v for v in check_copy(copy, load_packs("walmart")).violations if v.confidence is not None]
+    assert model == []
+
+
+def test_a_pack_naming_an_unknown_detector_fails_at_load(tmp_path: Path) -> None:
+    pack = {
+        "owner": "acme",
+        "owner_kind": "brand",
+        "rules": [{"rule_id": "acme:x", "kind": "health_claim", "detector": "claim_model:astrology"}],
+    }
+    path = tmp_path / "acme.yaml"
+    path.write_text(yaml.safe_dump(pack))
+    with pytest.raises(PolicyPackError, match="unknown detector 'claim_model:astrology'"):
+        load_pack(path)
+
+
+def test_a_missing_model_file_says_how_to_rebuild_it(tmp_path: Path) -> None:
+    with pytest.raises(cm.ClaimModelError, match="rmn train-claims"):
+        cm.load_model(tmp_path / "claim_model.npz")
+
+
+def test_the_committed_model_is_what_train_claims_builds_from_the_train_splits(tmp_path: Path) -> None:
+    """Reproducible: the command retrains the committed file from the golden set's train splits
+    (their hashes are in its record), with the same thresholds and the same coefficients."""
+    committed = cm.load_model()
+    sources = sorted(p.name for p in GOLDEN.glob("train*.yaml"))
+    assert sorted(committed.record["sources"]) == sources
+    for name, digest in committed.record["sources"].items():
+        assert cm.file_digest(GOLDEN / name) == digest, f"{name} changed since the model was trained"
+    out = tmp_path / "model.npz"
+    result = CliRunner().invoke(app, ["train-claims", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rebuilt = cm.load_model(out)
+    assert rebuilt.families == committed.families
+    np.testing.assert_allclose(rebuilt.thresholds, committed.thresholds)
+    np.testing.assert_allclose(rebuilt.coef, committed.coef, atol=1e-4)
+
+
+def test_train_claims_refuses_a_held_out_split() -> None:
+    held_out = sorted(GOLDEN.glob("heldout*.yaml"))
+    assert held_out
+    result = CliRunner().invoke(app, ["train-claims", str(held_out[0])])
+    assert result.exit_code == 2
+    assert "never trained on" in result.output
