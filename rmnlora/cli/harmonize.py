@@ -32,7 +32,18 @@ def _load_fx(path: Path) -> dict[str, float]:
 @app.command("harmonize")
 def harmonize_command(
     inputs: Annotated[list[Path], typer.Argument(help="Raw retailer exports (CSV, Parquet, JSON lines).")],
-    retailer: Annotated[str, typer.Option("--retailer", help="Retailer name (selects its mapping).")],
+    retailer: Annotated[
+        str | None,
+        typer.Option("--retailer", help="Retailer name (selects its mapping; with --report: the report's)."),
+    ] = None,
+    report: Annotated[
+        str | None,
+        typer.Option(
+            "--report",
+            help="A shipped network report mapping by name: amazon_sp_console, amazon_sb_console, "
+            "amazon_sd_console, amazon_api_v3_sp, walmart_search, walmart_display, criteo_api.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder: events/ and quarantine.parquet.")
     ] = None,
@@ -52,26 +63,50 @@ def harmonize_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
 ) -> None:
     """Harmonize a retailer's exports into RMIS events; bad rows go to quarantine with a reason."""
+    import polars as pl
+
     from rmnlora.agents.harmonizer.engine import HarmonizeError, fx_to_target, harmonize, read_events
     from rmnlora.agents.harmonizer.mapping import MappingError, resolve_mapping
     from rmnlora.schemas.harmonize import HarmonizeRequest
 
+    if report is not None and mapping is not None:
+        raise fail("pass --report NAME or --mapping FILE, not both")
+    if retailer is None:
+        if report is None or propose:
+            raise fail("--retailer NAME is required (with --report it defaults to the report's retailer)")
+        from rmnlora.agents.harmonizer.mapping import shipped_reports
+
+        reports = shipped_reports()
+        if report not in reports:
+            raise fail(f"no shipped report mapping {report!r}; shipped: {', '.join(reports)}")
+        retailer = reports[report]
     if propose:
         from rmnlora.agents.harmonizer.propose import propose_mapping
 
         console.print(f"proposing a mapping for {retailer} from {inputs[0]} (review it, then pass --mapping)")
-        typer.echo(propose_mapping(inputs[0], retailer).to_yaml(), nl=False)
+        try:
+            proposal = propose_mapping(inputs[0], retailer)
+        except (MappingError, ValueError, OSError, pl.exceptions.PolarsError) as exc:
+            message = str(exc)  # most already name the file
+            raise fail(message if inputs[0].name in message else f"{inputs[0]}: {message}") from exc
+        typer.echo(proposal.to_yaml(), nl=False)
         return
     if out is None:
         raise fail("--out DIR is required (or use --propose)")
     database = None
     try:
         settings = settings_from_cli()
-        if mapping is None or tenant is not None:
+        if (mapping is None and report is None) or tenant is not None:
             from rmnlora.storage import open_db
 
             database = open_db(settings)
-        chosen = resolve_mapping(retailer, mapping_file=mapping, database=database)
+        chosen = resolve_mapping(
+            retailer,
+            mapping_file=mapping,
+            database=None if report is not None else database,
+            report=report,
+            inputs=inputs,
+        )
         rates = None
         if fx is not None:
             rates = fx_to_target(_load_fx(fx), target_currency)
@@ -101,6 +136,12 @@ def harmonize_command(
 
             summary = harmonize(request, mapping=chosen, fx=rates, progress=progress)
         loaded = None
+        products = summary.products
+        if tenant is not None and products is not None and products.events_by_retailer_id:
+            raise fail(
+                f"not loaded into PerformanceMetric, whose rows name products by GTIN-14: {products.note}. "
+                f"The harmonized events are in {out}."
+            )
         if tenant is not None and database is not None:
             from rmnlora.agents.harmonizer.load import load_daily_aggregates
 
@@ -121,6 +162,13 @@ def harmonize_command(
         f"{summary.rows_quarantined} quarantined {summary.quarantine_reasons or ''}"
     )
     console.print(f"totals ({target_currency}): {summary.totals.model_dump()}  → {summary.output}")
+    if summary.products is not None:
+        products = summary.products
+        colour = "green" if products.coverage == 1 else "yellow"
+        console.print(
+            f"[{colour}]products[/{colour}] ({products.id_type}): {products.coverage:.0%} of accepted events "
+            f"by GTIN-14" + (f"; {products.note}" if products.note else "")
+        )
     for check in summary.ratio_checks:
         colour = "green" if check.passed else "red"
         console.print(
@@ -146,21 +194,48 @@ def examples_generate(
             "price changes, spend reacting to sales).",
         ),
     ] = "realistic",
+    networks: Annotated[
+        str | None,
+        typer.Option(
+            "--networks",
+            help="Also write exports in the shapes networks deliver, into OUT/networks/: 'all' or "
+            "comma-separated names (amazon_sp_console, amazon_sb_console, amazon_sd_console, "
+            "amazon_api_v3_sp, walmart_search, walmart_display, criteo_api), each with planted bad rows "
+            "and networks/network_truth.json; harmonize one with --report NAME.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the ground truth as one JSON object.")
     ] = False,
 ) -> None:
     """Write example Walmart (CSV), Amazon (JSON lines) and Kroger (Parquet) exports with ground truth."""
     from rmnlora.datagen import generate_exports
+    from rmnlora.datagen.console_exports import NETWORK_SHAPES, generate_network_exports
     from rmnlora.datagen.world import WorldSettings
 
     if world not in ("quiet", "realistic"):
         raise fail(f"--world must be quiet or realistic, not {world!r}")
+    shapes: list[str] = []
+    if networks is not None:
+        shapes = (
+            list(NETWORK_SHAPES) if networks.strip() == "all" else [n.strip() for n in networks.split(",")]
+        )
+        unknown = [n for n in shapes if n not in NETWORK_SHAPES]
+        if unknown or not shapes:
+            raise fail(f"--networks: unknown shape(s) {unknown}; known: all, {', '.join(NETWORK_SHAPES)}")
     settings = WorldSettings() if world == "realistic" else WorldSettings.quiet()
     truth = generate_exports(out, seed=seed, days=days, markets=markets, world=settings)
+    written = generate_network_exports(Path(out) / "networks", shapes, seed=seed) if shapes else {}
     if as_json:
         typer.echo(truth.model_dump_json())
         return
     for name, item in truth.retailers.items():
         console.print(f"{name}: {item.rows_written} rows ({item.format}) → {', '.join(item.files)}")
     console.print(f"ground truth: {Path(out) / 'ground_truth.json'}")
+    for key, export in written.items():
+        console.print(
+            f"{key}: {export.rows_written} rows, {sum(export.quarantine.values())} bad → {export.file}"
+            f"  (rmn harmonize {export.file} --report {export.shape} --out DIR)"
+        )
+    if written:
+        console.print(f"network truth: {Path(out) / 'networks' / 'network_truth.json'}")

@@ -37,6 +37,23 @@ class RatioCheckResult(BaseModel):
     evidence: str = Field(description="A row where it does not hold, with the numbers; empty if none.")
 
 
+class ProductCoverage(BaseModel):
+    """How the accepted events name their products: by GTIN-14, or only by the retailer's own id.
+
+    Why: the optimizer plans per retailer and placement and needs no GTIN, so a missing crosswalk
+    must not stop a run; but joining retailers, the SKU catalogue or sales data per product does,
+    and this figure says how much of the history can take part in that.
+    """
+
+    id_type: str = Field(description="The mapping's id_type (gtin, asin, sku, item_id, none...).")
+    coverage: float = Field(ge=0, le=1, description="Share of accepted events whose product is a GTIN-14.")
+    events_by_gtin: int = Field(ge=0)
+    events_by_retailer_id: int = Field(
+        ge=0, description="Accepted events keyed by (id type, id), e.g. asin:B0ACME0001, or 'all'."
+    )
+    note: str = Field(default="", description="Why coverage is below 1 (no crosswalk, no product column).")
+
+
 class HarmonizeSummary(BaseModel):
     """rows_in == rows_accepted + rows_quarantined, always."""
 
@@ -53,4 +70,7 @@ class HarmonizeSummary(BaseModel):
     warnings: list[str] = Field(
         default_factory=list,
         description="What looks wrong although the run completed (a ratio check failed).",
+    )
+    products: ProductCoverage | None = Field(
+        default=None, description="Product identity of the accepted events (GTIN coverage)."
     )

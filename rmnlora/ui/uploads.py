@@ -32,7 +32,19 @@ MAX_UPLOAD_BYTES = 200 * MB
 MAX_STORED_FILES = 500
 MAX_NAME_CHARS = 120
 #: What the harmonizer reads: CSV (any delimiter), Parquet, JSON lines, Excel workbooks.
-EXPORT_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson", ".json", ".xlsx")
+# .gz and .zip: exports as consoles and report APIs deliver them (the harmonizer reads them by
+# their magic bytes; see agents/harmonizer/compressed.py)
+EXPORT_SUFFIXES: tuple[str, ...] = (
+    ".csv",
+    ".tsv",
+    ".parquet",
+    ".jsonl",
+    ".ndjson",
+    ".json",
+    ".xlsx",
+    ".gz",
+    ".zip",
+)
 MAPPINGS_FOLDER = "mappings"
 _CHUNK = MB
 _UNSAFE = re.compile(r"[^A-Za-z0-9._() -]+")
@@ -199,7 +211,12 @@ def save_upload(
 
 def _link_free_name(partial: Path, folder: Path, clean: str) -> Path:
     """Hard-link ``partial`` to the first free ``clean`` / ``stem-N.ext`` (atomic: never overwrites)."""
-    stem, suffix = clean[: -len(Path(clean).suffix)], Path(clean).suffix
+    suffixes = Path(clean).suffixes
+    # "report.csv.gz" numbers as "report-2.csv.gz", keeping what the file holds in its name
+    suffix = (
+        "".join(suffixes[-2:]) if len(suffixes) >= 2 and suffixes[-1].lower() == ".gz" else Path(clean).suffix
+    )
+    stem = clean[: -len(suffix)]
     for number in range(1, 1000):
         candidate = folder / (clean if number == 1 else f"{stem[: MAX_NAME_CHARS - 8]}-{number}{suffix}")
         try:

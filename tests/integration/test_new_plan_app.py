@@ -148,6 +148,12 @@ def test_an_upload_is_stored_once_under_a_safe_name_in_the_tenants_folder(tmp_pa
     assert other.export.name == "Walmart report (May)-2.csv" and not other.duplicate
     assert first.export.path.read_bytes() == b"Date;Spend\n1;2\n"  # never overwritten
     assert safe_name("..\\..\\.hidden;rm -rf.CSV") == "hidden_rm -rf.csv"
+    gzipped = save_upload(tmp_path / "gz", TENANT, "spAdvertisedProduct.json.gz", b"\x1f\x8b one")
+    again_gz = save_upload(tmp_path / "gz", TENANT, "spAdvertisedProduct.json.gz", b"\x1f\x8b two")
+    assert (gzipped.export.name, again_gz.export.name) == (
+        "spAdvertisedProduct.json.gz",
+        "spAdvertisedProduct-2.json.gz",
+    )
     with pytest.raises(UploadError, match="the limit is"):
         save_upload(tmp_path, TENANT, "big.csv", io.BytesIO(b"x" * 2048), max_bytes=1024)
     with pytest.raises(UploadError, match="the limit is"):

@@ -19,8 +19,9 @@ import pyarrow as pa
 
 from rmnlora.agents.harmonizer import rules, validate
 from rmnlora.agents.harmonizer.mapping import RetailerMapping
+from rmnlora.agents.harmonizer.products import product_columns
 from rmnlora.agents.harmonizer.rules import COUNT_FIELDS, NUMERIC_FIELDS
-from rmnlora.agents.harmonizer.values import Parsed, gtin14_of, parse_date, parse_number
+from rmnlora.agents.harmonizer.values import Parsed, date_of_text, parse_date, parse_number
 from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA, EventType, QuarantineReason
 
 SOURCE_FILE = "_source_file"
@@ -185,6 +186,7 @@ def stage_batch(
         blank=staged.blank,
         bad=staged.bad,
         event_type_mapped="event_type" in staged.sources,
+        crosswalked=crosswalk is not None,
     )
     if RAGGED in frame.columns:  # the row's fields do not line up with the header: nothing else holds
         checks.insert(
@@ -205,7 +207,7 @@ def _parse(staged: _Batch) -> None:
     date_source = sources["event_date"]  # the mapping requires it
     quick = {f"_t_{f}": pl.col(sources[f]).cast(pl.String).str.strip_chars() for f in staged.texts}
     if frame.schema[date_source] == pl.String and mapping.date_format not in ("epoch_ms", "epoch_s"):
-        quick["_p_event_date"] = pl.col(date_source).str.strptime(pl.Date, mapping.date_format, strict=False)
+        quick["_p_event_date"] = date_of_text(pl.col(date_source), mapping.date_format, mapping.timezone)
     for name in staged.numbers:
         if frame.schema[sources[name]] == pl.String and not mapping.decimal_comma:
             quick[f"_p_{name}"] = pl.col(sources[name]).cast(pl.Float64, strict=False)
@@ -245,20 +247,9 @@ def _parse(staged: _Batch) -> None:
 
 
 def _product(staged: _Batch, crosswalk: pl.DataFrame | None) -> None:
-    """``_p_gtin14``: the verified GTIN-14, directly (once per distinct code) or through the crosswalk."""
-    frame, mapping = staged.frame, staged.mapping
-    if mapping.id_type == "asin":
-        assert crosswalk is not None  # the mapping validator requires a crosswalk for ASINs
-        looked_up = (
-            frame.select(pl.col("_t_gtin14").alias("_xw_key"))
-            .join(crosswalk, on="_xw_key", how="left", maintain_order="left")
-            .get_column("_xw_gtin")
-        )
-        gtin = gtin14_of(looked_up, upc_body=False)
-        staged.frame = frame.with_columns(looked_up.alias("_xw_gtin"), gtin.alias("_p_gtin14"))
-    else:
-        gtin = gtin14_of(frame[staged.sources["gtin14"]], upc_body=mapping.id_type == "upc_no_check")
-        staged.frame = frame.with_columns(gtin.alias("_p_gtin14"))
+    """``_p_gtin14``: the verified GTIN-14 (once per distinct code, or through the crosswalk), the
+    retailer's id keyed by its type when there is no crosswalk, or ``all`` (``products``)."""
+    staged.frame = product_columns(staged.frame, staged.mapping, staged.sources.get("gtin14"), crosswalk)
 
 
 def _fields(staged: _Batch, fx: Mapping[str, float]) -> None:

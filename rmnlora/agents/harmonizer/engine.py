@@ -4,11 +4,14 @@
 larger than memory streams through), and for each batch runs the core (``core.stage_batch``),
 marks repeats of earlier events (``dedup.DuplicateIndex``), writes the accepted events into day
 partitions and the failed rows into quarantine parts (``sink``). Everything lands in a staging
-folder first and is swapped into ``out`` only when the whole run succeeded.
+folder first and is swapped into ``out`` only when the whole run succeeded. A compressed export
+(gzip, zip, bzip2, xz: ``compressed``) is decompressed into that folder first and read as the plain
+file it holds.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -17,9 +20,12 @@ from typing import Any
 
 import polars as pl
 
+from rmnlora.agents.harmonizer.compressed import CompressedInputError, Opened, open_input
 from rmnlora.agents.harmonizer.core import RAGGED, SOURCE_FILE, SOURCE_ROW, stage_batch
 from rmnlora.agents.harmonizer.dedup import DuplicateIndex
+from rmnlora.agents.harmonizer.jsonreport import read_json_records
 from rmnlora.agents.harmonizer.mapping import MappingError, RetailerMapping, resolve_mapping
+from rmnlora.agents.harmonizer.products import product_coverage
 from rmnlora.agents.harmonizer.ratios import RatioCheck, check_ratios, ratio_kind
 from rmnlora.agents.harmonizer.sink import (
     EVENTS_COMPRESSION,
@@ -55,6 +61,7 @@ def scan_input(
     *,
     file_dtype: pl.DataType | None = None,
     ragged: dict[int, str] | None = None,
+    name: str | None = None,
 ) -> pl.LazyFrame:
     """Lazily scan one export's mapped columns with its row index and file name; CSV/NDJSON values
     stay text.
@@ -63,10 +70,13 @@ def scan_input(
     Enum of all its inputs so the name costs 4 bytes a row instead of a copy of the path per row.
     ``ragged``: data row index → why its fields do not line up (``ragged_rows``); those rows get a
     ``_ragged`` detail and are quarantined, the file is read with over-long rows truncated.
+    ``name``: the file as outputs and messages name it (the compressed file a decompressed ``path``
+    came from); ``path`` by default.
     """
     path = Path(path)
+    name = str(path) if name is None else name
     if not path.is_file():
-        raise HarmonizeError(f"input {path} does not exist or is not a file")
+        raise HarmonizeError(f"input {name} does not exist or is not a file")
     try:
         if mapping.format == "csv":
             frame = pl.scan_csv(
@@ -80,22 +90,24 @@ def scan_input(
             frame = pl.scan_parquet(path, row_index_name=SOURCE_ROW)
         elif mapping.format == "xlsx":
             frame = read_sheet(path, mapping).with_row_index(SOURCE_ROW).lazy()
+        elif mapping.format == "json":
+            frame = read_json_records(path).with_row_index(SOURCE_ROW).lazy()
         else:
             names = pl.scan_ndjson(path, infer_schema_length=1000).collect_schema().names()
             frame = pl.scan_ndjson(path, schema=dict.fromkeys(names, pl.String), row_index_name=SOURCE_ROW)
         names = frame.collect_schema().names()
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise HarmonizeError(f"cannot read {path} as {mapping.format}: {exc}") from exc
+        raise HarmonizeError(f"cannot read {name} as {mapping.format}: {exc}") from exc
     absent = [column for column in mapping.columns if column not in names]
     if absent:
         raise MappingError(
-            f"{path.name}: mapped column(s) {absent} not in the file (its columns: {names[1:]}); "
+            f"{Path(name).name}: mapped column(s) {absent} not in the file (its columns: {names[1:]}); "
             "check the delimiter/format or run with --propose"
         )
-    name = pl.lit(str(path), dtype=file_dtype or pl.String())
+    file = pl.lit(name, dtype=file_dtype or pl.String())
     # only the mapped columns: the reader then skips the rest of a wide export instead of parsing it
     selected = frame.select(
-        pl.col(SOURCE_ROW).cast(pl.Int64), *(pl.col(c) for c in mapping.columns), name.alias(SOURCE_FILE)
+        pl.col(SOURCE_ROW).cast(pl.Int64), *(pl.col(c) for c in mapping.columns), file.alias(SOURCE_FILE)
     )
     if ragged is None:
         return selected
@@ -160,14 +172,15 @@ def read_sheet(path: Path, mapping: RetailerMapping, n_rows: int | None = None) 
 
 
 def read_crosswalk(mapping: RetailerMapping, base_dir: Path) -> pl.DataFrame | None:
-    """The mapping's product crosswalk as ``_xw_key`` → ``_xw_gtin`` (first row per key), or None."""
+    """The mapping's product crosswalk as ``_xw_key`` → ``_xw_gtin`` (first row per key), or None
+    when the mapping has none or its file is missing (products are then keyed by their retailer id)."""
     if mapping.crosswalk is None:
         return None
     path = Path(mapping.crosswalk.file)
     if not path.is_absolute():
         path = base_dir / path
     if not path.is_file():
-        raise HarmonizeError(f"crosswalk {path} (from the {mapping.retailer} mapping) does not exist")
+        return None  # the run goes on, products keep their retailer ids: summary.products says so
     try:
         return (
             pl.scan_csv(path, infer_schema=False)
@@ -208,6 +221,8 @@ def count_rows(path: Path, mapping: RetailerMapping) -> int:
         frame = pl.scan_parquet(path)
     elif mapping.format == "xlsx":
         return read_sheet(path, mapping).height
+    elif mapping.format == "json":
+        return read_json_records(path).height
     else:
         frame = pl.scan_ndjson(path, infer_schema_length=1000)
     return int(frame.select(pl.len()).collect().item())
@@ -216,33 +231,51 @@ def count_rows(path: Path, mapping: RetailerMapping) -> int:
 _PARQUET_MAGIC = b"PAR1"
 
 
-def _checked_row_count(path: Path, mapping: RetailerMapping, out: Path) -> int:
+def _open_inputs(inputs: list[Path], mapping: RetailerMapping, folder: Path) -> list[Opened]:
+    """Every input as a plain file; a compressed one decompressed into its own subfolder of
+    ``folder`` (two inputs may hold files of the same name)."""
+    opened = []
+    for index, path in enumerate(inputs):
+        if not path.is_file():
+            raise HarmonizeError(f"input {path} does not exist or is not a file")
+        try:
+            opened.append(open_input(path, folder / str(index), format=mapping.format))
+        except CompressedInputError as exc:
+            raise HarmonizeError(str(exc)) from exc
+        except OSError as exc:
+            raise HarmonizeError(f"cannot read input {path}: {exc}") from exc
+    return opened
+
+
+def _checked_row_count(opened: Opened, mapping: RetailerMapping, out: Path) -> int:
     """Rows in one input, refusing before anything is written: a missing, empty, binary or
     header-only file is an error naming it (a 0-row run would replace an earlier good output)."""
+    path, label = opened.path, opened.label
+    held = " decompressed" if opened.compression else ""
     if not path.is_file():
-        raise HarmonizeError(f"input {path} does not exist or is not a file")
+        raise HarmonizeError(f"input {label} does not exist or is not a file")
     if path.stat().st_size == 0:
-        raise HarmonizeError(f"input {path} is empty (0 bytes); nothing was written to {out}")
+        raise HarmonizeError(f"input {label} is empty (0 bytes{held}); nothing was written to {out}")
     with path.open("rb") as handle:
         head = handle.read(4096)
     if mapping.format == "parquet":
         if not head.startswith(_PARQUET_MAGIC):
-            raise HarmonizeError(f"input {path} is not a Parquet file (the mapping says format: parquet)")
+            raise HarmonizeError(f"input {label} is not a Parquet file (the mapping says format: parquet)")
     elif mapping.format == "xlsx":
         if not head.startswith(b"PK\x03\x04"):
-            raise HarmonizeError(f"input {path} is not an .xlsx workbook (the mapping says format: xlsx)")
+            raise HarmonizeError(f"input {label} is not an .xlsx workbook (the mapping says format: xlsx)")
     elif head.count(b"\x00") > len(head) // 10:  # a stray NUL in one value is that row's problem
         raise HarmonizeError(
-            f"input {path} is binary (NUL bytes in its first 4 KB), not {mapping.format.upper()} text; "
-            "is it the right file, compressed, or UTF-16 text (save it as UTF-8)?"
+            f"input {label} is binary (NUL bytes in its first 4 KB{held}), not {mapping.format.upper()} "
+            "text; is it the right file, or UTF-16 text (save it as UTF-8)?"
         )
     try:
         rows = count_rows(path, mapping)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise HarmonizeError(f"cannot read {path} as {mapping.format}: {exc}") from exc
+        raise HarmonizeError(f"cannot read {label} as {mapping.format}: {exc}") from exc
     if rows == 0:
         raise HarmonizeError(
-            f"input {path} has no data rows (only a header?); nothing was written, so the output in "
+            f"input {label} has no data rows (only a header?); nothing was written, so the output in "
             f"{out} is unchanged"
         )
     return rows
@@ -274,49 +307,24 @@ def harmonize(
     rates = dict(fx) if fx is not None else fx_to_target(default_fx(), request.target_currency)
     rates.setdefault(request.target_currency, 1.0)
     inputs = [Path(p) for p in request.inputs]
-
-    rows_in = 0
-    for path in inputs:
-        rows_in += _checked_row_count(path, mapping, Path(request.out))
-    report("counted", 0, rows_in)
-
-    crosswalk = read_crosswalk(mapping, inputs[0].parent)
-    file_names = pl.Enum(list(dict.fromkeys(str(path) for path in inputs)))
     out = Path(request.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ragged: dict[Path, dict[int, str]] | None = None
-    if mapping.format == "csv":
-        ragged = {path: ragged_rows(path, mapping.delimiter) for path in inputs}
-        if not any(ragged.values()):
-            ragged = None  # every row lines up: the fast path
-    while True:
-        scans = [
-            scan_input(
-                path, mapping, file_dtype=file_names, ragged=None if ragged is None else ragged.get(path, {})
-            )
-            for path in inputs
-        ]
-        raw = pl.concat(scans, how="diagonal_relaxed") if len(scans) > 1 else scans[0]
-        staging = out / f".staging-{uuid.uuid4().hex[:8]}"
-        (staging / "quarantine").mkdir(parents=True)
-        try:
-            _stream(raw, mapping, request, rates, crosswalk, staging, report, rows_in, batch_rows)
-            _publish(staging, out, retailer)
-            break
-        except pl.exceptions.PolarsError as exc:
-            if ragged is None and mapping.format == "csv":  # a row the line count could not see
-                ragged = {path: _ragged_records(path, mapping.delimiter) for path in inputs}
-                if any(ragged.values()):
-                    continue  # again, over-long rows truncated and every ragged row quarantined
-            names = ", ".join(str(path) for path in inputs)
-            raise HarmonizeError(
-                f"harmonizing {retailer} failed reading or writing ({names}): {exc}"
-            ) from exc
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    # the run's own folder: decompressed inputs and each attempt's outputs, removed at the end
+    run_folder = out / f".staging-{uuid.uuid4().hex[:8]}"
+    out_existed = out.exists()
+    try:
+        opened = _open_inputs(inputs, mapping, run_folder / "inputs")
+        rows_in = sum(_checked_row_count(item, mapping, out) for item in opened)
+        report("counted", 0, rows_in)
+        crosswalk = read_crosswalk(mapping, inputs[0].parent)
+        out.mkdir(parents=True, exist_ok=True)
+        _run(opened, mapping, request, rates, crosswalk, run_folder, report, rows_in, batch_rows)
+        checks = mapping_ratio_checks([item.path for item in opened], mapping)
+    finally:
+        shutil.rmtree(run_folder, ignore_errors=True)
+        if not out_existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # refused before anything was written: leave no empty folder behind
 
     summary = summarize(out, retailer, rows_in=rows_in)
-    checks = mapping_ratio_checks(inputs, mapping)
     summary.ratio_checks = [
         RatioCheckResult(
             column=c.column,
@@ -329,8 +337,60 @@ def harmonize(
         for c in checks
     ]
     summary.warnings = [f"the mapping may be wrong: {c.describe()}" for c in checks if not c.passed]
+    summary.products = product_coverage(read_events(out, retailer), mapping, inputs[0].parent)
     report("done", rows_in, rows_in)
     return summary
+
+
+def _run(
+    opened: list[Opened],
+    mapping: RetailerMapping,
+    request: HarmonizeRequest,
+    rates: dict[str, float],
+    crosswalk: pl.DataFrame | None,
+    run_folder: Path,
+    report: Progress,
+    rows_in: int,
+    batch_rows: int,
+) -> None:
+    """Stream the inputs into a staging folder and publish it; once more, with every ragged row
+    quarantined, when the reader met a row the line count could not see."""
+    out, retailer = Path(request.out), request.retailer
+    file_names = pl.Enum(list(dict.fromkeys(str(item.source) for item in opened)))
+    ragged: dict[Path, dict[int, str]] | None = None
+    if mapping.format == "csv":
+        ragged = {item.path: ragged_rows(item.path, mapping.delimiter) for item in opened}
+        if not any(ragged.values()):
+            ragged = None  # every row lines up: the fast path
+    for attempt in itertools.count():
+        scans = [
+            scan_input(
+                item.path,
+                mapping,
+                file_dtype=file_names,
+                ragged=None if ragged is None else ragged.get(item.path, {}),
+                name=str(item.source),
+            )
+            for item in opened
+        ]
+        raw = pl.concat(scans, how="diagonal_relaxed") if len(scans) > 1 else scans[0]
+        staging = run_folder / f"attempt-{attempt}"
+        (staging / "quarantine").mkdir(parents=True)
+        try:
+            _stream(raw, mapping, request, rates, crosswalk, staging, report, rows_in, batch_rows)
+            _publish(staging, out, retailer)
+            return
+        except pl.exceptions.PolarsError as exc:
+            if ragged is None and mapping.format == "csv":  # a row the line count could not see
+                ragged = {item.path: _ragged_records(item.path, mapping.delimiter) for item in opened}
+                if any(ragged.values()):
+                    continue  # again, over-long rows truncated and every ragged row quarantined
+            names = ", ".join(item.label for item in opened)
+            raise HarmonizeError(
+                f"harmonizing {retailer} failed reading or writing ({names}): {exc}"
+            ) from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 #: Rows of each input the ratio checks read: enough to see a wrong mapping, cheap on any file.
@@ -344,13 +404,19 @@ def mapping_ratio_checks(inputs: list[Path], mapping: RetailerMapping) -> list[R
     for path in inputs:
         try:
             if mapping.format == "csv":
-                sample = pl.read_csv(
-                    path, separator=mapping.delimiter, infer_schema=False, n_rows=RATIO_SAMPLE_ROWS
+                sample = pl.read_csv(  # a ragged row (quarantined by the run) must not void the checks
+                    path,
+                    separator=mapping.delimiter,
+                    infer_schema=False,
+                    n_rows=RATIO_SAMPLE_ROWS,
+                    truncate_ragged_lines=True,
                 )
             elif mapping.format == "parquet":
                 sample = pl.read_parquet(path, n_rows=RATIO_SAMPLE_ROWS)
             elif mapping.format == "xlsx":
                 sample = read_sheet(path, mapping, n_rows=RATIO_SAMPLE_ROWS)
+            elif mapping.format == "json":
+                sample = read_json_records(path, n_rows=RATIO_SAMPLE_ROWS)
             else:
                 sample = pl.read_ndjson(path, n_rows=RATIO_SAMPLE_ROWS, infer_schema_length=1000)
         except (pl.exceptions.PolarsError, OSError):

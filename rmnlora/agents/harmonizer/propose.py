@@ -14,6 +14,7 @@ import difflib
 import functools
 import importlib.util
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,12 @@ import numpy as np
 import polars as pl
 from scipy.optimize import linear_sum_assignment
 
+from rmnlora.agents.harmonizer import propose_rules
+from rmnlora.agents.harmonizer.compressed import compression_of, open_input
+from rmnlora.agents.harmonizer.jsonreport import is_json_array, read_json_records
 from rmnlora.agents.harmonizer.mapping import REQUIRED_FIELDS, MappingError, RetailerMapping, parse_mapping
 from rmnlora.agents.harmonizer.ratios import RATIO_FORMULAS, check_ratios, is_ratio_column, ratio_kind
-from rmnlora.agents.harmonizer.values import console_number
+from rmnlora.agents.harmonizer.values import ISO, console_number, iso_date
 from rmnlora.schemas.gtin import is_valid_gtin
 
 FIELD_VOCABULARY: dict[str, str] = {
@@ -98,9 +102,36 @@ def _embed(texts: list[str]) -> np.ndarray:
     return np.asarray(_encoder().encode(texts, normalize_embeddings=True))
 
 
+#: Of a compressed text export, a proposal decompresses only this much: its sample is 500 rows.
+PROPOSAL_PREFIX_BYTES = 32 * 2**20
+
+
 def sniff_file(path: Path, sample_rows: int = 500) -> tuple[str, str, pl.DataFrame]:
-    """(format, delimiter, sample as text columns) of an unknown export."""
+    """(format, delimiter, sample as text columns) of an unknown export; a compressed one is
+    sniffed by the file it holds (a prefix of it, for text), so its proposal is the plain file's."""
+    if compression_of(path) is None:
+        return _sniff_plain(path, sample_rows)
+    with tempfile.TemporaryDirectory(prefix="rmn-propose-") as folder:
+        opened = open_input(path, Path(folder), format=None, prefix=PROPOSAL_PREFIX_BYTES)
+        return _sniff_plain(opened.path, sample_rows)
+
+
+def _format_by_content(path: Path) -> str:
+    """csv, ndjson, parquet or xlsx by the first bytes, for a file whose name does not say."""
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    if head.startswith(b"PAR1"):
+        return ".parquet"
+    if head.startswith(b"PK\x03\x04"):
+        return ".xlsx"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return ".json" if text.startswith(b"[") else ".ndjson" if text.startswith(b"{") else ".csv"
+
+
+def _sniff_plain(path: Path, sample_rows: int) -> tuple[str, str, pl.DataFrame]:
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".xlsx", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".txt"):
+        suffix = _format_by_content(path)
     if suffix == ".parquet":
         frame = pl.read_parquet(path, n_rows=sample_rows)
         return "parquet", ",", frame.select(pl.all().cast(pl.String))
@@ -109,6 +140,8 @@ def sniff_file(path: Path, sample_rows: int = 500) -> tuple[str, str, pl.DataFra
             path, engine="calamine", infer_schema_length=None, read_options={"n_rows": sample_rows}
         )
         return "xlsx", ",", frame.select(pl.all().cast(pl.String))
+    if suffix in (".json", ".jsonl", ".ndjson") and is_json_array(path):  # an API report document
+        return "json", ",", read_json_records(path, n_rows=sample_rows)
     if suffix in (".json", ".jsonl", ".ndjson"):
         frame = pl.read_ndjson(path, n_rows=sample_rows, infer_schema_length=sample_rows)
         return "ndjson", ",", frame.select(pl.all().cast(pl.String))
@@ -118,7 +151,10 @@ def sniff_file(path: Path, sample_rows: int = 500) -> tuple[str, str, pl.DataFra
         delimiter = csv.Sniffer().sniff(head, delimiters=",;|\t").delimiter
     except csv.Error:
         delimiter = ","
-    frame = pl.read_csv(path, separator=delimiter, infer_schema=False, n_rows=sample_rows)
+    # a ragged row among the first rows is the run's to quarantine, not a reason to propose nothing
+    frame = pl.read_csv(
+        path, separator=delimiter, infer_schema=False, n_rows=sample_rows, truncate_ragged_lines=True
+    )
     return "csv", delimiter, frame
 
 
@@ -134,6 +170,11 @@ def _best_date_format(values: list[str]) -> tuple[str, float]:
         share = float(parsed.is_not_null().sum()) / max(len(parsed), 1)
         if share > best[1]:
             best = (fmt, share)
+    # after the strftime formats: a plain ISO day (2026-11-01) stays "%Y-%m-%d"
+    iso = series.to_frame("v").select(iso_date(pl.col("v"), "UTC")).to_series()
+    iso_share = float(iso.is_not_null().sum()) / max(len(iso), 1)
+    if iso_share > best[1]:
+        best = (ISO, iso_share)
     epoch = _ratio(values, lambda v: v.isdigit() and 1_000_000_000_000 <= int(v) < 3_000_000_000_000)
     if epoch > best[1]:
         best = ("epoch_ms", epoch)
@@ -228,17 +269,32 @@ def propose_mapping(path: Path | str, retailer: str, *, sample_rows: int = 500) 
     patterns = np.array([[_pattern_scores(values[c], decimal_comma)[f] for f in fields] for c in columns])
     score = NAME_WEIGHT * names + (1 - NAME_WEIGHT) * patterns
     score = np.where(patterns < 0.5, score * 0.5, score)  # values that do not fit weigh heavily
+    propose_rules.adjust_scores(score, names, columns, fields, values, NAME_WEIGHT)
     ratios = [c for c in columns if is_ratio_column(c, values[c])]
     for index, column in enumerate(columns):
         if column in ratios:  # a ratio is evidence for the mapping, never a base measure
             score[index, :] = 0.0
     rows, cols = linear_sum_assignment(-score)
     mapped: dict[str, str] = {}
-    confidence: dict[str, float] = {}
     for r, c in zip(rows, cols, strict=True):
         if score[r, c] >= ACCEPT_SCORE:
             mapped[columns[r]] = fields[c]
-            confidence[fields[c]] = round(float(score[r, c]), 3)
+    # near-ties and the export's own ratios decide between columns that fit one measure
+    checked: dict[str, str] = {c: kind for c in ratios if (kind := ratio_kind(c)) is not None}
+    mapped = propose_rules.drop_product_names(mapped, sample)
+    mapped = propose_rules.prefer_leftmost(mapped, score, columns, fields, set(ratios))
+    mapped = propose_rules.refine_by_ratios(
+        mapped,
+        score,
+        columns,
+        fields,
+        set(ratios),
+        sample,
+        checked,
+        decimal_comma=decimal_comma,
+        accept=ACCEPT_SCORE,
+    )
+    confidence = {f: round(float(score[columns.index(c), fields.index(f)]), 3) for c, f in mapped.items()}
     by_field = {f: c for c, f in mapped.items()}
     data: dict[str, Any] = {
         "retailer": retailer,
@@ -248,7 +304,11 @@ def propose_mapping(path: Path | str, retailer: str, *, sample_rows: int = 500) 
         "columns": mapped,
     }
     if "event_date" in by_field:
-        data["date_format"], _ = _best_date_format(values[by_field["event_date"]])
+        dates = values[by_field["event_date"]]
+        data["date_format"], _ = _best_date_format(dates)
+        if data["date_format"] == ISO and any(re.search(r"\d[T ]\d", v, re.IGNORECASE) for v in dates):
+            # times of day: which day an evening falls on depends on the account's zone, not seen
+            confidence["timezone"] = 0.3
     if "gtin14" in by_field:
         ids = values[by_field["gtin14"]]
         if _ratio(ids, lambda v: bool(ASIN.match(v))) > 0.5:
@@ -261,6 +321,17 @@ def propose_mapping(path: Path | str, retailer: str, *, sample_rows: int = 500) 
             confidence["crosswalk"] = 0.0  # a person must point it at the real file
         elif _ratio(ids, lambda v: v.isdigit() and len(v) == 11) > 0.5:
             data["id_type"] = "upc_no_check"
+        elif _ratio(ids, is_valid_gtin) < 0.9:  # the retailer's own ids (item id, SKU, TCIN)
+            data["id_type"] = propose_rules.retailer_id_type(by_field["gtin14"])
+            data["crosswalk"] = {
+                "file": f"{retailer}_crosswalk.csv",
+                "key_column": data["id_type"],
+                "gtin_column": "gtin14",
+            }
+            confidence["crosswalk"] = 0.0  # a person must point it at the real file
+    else:  # no product column: a campaign-level report (its events' product is "all")
+        data["id_type"] = "none"
+        confidence["gtin14"] = 0.0
     money = [c for c, f in mapped.items() if f in ("spend", "attributed_sales")]
     if money and any("cent" in c.lower() for c in money):
         data["money_scale"] = 0.01
@@ -280,11 +351,13 @@ def propose_mapping(path: Path | str, retailer: str, *, sample_rows: int = 500) 
             f"{path.name}: no column fits required field(s) {', '.join(missing)} ({hints}). "
             f"Its columns: {', '.join(repr(c) for c in columns)}. Write those lines of the mapping by hand."
         )
-    checked = {c: kind for c in ratios if (kind := ratio_kind(c)) is not None}
     if checked:
+        checks = check_ratios(sample, mapped, checked, decimal_comma=decimal_comma)
+        for column in propose_rules.variants_explained(checks, checked):
+            checked[column] = "none"  # a ratio of click-only sales and the like: not checked
         data["ratio_checks"] = checked
-        for check in check_ratios(sample, mapped, checked, decimal_comma=decimal_comma):
-            if not check.passed:  # the mapping contradicts the file's own ratios: say so, loudly
+        for check in checks:
+            if not check.passed and checked[check.column] != "none":  # the file contradicts the mapping
                 numerator, denominator, _ = RATIO_FORMULAS[check.kind]
                 for field in (numerator, denominator):
                     if field in confidence:

@@ -33,7 +33,8 @@ _NAMES: list[tuple[str, re.Pattern[str]]] = [
     ("acos", re.compile(r"(?i)\bacos\b|advertising cost of sales")),
     ("ctr", re.compile(r"(?i)\bctr\b|click[- ]?thr(u|ough) rate")),
     ("cpc", re.compile(r"(?i)\bcpc\b|cost per click")),
-    ("cpm", re.compile(r"(?i)\b(v?cpm)\b|cost per (thousand|mille)")),
+    # not vCPM: per 1,000 *viewable* impressions, a base measure the mappings do not carry
+    ("cpm", re.compile(r"(?i)\bcpm\b|cost per (thousand|mille)")),
     ("cvr", re.compile(r"(?i)\bcvr\b|conversion rate")),
 ]
 _RATE_WORDS = re.compile(r"(?i)\brate\b|\bper\b|%|\bratio\b|\baverage\b|\bavg\b")
@@ -41,17 +42,23 @@ _RATE_WORDS = re.compile(r"(?i)\brate\b|\bper\b|%|\bratio\b|\baverage\b|\bavg\b"
 MIN_AGREEMENT = 0.9
 
 
+def _words(column: str) -> str:
+    """API names in camelCase as words: clickThroughRate → click Through Rate, roasClicks7d → roas
+    Clicks7d (the Amazon Ads API v3 spells its ratio columns so)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", column)
+
+
 def ratio_kind(column: str) -> RatioKind | None:
     """The ratio a column name says it holds, or None."""
     for kind, pattern in _NAMES:
-        if pattern.search(column):
+        if pattern.search(_words(column)):
             return kind  # type: ignore[return-value]
     return None
 
 
 def is_ratio_column(column: str, values: list[str] | None = None) -> bool:
     """A ratio by name (ROAS, "... Rate", "Cost Per ...") or by value (mostly percent strings)."""
-    if ratio_kind(column) is not None or _RATE_WORDS.search(column):
+    if ratio_kind(column) is not None or _RATE_WORDS.search(_words(column)):
         return True
     if values:
         percent = sum(1 for v in values if v.strip().endswith("%"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from rmnlora.agents.harmonizer import validate
-from rmnlora.agents.harmonizer.mapping import RetailerMapping
+from rmnlora.agents.harmonizer.mapping import RETAILER_ID_TYPES, RetailerMapping
 from rmnlora.schemas.rmis import QuarantineReason
 
 NUMERIC_FIELDS = ("impressions", "clicks", "spend", "attributed_sales", "units")
@@ -39,8 +39,13 @@ def checks_for(
     blank: dict[str, pl.Expr],
     bad: dict[str, pl.Expr],
     event_type_mapped: bool,
+    crosswalked: bool = True,
 ) -> list[validate.Check]:
-    """The mapping's rules in order. ``sources``: RMIS field → raw column; ``blank``/``bad``: flags."""
+    """The mapping's rules in order. ``sources``: RMIS field → raw column; ``blank``/``bad``: flags.
+
+    ``crosswalked``: retailer ids are looked up in a crosswalk (an id it lacks is an unknown
+    product); without one the id itself is the product key and nothing is looked up.
+    """
 
     def raw(name: str) -> pl.Expr:
         return pl.col(sources[name])
@@ -66,8 +71,41 @@ def checks_for(
         checks.append(
             validate.Check(QuarantineReason.UNPARSEABLE_NUMBER, failed, validate.raw_detail(name, raw(name)))
         )
+    checks.extend(_product_checks(mapping, sources, blank, crosswalked))
+    checks.append(validate.unknown_currency(parsed("currency"), parsed("rate")))
+    values = amounts(sources)
+    checks.append(validate.negative(values))
+    checks.append(validate.clicks_exceed_impressions(values["clicks"], values["impressions"]))
+    if event_type_mapped:
+        checks.append(
+            validate.Check(
+                QuarantineReason.MISSING_REQUIRED,
+                pl.col("event_type").is_null(),
+                pl.format(
+                    "event_type {} is not mapped",
+                    raw("event_type").cast(pl.String).str.strip_chars().fill_null("<null>"),
+                ),
+            )
+        )
+    return checks
+
+
+def _product_checks(
+    mapping: RetailerMapping, sources: dict[str, str], blank: dict[str, pl.Expr], crosswalked: bool
+) -> list[validate.Check]:
+    """unknown_product (a retailer id the crosswalk lacks) and invalid_gtin (a code, or what the
+    crosswalk says, that is not a valid GTIN)."""
+
+    def raw(name: str) -> pl.Expr:
+        return pl.col(sources[name])
+
+    if "gtin14" not in sources:  # id_type none: a report without product grain
+        return []
     present = ~blank["gtin14"]
-    if mapping.id_type == "asin":
+    checks: list[validate.Check] = []
+    if mapping.id_type in RETAILER_ID_TYPES:
+        if not crosswalked:
+            return checks
         looked_up = pl.col("_xw_gtin")
         checks.append(
             validate.Check(
@@ -90,21 +128,6 @@ def checks_for(
                 QuarantineReason.INVALID_GTIN,
                 present & parsed("gtin14").is_null(),
                 validate.raw_detail("gtin14", raw("gtin14")),
-            )
-        )
-    checks.append(validate.unknown_currency(parsed("currency"), parsed("rate")))
-    values = amounts(sources)
-    checks.append(validate.negative(values))
-    checks.append(validate.clicks_exceed_impressions(values["clicks"], values["impressions"]))
-    if event_type_mapped:
-        checks.append(
-            validate.Check(
-                QuarantineReason.MISSING_REQUIRED,
-                pl.col("event_type").is_null(),
-                pl.format(
-                    "event_type {} is not mapped",
-                    raw("event_type").cast(pl.String).str.strip_chars().fill_null("<null>"),
-                ),
             )
         )
     return checks

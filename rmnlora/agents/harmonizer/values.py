@@ -110,13 +110,58 @@ def parse_number(values: pl.Series, *, decimal_comma: bool = False) -> Parsed:
     return console_number(text, decimal_comma=decimal_comma)
 
 
+#: ``date_format: iso``: ISO 8601 dates and timestamps, each with its own UTC offset or none.
+ISO = "iso"
+_ISO_PATTERN = (
+    r"(?i)^(\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?)?$"
+)
+
+
+def iso_date(text: pl.Expr, timezone: str) -> pl.Expr:
+    """The calendar day in ``timezone`` of ISO 8601 text: ``2026-11-01``, ``2026-11-01T23:30:00-05:00``,
+    ``...Z``, ``2026-11-01 23:30:00+0100``, offsets mixed freely in one column.
+
+    Why the zone matters: an export in UTC puts a New York evening on the next day. A timestamp
+    with an offset is an instant, so its day is the day it falls on in ``timezone``; a naive one is
+    already the wall-clock time there, so its own date is the day. Anything else is null.
+    """
+    parts = text.str.extract_groups(_ISO_PATTERN)
+    day_text, clock, offset = (parts.struct.field(k) for k in ("1", "2", "3"))
+    seconds = pl.when(clock.str.len_chars() == 5).then(clock + ":00").otherwise(clock)
+    stamp = day_text + " " + seconds.str.replace(",", ".", literal=True)
+    upper = offset.str.to_uppercase()
+    hours_minutes = upper.str.replace(r"^([+-]\d{2})$", "${1}:00")  # +01 and +0100 → +01:00
+    hours_minutes = hours_minutes.str.replace(r"^([+-]\d{2})(\d{2})$", "${1}:${2}")
+    offset_text = pl.when(upper.is_in(["Z", "UTC", "GMT"])).then(pl.lit("+00:00")).otherwise(hours_minutes)
+    local = stamp.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
+    instant = (stamp + offset_text).str.to_datetime("%Y-%m-%d %H:%M:%S%.f%:z", time_unit="us", strict=False)
+    return (
+        pl.when(clock.is_null())
+        .then(day_text.str.strptime(pl.Date, "%Y-%m-%d", strict=False))
+        .when(offset.is_null())
+        .then(local.dt.date())
+        .otherwise(instant.dt.convert_time_zone(timezone).dt.date())
+    )
+
+
+def date_of_text(text: pl.Expr, date_format: str, timezone: str) -> pl.Expr:
+    """The Date of text in a strftime ``date_format`` or ``iso`` (epoch ticks: ``parse_date``)."""
+    if date_format == ISO:
+        return iso_date(text, timezone)
+    return text.str.strptime(pl.Date, date_format, strict=False)
+
+
 def parse_date(values: pl.Series, date_format: str, timezone: str) -> Parsed:
     """A calendar Date from Date/Datetime columns, epoch ticks (``epoch_ms``/``epoch_s``, read as
-    days in ``timezone``) or text in a strftime ``date_format``."""
+    days in ``timezone``), ISO 8601 text (``iso``, see ``iso_date``) or text in a strftime
+    ``date_format``. A typed zoned timestamp under ``iso`` is an instant too: its day in ``timezone``."""
     dtype = values.dtype
     if dtype == pl.Date:
         return _typed(values)
     if isinstance(dtype, pl.Datetime):
+        if date_format == ISO and dtype.time_zone is not None:
+            return _typed(values.dt.convert_time_zone(timezone).dt.date())
         return _typed(values.dt.date())
     if date_format in ("epoch_ms", "epoch_s"):
         unit: Literal["ms", "s"] = "ms" if date_format == "epoch_ms" else "s"
@@ -127,7 +172,10 @@ def parse_date(values: pl.Series, date_format: str, timezone: str) -> Parsed:
         day = _epoch_days(ticks, unit, timezone)
         blank = blank_of(text)
         return Parsed(day, blank, ~blank & day.is_null())
-    return _parse_text(values.cast(pl.String), lambda v: v.str.strptime(pl.Date, date_format, strict=False))
+    return _parse_text(
+        values.cast(pl.String),
+        lambda v: v.to_frame("v").select(date_of_text(pl.col("v"), date_format, timezone)).to_series(),
+    )
 
 
 def _epoch_days(ticks: pl.Series, unit: Literal["ms", "s"], timezone: str) -> pl.Series:

@@ -353,6 +353,7 @@ def test_cli_contract_and_missing_mapping_error(
         "output",
         "ratio_checks",
         "warnings",
+        "products",
     }
     assert payload["warnings"] == []  # the shipped Kroger export has no ratio columns to contradict it
     assert set(payload["totals"]) == {"impressions", "clicks", "spend", "attributed_sales"}
