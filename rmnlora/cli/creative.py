@@ -105,7 +105,7 @@ def train_claims_command(
     ] = 0.90,
 ) -> None:
     """Train the governance sentence model (claim families) on labelled copies; never on a held-out split."""
-    from rmnlora.agents.governance.claim_model import MODEL_FILE, file_digest, train
+    from rmnlora.agents.governance.claim_model import MODEL_FILE, ClaimModelError, file_digest, train
     from rmnlora.agents.governance.evaluation import GoldenSetError, load_golden
     from rmnlora.agents.governance.packs import EXAMPLES_DIR
 
@@ -119,13 +119,18 @@ def train_claims_command(
     except GoldenSetError as exc:
         raise fail(str(exc), 2) from exc
     console.print(f"embedding {len(copies)} copies from {len(files)} files …")
-    model = train(
-        [(c.headline, c.body, c.labels) for c in copies],
-        precision_targets={"critical": critical_precision, "warning": warning_precision},
-        sources={path.name: file_digest(path) for path in files},
-    )
     target = out or MODEL_FILE
-    model.save(target)
+    try:
+        model = train(
+            [(c.headline, c.body, c.labels) for c in copies],
+            precision_targets={"critical": critical_precision, "warning": warning_precision},
+            sources={path.name: file_digest(path) for path in files},
+        )
+        model.save(target)
+    except ClaimModelError as exc:
+        raise fail(str(exc), 2) from exc
+    except OSError as exc:
+        raise fail(f"cannot write the model to {target}: {exc}", 2) from exc
     for family, figures in model.record["families"].items():
         threshold = figures["threshold"]
         where = (

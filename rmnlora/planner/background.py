@@ -91,6 +91,7 @@ class PlanRunner:
         self._guard = threading.RLock()
         self._threads: dict[str, threading.Thread] = {}
         self._out_dirs: dict[str, str] = {}
+        self._tenants: dict[str, str] = {}  # who started each live run (before its first checkpoint)
         self._errors: dict[str, str] = {}
         self.holder = process_holder("app")
 
@@ -144,7 +145,7 @@ class PlanRunner:
             "out_dir": out_dir,
         }
         progress.note(out_dir, "started", f"planning {brief.name} for {brief.brand} ({self.holder})")
-        self._launch(run, state, out_dir)
+        self._launch(run, state, out_dir, tenant_id)
         return run
 
     def resume(self, run_id: str, *, tenant_id: str, answer: ReviewAnswer | None = None) -> None:
@@ -163,9 +164,9 @@ class PlanRunner:
         out_dir = str(view.out_dir or self.settings.data_dir / "runs" / run_id)
         what = f"answer: {answer.action}" if answer else "continuing from the last checkpoint"
         progress.note(out_dir, "resumed", f"{what} ({self.holder})")
-        self._launch(run_id, graph_input, out_dir)
+        self._launch(run_id, graph_input, out_dir, tenant_id)
 
-    def _launch(self, run_id: str, graph_input: Any, out_dir: str) -> None:
+    def _launch(self, run_id: str, graph_input: Any, out_dir: str, tenant_id: str) -> None:
         with self._guard:
             if self.is_live(run_id):
                 raise RunError(f"run {run_id!r} is already running in this app")
@@ -175,6 +176,7 @@ class PlanRunner:
                 raise RunError(f"run {run_id!r} is being planned elsewhere: {exc}") from exc
             self._errors.pop(run_id, None)
             self._out_dirs[run_id] = out_dir
+            self._tenants[run_id] = tenant_id
             thread = threading.Thread(
                 target=self._drive, args=(run_id, graph_input, out_dir), name=f"plan-{run_id}", daemon=True
             )
@@ -218,7 +220,7 @@ class PlanRunner:
         """Status and checkpoint snapshot (None while a just-started run has no checkpoint yet)."""
         snapshot = self.graph.get_state(self._config(run_id))
         values: dict[str, Any] = dict(snapshot.values or {})
-        if not values and self.is_live(run_id):
+        if not values and self.is_live(run_id) and self._tenants.get(run_id) == tenant_id:
             return "running", None
         if not values or values.get("tenant_id", (values.get("brief") or {}).get("tenant")) != tenant_id:
             raise RunError(f"no run {run_id!r} for tenant {tenant_id!r}")

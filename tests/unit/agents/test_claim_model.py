@@ -112,3 +112,46 @@ def test_train_claims_refuses_a_held_out_split() -> None:
     result = CliRunner().invoke(app, ["train-claims", str(held_out[0])])
     assert result.exit_code == 2
     assert "never trained on" in result.output
+
+
+def test_without_the_model_the_patterns_still_run_and_the_result_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rmnlora.agents.governance import checks
+
+    def unavailable() -> None:
+        raise cm.ClaimModelError("claim_model.npz is missing: rebuild it with `rmn train-claims`")
+
+    monkeypatch.setattr(checks, "load_model", unavailable)
+    result = check_copy(
+        AdCopy(headline="Greenbank Farms", body="Instant relief from arthritis pain.", cta="Shop now"),
+        load_packs("walmart"),
+    )
+    assert not result.passed  # the cure pattern still blocks
+    notice = [v for v in result.violations if v.kind == "model_unavailable"]
+    assert len(notice) == 1 and notice[0].severity == "info"
+    assert "checked by their patterns only" in notice[0].message and "rmn train-claims" in notice[0].message
+
+
+def test_an_advertiser_naming_its_own_national_brand_is_not_a_competitor() -> None:
+    from rmnlora.agents.governance.checks import review_copy
+
+    copy = AdCopy(headline="Coca-Cola, ice cold", body="Grab a Coca-Cola for the game.", cta="Shop now")
+    rival = check_copy(copy, load_packs("walmart"))
+    assert any(v.family == "competitor" for v in rival.violations)  # another advertiser writing it
+    own = review_copy(copy, load_packs("walmart"), product="Coca-Cola 12-pack", brand="Coca-Cola")
+    assert not any(v.family == "competitor" for v in own.violations), own.violations
+
+
+def test_the_embedding_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cm, "CACHE_SENTENCES", 3)
+    first = cm.embed(["Oats for breakfast.", "Crunchy granola."])
+    again = cm.embed(["Crunchy granola.", "A cold brew.", "Fresh berries."])  # the cache is cleared first
+    assert len(cm._vectors) <= 3
+    np.testing.assert_allclose(first[1], again[0], atol=1e-5)
+
+
+def test_training_needs_labels_of_each_family_in_every_fold() -> None:
+    copies = [("Oats", "Plain oats.", set()) for _ in range(20)]
+    with pytest.raises(cm.ClaimModelError, match="labels and copies without them in every fold"):
+        cm.train(copies)
