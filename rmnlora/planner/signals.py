@@ -61,6 +61,11 @@ def harmonize_signals(brief: CampaignBrief, result: HarmonizeResult) -> Harmoniz
         current_spend_by_retailer={r.name: r.current_spend for r in brief.retailers if r.current_spend},
         input_errors=dict(result.errors),
         mapping_warnings={s.retailer: list(s.warnings) for s in result.summaries if s.warnings},
+        missing_crosswalks={
+            s.retailer: s.products.note
+            for s in result.summaries
+            if s.products is not None and s.products.crosswalk_missing
+        },
         components=_named(result.components, ("memory",)),
     )
 

@@ -52,6 +52,11 @@ class ProductCoverage(BaseModel):
         ge=0, description="Accepted events keyed by (id type, id), e.g. asin:B0ACME0001, or 'all'."
     )
     note: str = Field(default="", description="Why coverage is below 1 (no crosswalk, no product column).")
+    crosswalk_missing: bool = Field(
+        default=False,
+        description="The mapping names a crosswalk whose file is not there: products the brand does "
+        "not sell are kept (by retailer id) instead of quarantined as unknown_product.",
+    )
 
 
 class HarmonizeSummary(BaseModel):

@@ -80,6 +80,11 @@ class HarmonizeSignals(_Signals):
     input_errors: dict[str, str] = Field(
         default_factory=dict, description="Retailer -> why its exports could not be read (names the file)."
     )
+    missing_crosswalks: dict[str, str] = Field(
+        default_factory=dict,
+        description="Retailer -> why its products are keyed by retailer id: its mapping's crosswalk "
+        "file is missing.",
+    )
     mapping_warnings: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Retailer -> the export's own ratios (ROAS, CTR, CPC...) that disagree with its mapping.",

@@ -83,7 +83,9 @@ def product_coverage(events: pl.LazyFrame, mapping: RetailerMapping, base_dir: P
                 f"{why}: {other} of {total} events are keyed by their {mapping.id_type} "
                 f"({mapping.id_type}:<id>); add a crosswalk to join them to GTINs"
             )
+    path = crosswalk_path(mapping, base_dir)
     return ProductCoverage(
+        crosswalk_missing=path is not None and not path.is_file(),
         id_type=mapping.id_type,
         coverage=by_gtin / total if total else 1.0,
         events_by_gtin=by_gtin,

@@ -45,6 +45,16 @@ def assess_harmonize(ctx: ReflectionContext, s: HarmonizeSignals) -> list[Confid
             f"check the {retailer} mapping's columns against the export (rmn harmonize --propose)",
             triggered_by={"retailer": retailer, "failed_ratio_checks": len(warnings)},
         )
+    for retailer, note in sorted(s.missing_crosswalks.items()):
+        ctx.add_risk(
+            f"{retailer}'s product crosswalk is missing: {note}",
+            "medium",
+            0.5,
+            "products the brand does not sell are kept instead of quarantined, and these events "
+            "cannot be joined to GTINs",
+            f"put the crosswalk file the {retailer} mapping names next to its export",
+            triggered_by={"retailer": retailer},
+        )
     if s.mapping_warnings:
         factors.append(
             ConfidenceFactor(

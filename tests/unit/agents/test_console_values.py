@@ -317,6 +317,24 @@ def test_a_mapping_the_export_contradicts_is_a_high_risk_at_the_gate() -> None:
     assert any("contradicts its mapping" in r.factor and r.severity == "high" for r in decision.risks)
 
 
+def test_a_missing_crosswalk_is_a_risk_at_the_gate_not_a_stop() -> None:
+    from rmnlora.reflection import ReflectionEngine
+    from rmnlora.schemas.reflection import HarmonizeSignals
+
+    note = "crosswalk ex/walmart_crosswalk.csv not found: 252 of 252 events are keyed by their item_id"
+    signals = HarmonizeSignals(
+        rows_in=1000,
+        rows_quarantined=0,
+        coverage_days=90,
+        retailers_expected=["walmart"],
+        retailers_with_data=["walmart"],
+        missing_crosswalks={"walmart": note},
+    )
+    decision = ReflectionEngine().reflect("harmonize", signals, session_id="s")
+    risk = next(r for r in decision.risks if "crosswalk is missing" in r.factor)
+    assert risk.severity == "medium" and note in risk.factor
+
+
 def test_the_same_report_downloaded_as_xlsx_gives_the_same_totals(tmp_path: Path) -> None:
     from rmnlora.agents.harmonizer.propose import propose_mapping
 

@@ -149,6 +149,7 @@ def test_without_its_crosswalk_a_report_is_keyed_by_the_retailers_ids(
     assert summary.products is not None and summary.products.coverage == 0.0
     assert summary.products.events_by_retailer_id == summary.rows_accepted
     assert "walmart_crosswalk.csv not found" in summary.products.note
+    assert summary.products.crosswalk_missing  # the planner's harmonize gate names it as a risk
     items = pl.read_csv(truth.crosswalk, infer_schema=False)["item_id"].to_list()
     events = read_events(tmp_path / "o", "walmart").collect()
     assert set(events["gtin14"]) == {f"item_id:{i}" for i in [*items, truth.unknown_product]}
