@@ -130,8 +130,11 @@ def _copy_bounded(
     try:
         with target.open("wb") as out:
             while chunk := stream.read(_CHUNK):
-                if written == 0 and chunk.startswith(_BINARY_FORMATS):
-                    prefix = None  # a Parquet file or a workbook is read whole or not at all
+                if written == 0 and (
+                    chunk.startswith(_BINARY_FORMATS) or chunk.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"["
+                ):
+                    # a Parquet file, a workbook or a JSON array document is read whole or not at all
+                    prefix = None
                 written += len(chunk)
                 if prefix is not None and written >= prefix:
                     keep = chunk[: len(chunk) - (written - prefix)]
