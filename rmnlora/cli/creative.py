@@ -105,7 +105,8 @@ def train_claims_command(
     ] = 0.90,
 ) -> None:
     """Train the governance sentence model (claim families) on labelled copies; never on a held-out split."""
-    from rmnlora.agents.governance.claim_model import MODEL_FILE, ClaimModelError, file_digest, train
+    from rmnlora.agents.governance.claim_model import MODEL_FILE, ClaimModelError
+    from rmnlora.agents.governance.claim_training import file_digest, train
     from rmnlora.agents.governance.evaluation import GoldenSetError, load_golden
     from rmnlora.agents.governance.packs import EXAMPLES_DIR
 

@@ -10,6 +10,7 @@ decompressed by the engine first (``compressed``); this module reads the plain d
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,22 @@ def is_json_array(path: Path) -> bool:
 
 def read_json_records(path: Path, n_rows: int | None = None) -> pl.DataFrame:
     """The records of a JSON array document as text columns, in the order keys first appear; a key
-    a record lacks is null there. ``n_rows``: only the first records (a proposal's sample)."""
+    a record lacks is null there. ``n_rows``: only the first records (a proposal's sample).
+
+    A run asks three times (row count, scan, ratio sample): the parsed document is kept for the
+    file as it is now (path, size, modification time), so it is parsed once.
+    """
+    resolved = Path(path).resolve()
+    try:
+        stat = resolved.stat()
+    except OSError as exc:
+        raise JsonReportError(f"{path} cannot be read: {exc}") from exc
+    frame = _parsed(str(resolved), stat.st_size, stat.st_mtime_ns)
+    return frame if n_rows is None else frame.head(n_rows)
+
+
+@functools.lru_cache(maxsize=2)  # the inputs of one run; a report is held in memory anyway
+def _parsed(path: str, size: int, mtime_ns: int) -> pl.DataFrame:
     try:
         with Path(path).open(encoding="utf-8-sig") as handle:
             records = json.load(handle)
@@ -49,8 +65,6 @@ def read_json_records(path: Path, n_rows: int | None = None) -> pl.DataFrame:
         raise JsonReportError(f"{path} is not a JSON document: {exc}") from exc
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise JsonReportError(f"{path} is not a JSON array of records (objects)")
-    if n_rows is not None:
-        records = records[:n_rows]
     columns: dict[str, None] = {}
     for record in records:
         columns.update(dict.fromkeys(record))

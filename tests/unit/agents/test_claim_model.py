@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from rmnlora.agents.governance import check_copy, load_packs
+from rmnlora.agents.governance import check_copy, claim_training, load_packs
 from rmnlora.agents.governance import claim_model as cm
 from rmnlora.agents.governance.packs import PolicyPackError, load_pack
 from rmnlora.cli.main import app
@@ -96,7 +96,7 @@ def test_the_committed_model_is_what_train_claims_builds_from_the_train_splits(t
     sources = sorted(p.name for p in GOLDEN.glob("train*.yaml"))
     assert sorted(committed.record["sources"]) == sources
     for name, digest in committed.record["sources"].items():
-        assert cm.file_digest(GOLDEN / name) == digest, f"{name} changed since the model was trained"
+        assert claim_training.file_digest(GOLDEN / name) == digest, f"{name} changed since training"
     out = tmp_path / "model.npz"
     result = CliRunner().invoke(app, ["train-claims", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -154,4 +154,4 @@ def test_the_embedding_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> N
 def test_training_needs_labels_of_each_family_in_every_fold() -> None:
     copies = [("Oats", "Plain oats.", set()) for _ in range(20)]
     with pytest.raises(cm.ClaimModelError, match="labels and copies without them in every fold"):
-        cm.train(copies)
+        claim_training.train(copies)

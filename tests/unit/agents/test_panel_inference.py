@@ -99,3 +99,24 @@ def test_analyze_panel_with_several_treated_units_covers_a_planted_effect() -> N
     assert lift.placebo_count == 200 and any("randomization inference" in note for note in lift.notes)
     post = [p for p in lift.periods if p.post]
     assert all(p.low < p.effect < p.high for p in post)
+
+
+def test_the_interval_analyze_panel_reports_is_the_inverted_test(panels: np.ndarray) -> None:
+    """``RandomizationRuns.interval`` (the grid ``analyze_panel`` reports) covers the true effect
+    exactly when the test at that effect does not reject: the coverage above is the interval's."""
+    shifted = panels[:60].copy()
+    effect = 0.05 * shifted[:, -1, :PRE].mean(axis=1)
+    shifted[:, -1, PRE:] += effect[:, None]
+    runs = randomization_runs(shifted, TREATED, PRE, "synthetic_control", placebos=200)
+    by_test = runs.p_values(runs.att - effect[:, None] * runs.shift) > 0.05
+    by_interval, unbounded = [], 0
+    for panel in range(len(shifted)):
+        # unbounded when a placebo puts weight on the treated unit and absorbs any effect given it:
+        # the test then never rejects far out, and analyze_panel's notes say the interval is wider
+        low, high, bounded = runs.interval(0.05, panel)
+        unbounded += not bounded
+        assert low < runs.att[panel, 0] < high
+        by_interval.append(low <= effect[panel] <= high)
+    # equal up to the grid's step at an interval's edge
+    assert np.sum(np.array(by_interval) != by_test) <= 1
+    assert unbounded < len(shifted) / 5
