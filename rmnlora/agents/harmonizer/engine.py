@@ -25,7 +25,7 @@ from rmnlora.agents.harmonizer.core import RAGGED, SOURCE_FILE, SOURCE_ROW, stag
 from rmnlora.agents.harmonizer.dedup import DuplicateIndex
 from rmnlora.agents.harmonizer.jsonreport import read_json_records
 from rmnlora.agents.harmonizer.mapping import MappingError, RetailerMapping, resolve_mapping
-from rmnlora.agents.harmonizer.products import product_coverage
+from rmnlora.agents.harmonizer.products import GTIN14_PATTERN, crosswalk_path, product_coverage
 from rmnlora.agents.harmonizer.ratios import RatioCheck, check_ratios, ratio_kind
 from rmnlora.agents.harmonizer.sink import (
     EVENTS_COMPRESSION,
@@ -174,12 +174,8 @@ def read_sheet(path: Path, mapping: RetailerMapping, n_rows: int | None = None) 
 def read_crosswalk(mapping: RetailerMapping, base_dir: Path) -> pl.DataFrame | None:
     """The mapping's product crosswalk as ``_xw_key`` → ``_xw_gtin`` (first row per key), or None
     when the mapping has none or its file is missing (products are then keyed by their retailer id)."""
-    if mapping.crosswalk is None:
-        return None
-    path = Path(mapping.crosswalk.file)
-    if not path.is_absolute():
-        path = base_dir / path
-    if not path.is_file():
+    path = crosswalk_path(mapping, base_dir)
+    if mapping.crosswalk is None or path is None or not path.is_file():
         return None  # the run goes on, products keep their retailer ids: summary.products says so
     try:
         return (
@@ -324,7 +320,7 @@ def harmonize(
         if not out_existed and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # refused before anything was written: leave no empty folder behind
 
-    summary = summarize(out, retailer, rows_in=rows_in)
+    summary = summarize(out, retailer, rows_in=rows_in, mapping=mapping, base_dir=inputs[0].parent)
     summary.ratio_checks = [
         RatioCheckResult(
             column=c.column,
@@ -337,7 +333,6 @@ def harmonize(
         for c in checks
     ]
     summary.warnings = [f"the mapping may be wrong: {c.describe()}" for c in checks if not c.passed]
-    summary.products = product_coverage(read_events(out, retailer), mapping, inputs[0].parent)
     report("done", rows_in, rows_in)
     return summary
 
@@ -526,8 +521,18 @@ def read_quarantine(out_dir: Path | str, retailer: str | None = None) -> pl.Data
     return frame if retailer is None else frame.filter(pl.col("retailer") == retailer)
 
 
-def summarize(out_dir: Path, retailer: str, *, rows_in: int) -> HarmonizeSummary:
-    """Counts and totals of one retailer's published outputs; enforces rows_in = accepted + quarantined."""
+def summarize(
+    out_dir: Path,
+    retailer: str,
+    *,
+    rows_in: int,
+    mapping: RetailerMapping | None = None,
+    base_dir: Path | None = None,
+) -> HarmonizeSummary:
+    """Counts and totals of one retailer's published outputs; enforces rows_in = accepted + quarantined.
+
+    With ``mapping``, also how the events name their products (``products``), from the same scan;
+    a relative crosswalk is looked for in ``base_dir``."""
     stats = (
         read_events(out_dir, retailer)
         .select(
@@ -536,6 +541,7 @@ def summarize(out_dir: Path, retailer: str, *, rows_in: int) -> HarmonizeSummary
             pl.col("clicks").sum(),
             pl.col("spend").sum(),
             pl.col("attributed_sales").sum(),
+            pl.col("gtin14").str.contains(GTIN14_PATTERN).sum().alias("by_gtin"),
         )
         .collect()
         .row(0, named=True)
@@ -562,4 +568,7 @@ def summarize(out_dir: Path, retailer: str, *, rows_in: int) -> HarmonizeSummary
         quarantine_reasons=reasons,
         totals=HarmonizeTotals(**totals),
         output=str(Path(out_dir).resolve()),
+        products=None
+        if mapping is None
+        else product_coverage(accepted, int(stats["by_gtin"] or 0), mapping, base_dir or Path(".")),
     )

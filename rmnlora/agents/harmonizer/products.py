@@ -59,20 +59,16 @@ def crosswalk_path(mapping: RetailerMapping, base_dir: Path) -> Path | None:
     return path if path.is_absolute() else base_dir / path
 
 
-def product_coverage(events: pl.LazyFrame, mapping: RetailerMapping, base_dir: Path) -> ProductCoverage:
-    """How the accepted ``events`` (one retailer's) name their products, with the reason when not
-    all of them are GTIN-14s."""
-    counts = events.select(
-        pl.len().alias("n"), pl.col("gtin14").str.contains(GTIN14_PATTERN).sum().alias("gtin")
-    ).collect()
-    total, by_gtin = int(counts["n"][0]), int(counts["gtin"][0] or 0)
+def product_coverage(total: int, by_gtin: int, mapping: RetailerMapping, base_dir: Path) -> ProductCoverage:
+    """How ``total`` accepted events, ``by_gtin`` of them keyed by a GTIN-14 (counted in the run's
+    summary scan), name their products, with the reason when not all of them are GTIN-14s."""
     other = total - by_gtin
+    path = crosswalk_path(mapping, base_dir)
     note = ""
     if other:
         if mapping.id_type == "none":
             note = f"the export has no product column: its {other} events have product '{ALL_PRODUCTS}'"
         else:
-            path = crosswalk_path(mapping, base_dir)
             if path is None:
                 why = "the mapping has no crosswalk"
             elif not path.is_file():
@@ -83,7 +79,6 @@ def product_coverage(events: pl.LazyFrame, mapping: RetailerMapping, base_dir: P
                 f"{why}: {other} of {total} events are keyed by their {mapping.id_type} "
                 f"({mapping.id_type}:<id>); add a crosswalk to join them to GTINs"
             )
-    path = crosswalk_path(mapping, base_dir)
     return ProductCoverage(
         crosswalk_missing=path is not None and not path.is_file(),
         id_type=mapping.id_type,

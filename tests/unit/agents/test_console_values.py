@@ -5,6 +5,7 @@ quarantined for the right reasons."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -300,37 +301,30 @@ def test_a_required_field_no_column_fits_is_an_error_naming_it_not_a_placeholder
         propose_mapping(path, "newnet")
 
 
-def test_a_mapping_the_export_contradicts_is_a_high_risk_at_the_gate() -> None:
+def _harmonize_gate(retailer: str, **signals: Any) -> Any:
+    """The harmonize gate's decision on a clean 1,000-row export of ``retailer`` plus ``signals``."""
     from rmnlora.reflection import ReflectionEngine
     from rmnlora.schemas.reflection import HarmonizeSignals
 
-    signals = HarmonizeSignals(
-        rows_in=1000,
-        rows_quarantined=0,
-        coverage_days=90,
-        retailers_expected=["amazon"],
-        retailers_with_data=["amazon"],
-        mapping_warnings={"amazon": ["Total ROAS (ROAS) holds on 0% of 40 rows (below 90%)"]},
+    clean = {"rows_in": 1000, "rows_quarantined": 0, "coverage_days": 90}
+    both = [retailer]
+    return ReflectionEngine().reflect(
+        "harmonize",
+        HarmonizeSignals(**clean, retailers_expected=both, retailers_with_data=both, **signals),
+        session_id="s",
     )
-    decision = ReflectionEngine().reflect("harmonize", signals, session_id="s")
+
+
+def test_a_mapping_the_export_contradicts_is_a_high_risk_at_the_gate() -> None:
+    warning = "Total ROAS (ROAS) holds on 0% of 40 rows (below 90%)"
+    decision = _harmonize_gate("amazon", mapping_warnings={"amazon": [warning]})
     assert decision.decision != "proceed"
     assert any("contradicts its mapping" in r.factor and r.severity == "high" for r in decision.risks)
 
 
 def test_a_missing_crosswalk_is_a_risk_at_the_gate_not_a_stop() -> None:
-    from rmnlora.reflection import ReflectionEngine
-    from rmnlora.schemas.reflection import HarmonizeSignals
-
     note = "crosswalk ex/walmart_crosswalk.csv not found: 252 of 252 events are keyed by their item_id"
-    signals = HarmonizeSignals(
-        rows_in=1000,
-        rows_quarantined=0,
-        coverage_days=90,
-        retailers_expected=["walmart"],
-        retailers_with_data=["walmart"],
-        missing_crosswalks={"walmart": note},
-    )
-    decision = ReflectionEngine().reflect("harmonize", signals, session_id="s")
+    decision = _harmonize_gate("walmart", missing_crosswalks={"walmart": note})
     risk = next(r for r in decision.risks if "crosswalk is missing" in r.factor)
     assert risk.severity == "medium" and note in risk.factor
 
