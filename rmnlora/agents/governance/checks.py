@@ -13,7 +13,13 @@ from collections.abc import Collection, Iterable
 from functools import lru_cache
 from typing import Any
 
-from rmnlora.agents.governance.claim_model import ClaimModelError, embed_copy, load_model, probability_at
+from rmnlora.agents.governance.claim_model import (
+    ClaimModelError,
+    embed_copy,
+    load_model,
+    model_family,
+    probability_at,
+)
 from rmnlora.agents.governance.detectors import DETECTORS
 from rmnlora.agents.governance.quality import PACK as QUALITY_PACK
 from rmnlora.agents.governance.quality import judge_copy
@@ -34,9 +40,6 @@ _DEFAULT_SUGGESTIONS = {
 }
 
 
-MODEL_DETECTOR = "claim_model:"
-
-
 @lru_cache(maxsize=2048)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
@@ -48,7 +51,7 @@ MODEL_FIELDS = ("headline", "body")  # where claims are made; the CTA and small 
 def _fields(rule: PolicyRule) -> tuple[str, ...]:
     if rule.field:
         return (rule.field,)
-    return MODEL_FIELDS if (rule.detector or "").startswith(MODEL_DETECTOR) else COPY_FIELDS
+    return MODEL_FIELDS if model_family(rule.detector) else COPY_FIELDS
 
 
 def _allowed_spans(rule: PolicyRule, text: str) -> list[tuple[int, int]]:
@@ -105,9 +108,8 @@ def _match_spans(rule: PolicyRule, text: str) -> list[tuple[int, int]]:
 
 def _model_confidence(rule: PolicyRule, text: str, span: tuple[int, int]) -> float | None:
     """The sentence model's probability for a span it flagged; None for pattern matches."""
-    if not (rule.detector or "").startswith(MODEL_DETECTOR):
-        return None
-    return probability_at(text, span, (rule.detector or "").removeprefix(MODEL_DETECTOR))
+    family = model_family(rule.detector)
+    return None if family is None else probability_at(text, span, family)
 
 
 def _pattern_violations(rule: PolicyRule, pack: PolicyPack, copy: AdCopy) -> Iterable[Violation]:
@@ -255,7 +257,7 @@ def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
         _with_override(v, overrides)
         for pack in packs
         for rule in pack.rules
-        if unavailable is None or not (rule.detector or "").startswith(MODEL_DETECTOR)
+        if unavailable is None or model_family(rule.detector) is None
         for v in apply_rule(rule, pack, copy)
     ]
     if unavailable is not None:
@@ -271,7 +273,7 @@ def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
 def _model_unavailable(copy: AdCopy, packs: list[PolicyPack]) -> Violation | None:
     """Embed the copy once for every model rule; when the model cannot run, one info finding that
     says the claim families were checked by patterns only (never a silent pass)."""
-    owners = [p.owner for p in packs for r in p.rules if (r.detector or "").startswith(MODEL_DETECTOR)]
+    owners = [p.owner for p in packs for r in p.rules if model_family(r.detector)]
     if not owners:
         return None
     try:

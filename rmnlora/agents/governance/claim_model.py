@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 MODEL_FILE = Path(__file__).with_name("claim_model.npz")
+DETECTOR_PREFIX = "claim_model:"  # a rule's ``detector: claim_model:FAMILY``
 # The families a sentence model can help with: claims written in open language. Names, numbers
 # and marks (competitors, PII, shouting, URLs) are left to patterns and detectors.
 CLAIM_FAMILIES: dict[str, str] = {
@@ -159,6 +160,13 @@ def flagged_spans(text: str, family: str, model: ClaimModel | None = None) -> li
     index = model.families.index(family)
     scores = model.probabilities(embed([text[a:b] for a, b in spans]))[:, index]
     return [(span, float(p)) for span, p in zip(spans, scores, strict=True) if p >= model.thresholds[index]]
+
+
+def model_family(detector_name: str | None) -> str | None:
+    """The family a ``claim_model:FAMILY`` detector name scores; None for any other detector."""
+    if detector_name is None or not detector_name.startswith(DETECTOR_PREFIX):
+        return None
+    return detector_name.removeprefix(DETECTOR_PREFIX)
 
 
 def detector(family: str) -> Callable[[str], list[Span]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,29 +24,13 @@ from rmnlora.agents.governance.claim_model import (
     embed,
     sentence_spans,
 )
+from rmnlora.agents.governance.evaluation import Tally
 
 PRECISION_TARGETS = {"critical": 0.95, "warning": 0.90}
 FOLDS = 5
 REGULARISATION_C = 4.0
 MIN_THRESHOLD = 0.5
 MIN_FLAGS = 10  # a threshold is only trusted on at least this many held-back flags
-
-
-@dataclass(frozen=True)
-class FamilyFigures:
-    """A family's cross-validated figures at its threshold, over the training copies."""
-
-    labels: int
-    flagged: int
-    right: int
-
-    @property
-    def precision(self) -> float | None:
-        return self.right / self.flagged if self.flagged else None
-
-    @property
-    def recall(self) -> float | None:
-        return self.right / self.labels if self.labels else None
 
 
 def copy_sentences(headline: str, body: str) -> list[str]:
@@ -109,9 +92,9 @@ def train(
         thresholds.append(threshold)
         figures[family] = {
             "threshold": round(threshold, 4) if threshold <= 1 else None,
-            "labels": tally.labels,
-            "cv_flagged": tally.flagged,
-            "cv_right": tally.right,
+            "labels": tally.expected,
+            "cv_flagged": tally.predicted,
+            "cv_right": tally.hit,
         }
     record = {
         "copies": len(copies),
@@ -124,7 +107,7 @@ def train(
     return ClaimModel(families, np.array(coef), np.array(intercept), np.array(thresholds), record)
 
 
-def _threshold(scores: np.ndarray, y: np.ndarray, target: float) -> tuple[float, FamilyFigures]:
+def _threshold(scores: np.ndarray, y: np.ndarray, target: float) -> tuple[float, Tally]:
     """The lowest threshold whose flags are right ``target`` of the time, on at least ``MIN_FLAGS``
     flags (2.0: none is; 1 right of 1 is no evidence of precision)."""
     best = 2.0
@@ -134,7 +117,7 @@ def _threshold(scores: np.ndarray, y: np.ndarray, target: float) -> tuple[float,
             best = float(candidate)
             break
     flagged = scores >= best
-    return best, FamilyFigures(int(y.sum()), int(flagged.sum()), int((flagged & y).sum()))
+    return best, Tally(expected=int(y.sum()), predicted=int(flagged.sum()), hit=int((flagged & y).sum()))
 
 
 def file_digest(path: Path) -> str:

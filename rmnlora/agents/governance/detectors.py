@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from rmnlora.agents.governance.claim_model import CLAIM_FAMILIES
+from rmnlora.agents.governance.claim_model import CLAIM_FAMILIES, DETECTOR_PREFIX
 from rmnlora.agents.governance.claim_model import detector as claim_detector
 
 Span = tuple[int, int]
@@ -191,5 +191,5 @@ DETECTORS: dict[str, Callable[[str], list[Span]]] = {
     "profanity_strong": profanity_strong_spans,
     "profanity_mild": profanity_mild_spans,
     "competitor_brand": competitor_brand_spans,
-    **{f"claim_model:{family}": claim_detector(family) for family in CLAIM_FAMILIES},
+    **{f"{DETECTOR_PREFIX}{family}": claim_detector(family) for family in CLAIM_FAMILIES},
 }
