@@ -92,18 +92,13 @@ def fitted_weights(
     intercept: bool,
     min_decrease: np.ndarray,
     max_steps: int,
-    start: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Two runs as in the reference implementation: 100 steps, sparsify, then to convergence.
-
-    ``start``: where the first run begins (uniform by default; placebo refits start from the
-    original weights, as the reference's placebo standard error does).
-    """
+    """Two runs as in the reference implementation: 100 steps from uniform weights, sparsify, then
+    to convergence from the sparsified weights."""
     first = simplex_ridge(
         y,
         zeta,
         intercept=intercept,
-        start=start,
         min_decrease=min_decrease,
         max_steps=min(FIRST_RUN_STEPS, max_steps),
     )

@@ -58,16 +58,13 @@ def fit_panel(
     n_pre: int,
     method: PanelMethod,
     *,
-    start_unit_weights: np.ndarray | None = None,
-    start_time_weights: np.ndarray | None = None,
     max_steps: int = MAX_STEPS,
 ) -> PanelFit:
     """Estimate on ``y[b]`` (donor rows first, then treated rows; pre-period columns first).
 
     ``y`` is one panel (units × periods) or a batch of them; a single panel gives a batch of one.
-    ``start_*``: weights the solver begins from (a warm start for refits of a nearby panel).
-    ``max_steps``: the
-    solver's step limit (power simulations trade a little precision for many panels).
+    ``max_steps``: the solver's step limit (power simulations trade a little precision for many
+    panels).
     """
     if y.ndim == 2:
         y = y[None]
@@ -93,7 +90,6 @@ def fit_panel(
             collapsed_units,
             1e-6 * sigma,
             intercept=False,
-            start=start_unit_weights,
             min_decrease=min_decrease,
             max_steps=max_steps,
         )
@@ -104,7 +100,6 @@ def fit_panel(
             collapsed_units,
             zeta_omega,
             intercept=True,
-            start=start_unit_weights,
             min_decrease=min_decrease,
             max_steps=max_steps,
         )
@@ -116,7 +111,6 @@ def fit_panel(
             collapsed_times,
             1e-6 * sigma,
             intercept=True,
-            start=start_time_weights,
             min_decrease=min_decrease,
             max_steps=max_steps,
         )
