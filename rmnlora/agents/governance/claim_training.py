@@ -51,8 +51,6 @@ def train(
     then applied to sentences: held-back copies are scored by their most likely sentence, as the
     detector scores them.
     """
-    from sklearn.linear_model import LogisticRegression
-
     if len(copies) < FOLDS * 2:
         raise ClaimModelError(f"{len(copies)} labelled copies are too few to train on ({FOLDS * 2} at least)")
     texts = [". ".join(t for t in (h, b) if t) or " " for h, b, _ in copies]
@@ -80,12 +78,12 @@ def train(
             )
         held_back = np.zeros(len(copies))
         for k in range(FOLDS):
-            fit = LogisticRegression(C=REGULARISATION_C, class_weight="balanced", max_iter=5000)
+            fit = _regression()
             fit.fit(whole[folds != k], y[folds != k])
             scored = folds[owner] == k
             np.maximum.at(held_back, owner[scored], fit.predict_proba(sentence_vectors[scored])[:, 1])
         threshold, tally = _threshold(held_back, y, targets[severity])
-        fit = LogisticRegression(C=REGULARISATION_C, class_weight="balanced", max_iter=5000)
+        fit = _regression()
         fit.fit(whole, y)
         coef.append(fit.coef_[0])
         intercept.append(fit.intercept_[0])
@@ -105,6 +103,15 @@ def train(
         "families": figures,
     }
     return ClaimModel(families, np.array(coef), np.array(intercept), np.array(thresholds), record)
+
+
+def _regression() -> Any:
+    """One family's regression, solved to a tolerance far below the coefficients' rounding: at
+    lbfgs's default (1e-4) where the solver stops depends on the CPU's floating-point kernels, and
+    a rebuild on another machine differed from the committed file by 7e-4."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=REGULARISATION_C, class_weight="balanced", max_iter=20_000, tol=1e-10)
 
 
 def _threshold(scores: np.ndarray, y: np.ndarray, target: float) -> tuple[float, Tally]:
