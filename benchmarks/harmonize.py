@@ -1,17 +1,20 @@
-"""Harmonizer throughput: N-row Walmart-style CSV → RMIS, against a bare Polars read + Parquet write.
+"""Harmonizer throughput on three exports of the same N rows, each against a bare Polars read + write.
 
 Usage: .venv/bin/python benchmarks/harmonize.py [N] [REPEATS]   (default 5,000,000 rows, 3 repeats)
 
-Two bare baselines run on the same file, alternating with harmonize REPEATS times (the machine's
-load swings, so alternating keeps all sides under similar conditions):
+The exports (all ';'-delimited CSV of the same Walmart-style rows, planted bad rows included):
 
-- ``read_write``: ``pl.read_csv(file).write_parquet(out)`` with Polars' defaults, the plain "bare
-  Polars read + Parquet write" the issue names (it quotes ~2.9M rows/s for it on 2 cores);
-- ``streaming``: ``scan_csv(file).sink_parquet(out)`` with the engine's codec (lz4): Polars'
-  fastest way to do the same, streaming the read into the write on both cores; stricter.
+- ``clean``: plain numbers (money in cents), US dates, in day order, as the example generator writes;
+- ``console``: as a console writes the same rows: every value quoted, CRLF line ends, money as
+  ``"$1,234.56"`` strings in dollars, dates as ``"Nov 01, 2026"``;
+- ``shuffled``: ``clean`` with its rows in random order (an export sorted by campaign or product).
 
-It prints every time, the medians and the median of the per-round ratios harmonize / bare for
-each baseline (goal <= 1.5), and writes benchmarks/results/harmonize.json.
+The bare baseline for each is ``scan_csv(file).sink_parquet(out)`` with the engine's codec (lz4),
+Polars' fastest read + write of the same file (streamed on both cores, inferred types, the bad
+values nulled); for ``clean`` also ``read_csv(file).write_parquet(out)`` with Polars' defaults.
+Rounds alternate harmonize and bare runs, because the machine's load swings. It prints every time,
+the median of the per-round ratios harmonize / bare (goal <= 1.5) and shuffled / clean harmonize
+(goal <= 1.5), and writes benchmarks/results/harmonize.json.
 """
 
 from __future__ import annotations
@@ -28,22 +31,19 @@ from typing import Any
 
 import polars as pl
 
-from rmnlora.agents.harmonizer import harmonize, read_events, shipped_mapping
-from rmnlora.agents.harmonizer.engine import DEFAULT_BATCH_ROWS, EVENTS_COMPRESSION, scan_input
-from rmnlora.agents.harmonizer.sink import EventWriter
+from rmnlora.agents.harmonizer import RetailerMapping, harmonize, shipped_mapping
+from rmnlora.agents.harmonizer.engine import EVENTS_COMPRESSION
 from rmnlora.datagen import generate_exports
 from rmnlora.schemas.harmonize import HarmonizeRequest, HarmonizeSummary
 
 
 def _bare_read_write(source: Path, target: Path) -> float:
-    """``read_csv`` (inferred types; the planted bad values become null) + ``write_parquet``, defaults."""
     started = time.perf_counter()
     pl.read_csv(source, separator=";", ignore_errors=True).write_parquet(target)
     return time.perf_counter() - started
 
 
 def _bare_streaming(source: Path, target: Path) -> float:
-    """``scan_csv`` streamed into ``sink_parquet`` with the engine's codec."""
     started = time.perf_counter()
     pl.scan_csv(source, separator=";", ignore_errors=True).sink_parquet(
         target, compression=EVENTS_COMPRESSION
@@ -51,32 +51,52 @@ def _bare_streaming(source: Path, target: Path) -> float:
     return time.perf_counter() - started
 
 
-def _io_floor(source: Path, events: pl.DataFrame, out: Path) -> float:
-    """harmonize's own streamed CSV read and day-partitioned event writes with no work between them:
-    each batch of raw rows is swapped for as many finished events. What the output contract costs
-    before any parsing, checking or keying."""
+def _harmonize(source: Path, out: Path, mapping: RetailerMapping) -> tuple[float, HarmonizeSummary]:
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    done = 0
-    mapping = shipped_mapping("walmart")
-    assert mapping is not None
-    scan = scan_input(source, mapping)
-    with EventWriter(out, "walmart") as writer:
-        for number, batch in enumerate(scan.collect_batches(chunk_size=DEFAULT_BATCH_ROWS)):
-            writer.write(events.slice(done, batch.height), number)
-            done += batch.height
-    return time.perf_counter() - started
-
-
-def _harmonize(source: Path, out: Path) -> tuple[float, HarmonizeSummary]:
-    shutil.rmtree(out, ignore_errors=True)
-    started = time.perf_counter()
-    summary = harmonize(HarmonizeRequest(inputs=[source], retailer="walmart", out=out))
+    summary = harmonize(HarmonizeRequest(inputs=[source], retailer="walmart", out=out), mapping=mapping)
     return time.perf_counter() - started, summary
+
+
+def _money(cents: pl.Expr) -> pl.Expr:
+    """Cents as a console writes dollars: ``$1,234.56`` (the planted unparseable values stay text)."""
+    value = cents.cast(pl.Int64, strict=False)
+    dollars, rest = value.abs() // 100, (value.abs() % 100).cast(pl.String).str.zfill(2)
+    grouped = (
+        pl.when(dollars >= 1000)
+        .then(pl.format("{},{}", dollars // 1000, (dollars % 1000).cast(pl.String).str.zfill(3)))
+        .otherwise(dollars.cast(pl.String))
+    )
+    text = pl.format("{}${}.{}", pl.when(value < 0).then(pl.lit("-")).otherwise(pl.lit("")), grouped, rest)
+    return pl.when(value.is_null()).then(cents).otherwise(text)
+
+
+def _console_export(clean: Path, target: Path) -> None:
+    frame = pl.read_csv(clean, separator=";", infer_schema=False)
+    day = pl.col("Date").str.to_date("%m/%d/%Y", strict=False)
+    frame = frame.with_columns(
+        pl.when(day.is_null()).then(pl.col("Date")).otherwise(day.dt.strftime("%b %d, %Y")).alias("Date"),
+        _money(pl.col("Ad Spend (cents)")).alias("Ad Spend (cents)"),
+        _money(pl.col("14 Day Attributed Sales (cents)")).alias("14 Day Attributed Sales (cents)"),
+    ).rename({"Ad Spend (cents)": "Ad Spend", "14 Day Attributed Sales (cents)": "14 Day Attributed Sales"})
+    frame.write_csv(target, separator=";", quote_style="always", line_terminator="\r\n")
+
+
+def _console_mapping(clean: RetailerMapping) -> RetailerMapping:
+    columns = {
+        {"Ad Spend (cents)": "Ad Spend", "14 Day Attributed Sales (cents)": "14 Day Attributed Sales"}.get(
+            k, k
+        ): v
+        for k, v in clean.columns.items()
+    }
+    return clean.model_copy(update={"columns": columns, "date_format": "%b %d, %Y", "money_scale": 1.0})
 
 
 def main(rows: int = 5_000_000, repeats: int = 3) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="rmn-bench-harmonize-"))
+    mapping = shipped_mapping("walmart")
+    assert mapping is not None
+    mappings = {"clean": mapping, "console": _console_mapping(mapping), "shuffled": mapping}
     try:
         days, markets = 365, 12
         products = max(1, math.ceil(rows / (days * 3 * markets)))
@@ -85,66 +105,70 @@ def main(rows: int = 5_000_000, repeats: int = 3) -> dict[str, Any]:
             work / "in", seed=1, days=days, markets=markets, products=products, retailers=("walmart",)
         )
         source = Path(truth.retailers["walmart"].files[0])
-        trimmed = work / "walmart.csv"
-        pl.scan_csv(source, separator=";", infer_schema=False).head(rows).sink_csv(trimmed, separator=";")
-        print(
-            f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s "
-            f"({trimmed.stat().st_size / 1e6:.0f} MB)",
-            file=sys.stderr,
+        files = {name: work / f"{name}.csv" for name in mappings}
+        pl.scan_csv(source, separator=";", infer_schema=False).head(rows).sink_csv(
+            files["clean"], separator=";"
         )
-        bares: dict[str, list[float]] = {"read_write": [], "streaming": [], "io_floor": []}
-        harmonize_times: list[float] = []
+        _console_export(files["clean"], files["console"])
+        shuffled = pl.read_csv(files["clean"], separator=";", infer_schema=False)
+        shuffled.sample(fraction=1.0, shuffle=True, seed=7).write_csv(files["shuffled"], separator=";")
+        del shuffled
+        sizes = ", ".join(f"{name} {path.stat().st_size / 1e6:.0f} MB" for name, path in files.items())
+        print(f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s ({sizes})", file=sys.stderr)
+        times: dict[str, list[float]] = {name: [] for name in mappings}
+        bare: dict[str, list[float]] = {name: [] for name in mappings}
+        read_write: list[float] = []
+        summaries: dict[str, HarmonizeSummary] = {}
         for attempt in range(repeats):
-            bares["read_write"].append(_bare_read_write(trimmed, work / "bare.parquet"))
-            took, summary = _harmonize(trimmed, work / "out")
-            harmonize_times.append(took)
-            bares["streaming"].append(_bare_streaming(trimmed, work / "bare.parquet"))
-            events = read_events(work / "out", "walmart").collect()
-            bares["io_floor"].append(_io_floor(trimmed, events, work / "floor"))
-            del events
+            read_write.append(_bare_read_write(files["clean"], work / "bare.parquet"))
+            for name, path in files.items():
+                took, summaries[name] = _harmonize(path, work / "out", mappings[name])
+                times[name].append(took)
+                bare[name].append(_bare_streaming(path, work / "bare.parquet"))
             print(
-                f"round {attempt + 1}/{repeats}: harmonize {took:.2f} s, "
-                f"read_write {bares['read_write'][-1]:.2f} s, streaming {bares['streaming'][-1]:.2f} s, "
-                f"io_floor {bares['io_floor'][-1]:.2f} s",
+                f"round {attempt + 1}/{repeats}: "
+                + ", ".join(f"{n} {times[n][-1]:.2f} s (bare {bare[n][-1]:.2f} s)" for n in mappings)
+                + f", clean read_write {read_write[-1]:.2f} s",
                 file=sys.stderr,
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    took = statistics.median(harmonize_times)
+    totals = {name: summary.totals.model_dump() for name, summary in summaries.items()}
+    assert (
+        totals["shuffled"]["impressions"]
+        == totals["clean"]["impressions"]
+        == totals["console"]["impressions"]
+    )
     result: dict[str, Any] = {
-        "rows": summary.rows_in,
-        "rows_accepted": summary.rows_accepted,
+        "rows": summaries["clean"].rows_in,
         "repeats": repeats,
         "compression": EVENTS_COMPRESSION,
-        "harmonize_s": [round(t, 3) for t in harmonize_times],
-        "median_harmonize_s": round(took, 3),
-        "events_per_s": round(summary.rows_in / took),
-        "baselines": {},
     }
-    for name, times in bares.items():
-        ratios = [h / b for h, b in zip(harmonize_times, times, strict=True)]
-        result["baselines"][name] = {
-            "seconds": [round(t, 3) for t in times],
-            "median_s": round(statistics.median(times), 3),
-            "rows_per_s": round(summary.rows_in / statistics.median(times)),
+    for name in mappings:
+        ratios = [h / b for h, b in zip(times[name], bare[name], strict=True)]
+        took = statistics.median(times[name])
+        result[name] = line = {
+            "harmonize_s": [round(t, 3) for t in times[name]],
+            "median_harmonize_s": round(took, 3),
+            "events_per_s": round(summaries[name].rows_in / took),
+            "rows_accepted": summaries[name].rows_accepted,
+            "bare_streaming_s": [round(t, 3) for t in bare[name]],
             "ratios": [round(r, 3) for r in ratios],
             "ratio": round(statistics.median(ratios), 3),
         }
-    rate = result["events_per_s"]
-    print(f"harmonize: {summary.rows_in:,} rows in {took:.2f} s (median) = {rate:,} events/s")
-    for name in ("read_write", "streaming"):
-        line = result["baselines"][name]
         print(
-            f"bare {name}: {line['median_s']:.2f} s (median) = {line['rows_per_s']:,} rows/s; "
-            f"ratio harmonize / bare {line['ratio']:.2f} (median of {line['ratios']}; goal <= 1.5)"
+            f"{name:8s}: {line['rows_accepted']:,} of {result['rows']:,} rows accepted in {took:.2f} s "
+            f"= {line['events_per_s']:,} events/s; bare streaming {statistics.median(bare[name]):.2f} s; "
+            f"ratio {line['ratio']:.2f} (median of {line['ratios']}; goal <= 1.5)"
         )
-    floor = result["baselines"]["io_floor"]
-    floor_ratios = [f / b for f, b in zip(bares["io_floor"], bares["streaming"], strict=True)]
-    result["io_floor_to_streaming"] = round(statistics.median(floor_ratios), 3)
+    clean_ratios = [h / b for h, b in zip(times["clean"], read_write, strict=True)]
+    result["clean"]["bare_read_write_s"] = [round(t, 3) for t in read_write]
+    result["clean"]["ratio_read_write"] = round(statistics.median(clean_ratios), 3)
+    order = [s / c for s, c in zip(times["shuffled"], times["clean"], strict=True)]
+    result["shuffled_to_clean"] = round(statistics.median(order), 3)
     print(
-        f"I/O floor (harmonize's read + day-partitioned write of the same events, no processing): "
-        f"{floor['median_s']:.2f} s = {result['io_floor_to_streaming']:.2f} x bare streaming; "
-        f"harmonize = {floor['ratio']:.2f} x the floor"
+        f"clean against read_csv + write_parquet: ratio {result['clean']['ratio_read_write']:.2f}; "
+        f"shuffled / in order: {result['shuffled_to_clean']:.2f} (goal <= 1.5)"
     )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(parents=True, exist_ok=True)

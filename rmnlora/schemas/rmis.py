@@ -33,7 +33,9 @@ class RMISEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event_id: str = Field(description="Stable id: hash of retailer + source key, for deduplication.")
+    event_id: int = Field(
+        ge=0, lt=2**64, description="Stable id: 64-bit hash of retailer + source key, for deduplication."
+    )
     event_type: EventType = EventType.PERFORMANCE
     event_date: dt.date
     retailer: str = Field(min_length=1)
@@ -62,7 +64,7 @@ class RMISEvent(BaseModel):
 
 
 RMIS_EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "event_id": pl.String(),
+    "event_id": pl.UInt64(),
     "event_type": pl.String(),
     "event_date": pl.Date(),
     "retailer": pl.String(),
@@ -78,6 +80,9 @@ RMIS_EVENT_SCHEMA: dict[str, pl.DataType] = {
     "units": pl.Int64(),
     "currency": pl.String(),
 }
+
+#: The events column kept out of the files: the partition folder (``retailer=R``) holds it.
+PARTITION_COLUMN = "retailer"
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "retailer": pl.String(),

@@ -1,9 +1,11 @@
-"""Where a harmonized batch goes: accepted events into day partitions, failed rows into quarantine.
+"""Where a harmonized batch goes: accepted events into month partitions, failed rows into quarantine.
 
-Events are written as ``retailer=R/event_date=D/part-<batch>.parquet``. Retailer exports are
-nearly always in day order, so a batch's events for one day are one contiguous run of rows and
-each file is a zero-copy slice; out-of-order rows are gathered per day. Quarantined rows keep
-their source file, row number, reason, a human-readable detail and the raw values as JSON.
+Events are written as ``retailer=R/event_month=YYYY-MM/part-<batch>.parquet``, the retailer kept
+out of the files (the folder says it; ``read_events`` puts it back) and each file's rows in date
+order. Retailer exports are nearly always in day order, so a batch's events for one month are one
+contiguous run of rows and each file is a zero-copy slice; a batch in any other order is sorted
+by date once and then sliced. Quarantined rows keep their source file, row number, reason, a
+human-readable detail and the raw values as JSON.
 """
 
 from __future__ import annotations
@@ -19,20 +21,24 @@ import polars as pl
 
 from rmnlora.agents.harmonizer.core import REASON, SOURCE_FILE, SOURCE_ROW, SRC, accepted_rows, event_id
 from rmnlora.agents.harmonizer.validate import duplicate_detail
-from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA, QuarantineReason
+from rmnlora.schemas.rmis import PARTITION_COLUMN, RMIS_EVENT_SCHEMA, QuarantineReason
 
-#: Parquet codec of the events files. lz4 rather than Polars' default zstd: the unique text event_id
-#: does not compress, and zstd spent ~0.25 s per million rows on it (lz4 files are ~10-20% larger).
+#: Parquet codec of the events files: lz4 encodes ~2x faster than Polars' default zstd here, and the
+#: 64-bit event_id (a hash) does not compress either way (lz4 files are ~10-20% larger).
 EVENTS_COMPRESSION: Literal["lz4", "zstd", "snappy", "uncompressed"] = "lz4"
 DAY = "event_date"
+MONTH = "event_month"
+#: A month folder holding more files than this is merged into one file (``compact_months``): an
+#: export in day order leaves one or two files a month, one far out of order one file per batch.
+MAX_FILES_PER_MONTH = 32
 
 
-def day_folder(events_root: Path, retailer: str, day: dt.date) -> Path:
-    return events_root / f"retailer={retailer}" / f"{DAY}={day.isoformat()}"
+def month_folder(events_root: Path, retailer: str, month: dt.date) -> Path:
+    return events_root / f"retailer={retailer}" / f"{MONTH}={month:%Y-%m}"
 
 
 class EventWriter:
-    """Writes accepted events of one retailer into day partitions under ``events_root``.
+    """Writes accepted events of one retailer into month partitions under ``events_root``.
 
     Files are written on ``threads`` background threads (Polars releases the GIL while it encodes),
     so the next batch is parsed while this one is written; at most ``in_flight`` batches wait,
@@ -63,68 +69,74 @@ class EventWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def write(self, events: pl.DataFrame, batch: int) -> None:
-        """Queue one batch's events (RMIS columns, in RMIS order): one file a day, written in parallel."""
+        """Queue one batch's events (RMIS columns): one file a month, written in parallel."""
         while len(self._pending) >= self._in_flight:
             self._finish(self._pending.popleft())
-        futures = [self._pool.submit(self._write_day, part, day, batch) for day, part in split_by_day(events)]
+        stored = events.drop(PARTITION_COLUMN, strict=False)
+        futures = [
+            self._pool.submit(self._write_month, part, month, batch) for month, part in split_by_month(stored)
+        ]
         self._pending.append(futures)
 
     def _finish(self, futures: list[Future[None]]) -> None:
         for future in futures:
             future.result()
 
-    def _write_day(self, part: pl.DataFrame, day: dt.date, batch: int) -> None:
-        folder = day_folder(self.events_root, self.retailer, day)
+    def _write_month(self, part: pl.DataFrame, month: dt.date, batch: int) -> None:
+        folder = month_folder(self.events_root, self.retailer, month)
         folder.mkdir(parents=True, exist_ok=True)
         part.write_parquet(folder / f"part-{batch:05d}.parquet", compression=EVENTS_COMPRESSION)
 
 
-def compact_days(events_root: Path, retailer: str, *, threads: int = 2) -> int:
-    """Merge each day folder that holds several batch files into one file; returns the folders merged.
+def compact_months(events_root: Path, retailer: str, *, threads: int = 2) -> int:
+    """Merge each month folder holding more than ``MAX_FILES_PER_MONTH`` files into one file, rows in
+    date order (ties in input order); returns the folders merged.
 
-    A sorted export leaves a second file only in the days that straddle two batches; an export
-    sorted by anything else (campaign, product) leaves a file per batch in every day, which
-    readers would pay for on every scan. Rows keep their input order (files are named in batch
-    order, and the merged file takes the first one's name).
+    Only an export far out of day order leaves that many (one file per batch in every month);
+    readers would pay for them on every scan. Fewer are left alone: rewriting a month costs what
+    writing it did, and readers open a few files a month as fast as one.
     """
-    folders = sorted((events_root / f"retailer={retailer}").glob(f"{DAY}=*"))
-    several = [parts for folder in folders if len(parts := sorted(folder.glob("part-*.parquet"))) > 1]
+    folders = sorted((events_root / f"retailer={retailer}").glob(f"{MONTH}=*"))
+    many = [
+        parts
+        for folder in folders
+        if len(parts := sorted(folder.glob("part-*.parquet"))) > MAX_FILES_PER_MONTH
+    ]
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rmn-compact") as pool:
-        list(pool.map(_merge, several))
-    return len(several)
+        list(pool.map(_merge, many))
+    return len(many)
 
 
 def _merge(parts: list[Path]) -> None:
     merged = parts[0].with_suffix(".tmp")
-    pl.read_parquet(parts).write_parquet(merged, compression=EVENTS_COMPRESSION)
+    rows = pl.read_parquet(parts)  # files are named in batch order: this is input order within a day
+    rows.sort(DAY, maintain_order=True).write_parquet(merged, compression=EVENTS_COMPRESSION)
     for part in parts:
         part.unlink()
     merged.rename(parts[0])
 
 
-def split_by_day(events: pl.DataFrame) -> Iterator[tuple[dt.date, pl.DataFrame]]:
-    """The events of each day, in order of first appearance.
+def split_by_month(events: pl.DataFrame) -> Iterator[tuple[dt.date, pl.DataFrame]]:
+    """The events of each month (keyed by its first day), in date order, ties in input order.
 
-    Days that form one run of rows are slices (no copy); a day whose rows are scattered over a few
-    runs is the concatenation of its runs; when rows are thoroughly shuffled (far more runs than
-    days) the frame is partitioned by day instead.
+    Rows already in date order are sliced (no copy); otherwise the batch is sorted by date once
+    (stable) and sliced.
     """
     if events.is_empty():
         return
-    runs = events.get_column(DAY).rle().struct.unnest()
-    runs = runs.with_columns((pl.col("len").cum_sum() - pl.col("len")).alias("offset"))
-    by_day = runs.group_by("value", maintain_order=True).agg("offset", "len")
-    if runs.height > 4 * by_day.height + 64:
-        for (day,), part in events.partition_by(DAY, as_dict=True, maintain_order=True).items():
-            yield day, part  # type: ignore[misc]
-        return
-    for day, offsets, lengths in by_day.iter_rows():
-        slices = [events.slice(offset, length) for offset, length in zip(offsets, lengths, strict=True)]
-        yield day, slices[0] if len(slices) == 1 else pl.concat(slices, rechunk=False)
+    days = events.get_column(DAY)
+    if not days.is_sorted():
+        events = events.sort(DAY, maintain_order=True)
+        days = events.get_column(DAY)
+    runs = days.dt.month_start().rle().struct.unnest()
+    offset = 0
+    for month, length in zip(runs["value"], runs["len"], strict=True):
+        yield month, events.slice(offset, length)
+        offset += length
 
 
 def events_of(frame: pl.DataFrame) -> pl.DataFrame:
-    """The accepted rows of a deduplicated batch, RMIS columns only, with their text event_id."""
+    """The accepted rows of a deduplicated batch, RMIS columns only."""
     columns = [pl.col(name).cast(dtype) for name, dtype in RMIS_EVENT_SCHEMA.items() if name != "event_id"]
     return accepted_rows(frame, [event_id(), *columns])
 

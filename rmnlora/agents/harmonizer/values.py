@@ -65,7 +65,32 @@ def console_number(text: pl.Series, *, decimal_comma: bool = False) -> Parsed:
     (accounting negative), ``-$3.00``, ``1.234,56 \u20ac`` with ``decimal_comma``; blanks written ``--``,
     ``N/A`` or ``-``. Separators must group digits by three as the file's convention does, so
     ``1.234,56`` in a point-decimal file is bad, not 1.23456; a ``%`` is bad (a ratio is not an amount).
+
+    Most cells of a dollar console are ``$12.34`` or ``-$3.00``: without the ``$`` they are plain
+    numbers, which one cast reads. Only the other cells (grouped thousands, codes, accounting
+    negatives, blanks, bad values) take the careful parse, ~8 regex passes a cell.
     """
+    text = text.cast(pl.String)
+    if decimal_comma:
+        return _console_number_careful(text, decimal_comma=True)
+    number = text.str.replace("$", "", literal=True).cast(pl.Float64, strict=False)
+    quick = pl.select(
+        pl.when(pl.lit(text).str.contains(",", literal=True) | number.is_nan() | number.is_infinite())
+        .then(None)
+        .otherwise(number)
+    ).to_series()
+    rest = (quick.is_null() & text.is_not_null()).arg_true()
+    if rest.is_empty():
+        return Parsed(quick, text.is_null(), pl.zeros(text.len(), dtype=pl.Boolean, eager=True))
+    careful = _console_number_careful(text.gather(rest), decimal_comma=False)
+    return Parsed(
+        quick.scatter(rest, careful.value),
+        text.is_null().scatter(rest, careful.blank),
+        pl.zeros(text.len(), dtype=pl.Boolean, eager=True).scatter(rest, careful.bad),
+    )
+
+
+def _console_number_careful(text: pl.Series, *, decimal_comma: bool) -> Parsed:
     frame = pl.DataFrame({"s": text.cast(pl.String)}).lazy()
     s = pl.col("s").str.strip_chars()
     accounting = s.str.contains(r"^\(.*\)$").fill_null(False)

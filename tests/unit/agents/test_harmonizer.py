@@ -25,10 +25,11 @@ from rmnlora.agents.harmonizer import (
     read_events,
     read_quarantine,
     shipped_mapping,
+    sink,
 )
 from rmnlora.agents.harmonizer.engine import default_fx, scan_input
 from rmnlora.agents.harmonizer.mapping import parse_mapping
-from rmnlora.agents.harmonizer.sink import split_by_day
+from rmnlora.agents.harmonizer.sink import split_by_month
 from rmnlora.datagen import GroundTruth, generate_exports
 from rmnlora.schemas.gtin import is_valid_gtin
 from rmnlora.schemas.harmonize import HarmonizeRequest
@@ -85,7 +86,9 @@ def test_events_are_valid_rmis(retailer: str, exports, harmonized) -> None:
     # epoch millis (Amazon) land on the right Pacific-time day, US/EU dates parse to the same days
     days = events["event_date"].unique().sort()
     assert days.min() == truth.start and days.len() == truth.days
-    assert (out / "events" / f"retailer={retailer}" / f"event_date={truth.start.isoformat()}").is_dir()
+    first_month = out / "events" / f"retailer={retailer}" / f"event_month={truth.start:%Y-%m}"
+    stored = pl.read_parquet_schema(next(first_month.glob("*.parquet")))
+    assert "retailer" not in stored and stored["event_id"] == pl.UInt64  # the folder names the retailer
     placements = {i.placement for i in truth.line_items if i.retailer == retailer}
     assert set(events["placement"].unique()) == placements
     assert set(events["market"].unique()) == {m.name for m in truth.markets}
@@ -151,9 +154,12 @@ def _outputs(out: Path, retailer: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     return events, quarantine
 
 
-def test_streamed_batches_equal_one_batch_even_when_duplicates_straddle_them(exports, tmp_path: Path) -> None:
+def test_streamed_batches_equal_one_batch_even_when_duplicates_straddle_them(
+    exports, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """harmonize streams its inputs in batches; a repeat of an event accepted in an earlier batch is
-    still a duplicate, and the outputs do not depend on the batch size."""
+    still a duplicate, and the outputs do not depend on the batch size or on merged month files."""
+    monkeypatch.setattr(sink, "MAX_FILES_PER_MONTH", 4)  # so the 37-row batches crowd every month
     truth, _ = exports
     source = pl.read_csv(truth.retailers["walmart"].files[0], separator=";", infer_schema=False)
     # repeat rows from the start at the very end, so each copy lands in a later batch than its original
@@ -178,14 +184,22 @@ def test_streamed_batches_equal_one_batch_even_when_duplicates_straddle_them(exp
         _outputs(tmp_path / "one", "walmart"), _outputs(tmp_path / "many", "walmart"), strict=True
     ):
         assert left.equals(right)
-    # 15 batches wrote into most days; each day folder is merged back into one file
-    days = list((tmp_path / "many" / "events" / "retailer=walmart").iterdir())
-    assert len(days) == truth.days
-    assert all(len(list(day.iterdir())) == 1 for day in days)
+    # every month got more batch files than the bound, and was merged back into one file
+    months = list((tmp_path / "many" / "events" / "retailer=walmart").iterdir())
+    assert months and all(len(list(month.iterdir())) == 1 for month in months)
+    _assert_months_hold_their_days_in_order(tmp_path / "many")
+
+
+def _assert_months_hold_their_days_in_order(out: Path) -> None:
+    for folder in (out / "events" / "retailer=walmart").iterdir():
+        month = folder.name.removeprefix("event_month=")
+        for file in folder.iterdir():
+            days = pl.read_parquet(file)["event_date"]
+            assert days.is_sorted() and set(days.dt.strftime("%Y-%m")) == {month}
 
 
 def test_shuffled_and_padded_rows_give_the_same_events(exports, tmp_path: Path) -> None:
-    """Days out of order are gathered per day; values padded with blanks parse as the clean ones."""
+    """Days out of order are sorted into their months; values padded with blanks parse as the clean ones."""
     truth, _ = exports
     source = pl.read_csv(truth.retailers["walmart"].files[0], separator=";", infer_schema=False)
     shuffled = source.sample(fraction=1.0, shuffle=True, seed=3)
@@ -199,11 +213,7 @@ def test_shuffled_and_padded_rows_give_the_same_events(exports, tmp_path: Path) 
         out = tmp_path / name
         summary = harmonize(HarmonizeRequest(inputs=[path], retailer="walmart", out=out), batch_rows=97)
         events = read_events(out, "walmart").collect()
-        for folder in (out / "events" / "retailer=walmart").iterdir():
-            day = folder.name.removeprefix("event_date=")
-            files = list(folder.iterdir())
-            assert len(files) == 1
-            assert pl.read_parquet(files[0])["event_date"].unique().cast(pl.String).to_list() == [day]
+        _assert_months_hold_their_days_in_order(out)
         results[name] = (summary.rows_accepted, summary.totals, events.drop("event_id").sort(pl.all()))
     for name in ("shuffled", "padded"):
         accepted, totals, _ = results[name]
@@ -214,17 +224,22 @@ def test_shuffled_and_padded_rows_give_the_same_events(exports, tmp_path: Path) 
     assert results["padded"][2].equals(results["plain"][2])
 
 
-def test_split_by_day_slices_runs_and_gathers_scattered_days() -> None:
-    days = [dt.date(2025, 1, d) for d in (1, 1, 2, 2, 1, 3)]
-    events = pl.DataFrame({"event_date": days, "n": range(6)})
-    parts = {day: part["n"].to_list() for day, part in split_by_day(events)}
-    assert parts == {dt.date(2025, 1, 1): [0, 1, 4], dt.date(2025, 1, 2): [2, 3], dt.date(2025, 1, 3): [5]}
+def test_split_by_month_slices_sorted_rows_and_sorts_the_others_by_day() -> None:
+    days = [dt.date(2025, 1, 30), dt.date(2025, 1, 31), dt.date(2025, 2, 1), dt.date(2025, 3, 5)]
+    events = pl.DataFrame({"event_date": days, "n": range(4)})
+    parts = {month: part["n"].to_list() for month, part in split_by_month(events)}
+    assert parts == {dt.date(2025, 1, 1): [0, 1], dt.date(2025, 2, 1): [2], dt.date(2025, 3, 1): [3]}
     shuffled = pl.DataFrame(
-        {"event_date": [dt.date(2025, 1, 1 + i % 3) for i in range(300)], "n": range(300)}
+        {"event_date": [dt.date(2025, 1 + i % 2, 1 + i % 3) for i in range(300)], "n": range(300)}
     )
-    parts = {day: part["n"].to_list() for day, part in split_by_day(shuffled)}
-    assert parts[dt.date(2025, 1, 2)] == list(range(1, 300, 3))
-    assert list(split_by_day(events.clear())) == []
+    parts = {month: part for month, part in split_by_month(shuffled)}
+    february = parts[dt.date(2025, 2, 1)]
+    assert february["event_date"].is_sorted()
+    # ties keep input order: the rows of Feb 2 are those with i % 2 == 1 and i % 3 == 1, ascending
+    assert february.filter(pl.col("event_date") == dt.date(2025, 2, 2))["n"].to_list() == list(
+        range(1, 300, 6)
+    )
+    assert list(split_by_month(events.clear())) == []
 
 
 _cell = st.one_of(

@@ -13,7 +13,7 @@ from rmnlora.schemas import RMIS_EVENT_SCHEMA, BriefError, RMISEvent, load_brief
 from rmnlora.schemas.tools import export_json_schemas
 
 EVENT = {
-    "event_id": "e1",
+    "event_id": 1,
     "event_date": dt.date(2026, 10, 1),
     "retailer": "walmart",
     "campaign_id": "c1",
