@@ -96,7 +96,7 @@ def mark_duplicates(
 
     This is the one rule that needs every row at once (a shuffle by event_id in a distributed
     engine); the first occurrence in input order is kept. ``key`` may be any column that is
-    one-to-one with event_id (the engine uses the unsigned hash before its cast to text);
+    one-to-one with event_id (the engine passes its hash column, ``_event_hash``);
     ``detail=None`` leaves the detail to be formatted later, for quarantined rows only.
     """
     clean = pl.col(reason).is_null()

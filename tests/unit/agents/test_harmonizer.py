@@ -224,6 +224,21 @@ def test_shuffled_and_padded_rows_give_the_same_events(exports, tmp_path: Path) 
     assert results["padded"][2].equals(results["plain"][2])
 
 
+def test_read_events_reads_an_output_of_the_earlier_day_layout(exports, harmonized, tmp_path: Path) -> None:
+    """An output written before the month layout (day folders, retailer inside the files, event_id as
+    decimal text) reads as the same RMIS events, so an existing output need not be re-harmonized."""
+    out, _ = harmonized
+    events = read_events(out, "walmart").collect()
+    for (day,), part in events.partition_by("event_date", as_dict=True).items():
+        folder = tmp_path / "events" / "retailer=walmart" / f"event_date={day}"
+        folder.mkdir(parents=True)
+        part.with_columns(pl.col("event_id").cast(pl.String)).write_parquet(folder / "part-00000.parquet")
+    old = read_events(tmp_path, "walmart").collect()
+    assert dict(old.schema) == RMIS_EVENT_SCHEMA
+    assert old.sort("event_id").equals(events.sort("event_id"))
+    assert read_events(tmp_path).collect().height == events.height  # every retailer folder
+
+
 def test_split_by_month_slices_sorted_rows_and_sorts_the_others_by_day() -> None:
     days = [dt.date(2025, 1, 30), dt.date(2025, 1, 31), dt.date(2025, 2, 1), dt.date(2025, 3, 5)]
     events = pl.DataFrame({"event_date": days, "n": range(4)})
