@@ -147,9 +147,20 @@ def payment_card_spans(text: str) -> list[Span]:
     return spans
 
 
+# A British or Canadian postcode after a town name or a comma: an address whatever its street is
+# called ("27 Kingsway, London WC2B 6UN"); not a dose ("Vitamin B12 5MG").
+_POSTCODE = re.compile(
+    r"(?:,\s*|\b[A-Z][a-z]+\s+)"
+    r"((?:[A-Z]{1,2}\d[A-Z\d]?\s?(?!\d(?:MG|ML|KG|LB|OZ|GB|MB|CT|PK|MM|CM)\b)\d[ABD-HJLNP-UW-Z]{2}"
+    r"|[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s?\d[ABCEGHJ-NPRSTV-Z]\d))\b"
+)
+
+
 def street_address_spans(text: str) -> list[Span]:
-    """A house number, up to three capitalised name words and a USPS suffix; or a PO box."""
-    return [m.span() for m in _STREET_ADDRESS.finditer(text)]
+    """A house number, up to three capitalised name words and a USPS suffix; a PO box; or a UK or
+    Canadian postcode where an address puts it."""
+    spans = {m.span() for m in _STREET_ADDRESS.finditer(text)} | {m.span(1) for m in _POSTCODE.finditer(text)}
+    return _outermost(spans)
 
 
 def profanity_strong_spans(text: str) -> list[Span]:
