@@ -48,9 +48,9 @@ def test_heldout_split_keeps_its_measured_floor() -> None:
     report = score(load_golden(GOLDEN / "heldout4.yaml"))
     critical, warning = report.severities["critical"], report.severities["warning"]
     assert report.copies >= 300
-    assert critical.recall >= 0.92 and critical.precision >= 0.97
-    assert warning.recall >= 0.87
-    assert report.family_tally("pii_").recall >= 0.98
+    assert critical.recall >= 0.955 and critical.precision >= 0.955
+    assert warning.recall >= 0.89
+    assert report.family_tally("pii_").recall >= 0.97
 
 
 @pytest.mark.parametrize(
