@@ -55,6 +55,46 @@ def _as_text(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.String).str.strip_chars()
 
 
+def export_frame(
+    path: Path,
+    mapping: RetailerMapping,
+    *,
+    row_index: str | None = None,
+    n_rows: int | None = None,
+    truncate_ragged: bool = False,
+) -> pl.LazyFrame:
+    """One export as its mapping's ``format`` reads it, every column: CSV, NDJSON and JSON values as
+    text, Parquet and Excel cells typed as stored. The one place a format is dispatched on: the row
+    count, the streamed read and the ratio sample all read the file through it.
+
+    ``row_index``: a column numbering the data rows from 0; ``n_rows``: only the first rows;
+    ``truncate_ragged``: read a CSV row with too many fields cut to the header's (the engine has
+    already quarantined it).
+    """
+    if mapping.format == "csv":
+        return pl.scan_csv(
+            path,
+            separator=mapping.delimiter,
+            infer_schema=False,
+            row_index_name=row_index,
+            n_rows=n_rows,
+            truncate_ragged_lines=truncate_ragged,
+        )
+    if mapping.format == "parquet":
+        frame = pl.scan_parquet(path, row_index_name=row_index)
+        return frame if n_rows is None else frame.head(n_rows)
+    if mapping.format == "xlsx":
+        table = read_sheet(path, mapping, n_rows=n_rows)
+    elif mapping.format == "json":
+        table = read_json_records(path, n_rows=n_rows)
+    else:
+        names = pl.scan_ndjson(path, infer_schema_length=1000).collect_schema().names()
+        return pl.scan_ndjson(
+            path, schema=dict.fromkeys(names, pl.String), row_index_name=row_index, n_rows=n_rows
+        )
+    return (table if row_index is None else table.with_row_index(row_index)).lazy()
+
+
 def scan_input(
     path: Path,
     mapping: RetailerMapping,
@@ -78,23 +118,7 @@ def scan_input(
     if not path.is_file():
         raise HarmonizeError(f"input {name} does not exist or is not a file")
     try:
-        if mapping.format == "csv":
-            frame = pl.scan_csv(
-                path,
-                separator=mapping.delimiter,
-                infer_schema=False,
-                row_index_name=SOURCE_ROW,
-                truncate_ragged_lines=ragged is not None,
-            )
-        elif mapping.format == "parquet":
-            frame = pl.scan_parquet(path, row_index_name=SOURCE_ROW)
-        elif mapping.format == "xlsx":
-            frame = read_sheet(path, mapping).with_row_index(SOURCE_ROW).lazy()
-        elif mapping.format == "json":
-            frame = read_json_records(path).with_row_index(SOURCE_ROW).lazy()
-        else:
-            names = pl.scan_ndjson(path, infer_schema_length=1000).collect_schema().names()
-            frame = pl.scan_ndjson(path, schema=dict.fromkeys(names, pl.String), row_index_name=SOURCE_ROW)
+        frame = export_frame(path, mapping, row_index=SOURCE_ROW, truncate_ragged=ragged is not None)
         names = frame.collect_schema().names()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise HarmonizeError(f"cannot read {name} as {mapping.format}: {exc}") from exc
@@ -222,17 +246,7 @@ def fx_to_target(usd_per_unit: Mapping[str, float], target: str) -> dict[str, fl
 
 def count_rows(path: Path, mapping: RetailerMapping) -> int:
     """Rows in a raw export, counted independently of the harmonize pipeline."""
-    if mapping.format == "csv":
-        frame = pl.scan_csv(path, separator=mapping.delimiter, infer_schema=False)
-    elif mapping.format == "parquet":
-        frame = pl.scan_parquet(path)
-    elif mapping.format == "xlsx":
-        return read_sheet(path, mapping).height
-    elif mapping.format == "json":
-        return read_json_records(path).height
-    else:
-        frame = pl.scan_ndjson(path, infer_schema_length=1000)
-    return int(frame.select(pl.len()).collect().item())
+    return int(export_frame(path, mapping).select(pl.len()).collect().item())
 
 
 _PARQUET_MAGIC = b"PAR1"
@@ -409,22 +423,8 @@ def mapping_ratio_checks(inputs: list[Path], mapping: RetailerMapping) -> list[R
     checks: list[RatioCheck] = []
     for path in inputs:
         try:
-            if mapping.format == "csv":
-                sample = pl.read_csv(  # a ragged row (quarantined by the run) must not void the checks
-                    path,
-                    separator=mapping.delimiter,
-                    infer_schema=False,
-                    n_rows=RATIO_SAMPLE_ROWS,
-                    truncate_ragged_lines=True,
-                )
-            elif mapping.format == "parquet":
-                sample = pl.read_parquet(path, n_rows=RATIO_SAMPLE_ROWS)
-            elif mapping.format == "xlsx":
-                sample = read_sheet(path, mapping, n_rows=RATIO_SAMPLE_ROWS)
-            elif mapping.format == "json":
-                sample = read_json_records(path, n_rows=RATIO_SAMPLE_ROWS)
-            else:
-                sample = pl.read_ndjson(path, n_rows=RATIO_SAMPLE_ROWS, infer_schema_length=1000)
+            # a ragged row (quarantined by the run) must not void the checks
+            sample = export_frame(path, mapping, n_rows=RATIO_SAMPLE_ROWS, truncate_ragged=True).collect()
         except (pl.exceptions.PolarsError, OSError):
             continue  # the run itself read the file; a sample it cannot re-read checks nothing
         sample = sample.select(pl.all().cast(pl.String))
