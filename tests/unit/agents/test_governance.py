@@ -275,6 +275,10 @@ def test_cli_check_copy_exit_codes_and_json() -> None:
     assert good.exit_code == 0 and json.loads(good.stdout)["passed"] is True
     unknown = runner.invoke(app, ["check-copy", "--retailer", "target", "--headline", "x"])
     assert unknown.exit_code == 2 and "available: amazon, kroger, walmart" in unknown.output
+    # a national brand's own ad names itself: a competitor only when the advertiser is someone else
+    own = ["check-copy", "--retailer", "walmart", "--headline", "Pepsi Zero Sugar", "--cta", "Shop now"]
+    assert runner.invoke(app, own).exit_code == 1
+    assert runner.invoke(app, [*own, "--advertiser", "Pepsi"]).exit_code == 0
 
 
 def test_unusable_copy_fails_even_when_short_enough() -> None:
