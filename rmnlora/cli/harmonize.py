@@ -161,7 +161,12 @@ def harmonize_command(
         f"[green]{summary.retailer}[/green]: {summary.rows_in} rows in, {summary.rows_accepted} accepted, "
         f"{summary.rows_quarantined} quarantined {summary.quarantine_reasons or ''}"
     )
-    console.print(f"totals ({target_currency}): {summary.totals.model_dump()}  → {summary.output}")
+    totals = summary.totals
+    console.print(
+        f"totals: {totals.impressions:,} impressions, {totals.clicks:,} clicks, spend {totals.spend:,.2f} "
+        f"{target_currency}, attributed sales {totals.attributed_sales:,.2f} {target_currency}"
+        f"  → {summary.output}"
+    )
     if summary.products is not None:
         products = summary.products
         colour = "green" if products.coverage == 1 else "yellow"

@@ -254,7 +254,7 @@ def check_copy(copy: AdCopy, packs: list[PolicyPack], *, own_brand: str | None =
     it is dropped (an advertiser comparing its own lines, or naming itself, names no rival).
     """
     result = _check_copy(copy, packs)
-    return result if not own_brand else _without_own_brand_comparisons(result, own_brand)
+    return result if not own_brand else _without_own_brand_comparisons(result, own_brand, copy)
 
 
 def _check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
@@ -339,20 +339,27 @@ def _letters(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", text.lower())
 
 
-def _without_own_brand_comparisons(policy: GovernanceResult, brand: str) -> GovernanceResult:
-    """Drop competitor findings whose compared-with name (the match's last capitalised word, or a
-    gazetteer name as a whole) is the advertiser's own brand: a comparison between its own lines
-    names no rival, and Coca-Cola's ad may say "Coca-Cola"."""
-    own = {_letters(word) for word in re.findall(r"[^\W\d_]{3,}", brand)}
+def _without_own_brand_comparisons(policy: GovernanceResult, brand: str, copy: AdCopy) -> GovernanceResult:
+    """Drop competitor findings whose compared-with name is the advertiser's own brand: a
+    comparison between its own lines names no rival, and Coca-Cola's ad may say "Coca-Cola".
+
+    The name is the run of capitalised words from the match's last one on, read in the copy
+    itself (a comparison pattern stops at the first word of "Nature's Bounty"); it is the brand's
+    when it starts with the whole brand ("Morrowfen Dark" for Morrowfen), not when it merely shares
+    a word with it ("Nature's Bounty" for Nature Made).
+    """
     whole = _letters(brand)
 
     def names_own_brand(violation: Violation) -> bool:
-        if violation.family != "competitor":
+        if violation.family != "competitor" or violation.span is None or violation.field is None or not whole:
             return False
-        names = re.findall(r"\b[A-Z][\w'’&-]*", violation.matched)
-        last = _letters(re.sub(r"['’]s$", "", names[-1])) if names else ""
-        named = _letters(violation.matched)
-        return bool(last and (last in own or last in whole)) or bool(named and named in whole)
+        text = copy.field_text(violation.field)
+        start, end = violation.span
+        capitals = list(re.finditer(r"\b[A-Z][\w'’&-]*", text[start:end]))
+        if not capitals:
+            return False
+        run = re.match(r"[A-Z][\w'’&.-]*(?:\s+[A-Z][\w'’&.-]*)*", text[start + capitals[-1].start() :])
+        return run is not None and _letters(run.group(0)).startswith(whole)
 
     kept = [v for v in policy.violations if not names_own_brand(v)]
     return policy.model_copy(

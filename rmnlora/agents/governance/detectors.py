@@ -150,8 +150,9 @@ def payment_card_spans(text: str) -> list[Span]:
 # A British or Canadian postcode after a town name or a comma: an address whatever its street is
 # called ("27 Kingsway, London WC2B 6UN"); not a dose ("Vitamin B12 5MG").
 _POSTCODE = re.compile(
-    r"(?:,\s*|\b[A-Z][a-z]+\s+)"
-    r"((?:[A-Z]{1,2}\d[A-Z\d]?\s?(?!\d(?:MG|ML|KG|LB|OZ|GB|MB|CT|PK|MM|CM)\b)\d[ABD-HJLNP-UW-Z]{2}"
+    # the house number and street before it, when written ("27 Kingsway, "), and the town
+    r"(?:(\b\d{1,5}[A-Za-z]?\s+(?:[A-Z][\w'’.-]*\s+){0,3}[A-Z][\w'’.-]*,\s*(?:[A-Z][a-z]+\s+)?)|,\s*(?:[A-Z]{2}\s+)?|\b[A-Z][a-z]+\s+)"
+    r"((?:[A-Z]{1,2}\d[A-Z\d]?\s?(?!\d(?:MG|ML|KG|LB|OZ|GB|MB|TB|HD|CT|PK|MM|CM)\b)\d[ABD-HJLNP-UW-Z]{2}"
     r"|[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s?\d[ABCEGHJ-NPRSTV-Z]\d))\b"
 )
 
@@ -159,7 +160,8 @@ _POSTCODE = re.compile(
 def street_address_spans(text: str) -> list[Span]:
     """A house number, up to three capitalised name words and a USPS suffix; a PO box; or a UK or
     Canadian postcode where an address puts it."""
-    spans = {m.span() for m in _STREET_ADDRESS.finditer(text)} | {m.span(1) for m in _POSTCODE.finditer(text)}
+    spans = {m.span() for m in _STREET_ADDRESS.finditer(text)}
+    spans |= {(m.start(1) if m.group(1) else m.start(2), m.end(2)) for m in _POSTCODE.finditer(text)}
     return _outermost(spans)
 
 

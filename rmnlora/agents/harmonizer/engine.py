@@ -510,8 +510,9 @@ def _publish(staging: Path, out: Path, retailer: str) -> None:
 
 
 def read_events(out_dir: Path | str, retailer: str | None = None) -> pl.LazyFrame:
-    """The harmonized RMIS events under ``out_dir`` (its ``events`` folder, or the folder itself),
-    in RMIS columns; per retailer in date order.
+    """The harmonized RMIS events under ``out_dir`` (its ``events`` folder, the folder itself, or
+    one ``retailer=R`` folder), in RMIS columns. Each file's rows are in date order; files are read
+    month by month in batch order, so sort when the order matters.
 
     The retailer comes from its partition folder (the files do not hold it). Outputs of the earlier
     layout (day folders, the retailer inside the files, event_id as decimal text) read the same.
@@ -519,6 +520,10 @@ def read_events(out_dir: Path | str, retailer: str | None = None) -> pl.LazyFram
     root = Path(out_dir)
     if (root / "events").is_dir():
         root = root / "events"
+    if root.name.startswith("retailer="):  # one retailer's partition given directly
+        if retailer is not None and root.name != f"retailer={retailer}":
+            return pl.LazyFrame(schema=RMIS_EVENT_SCHEMA)
+        root, retailer = root.parent, root.name.removeprefix("retailer=")
     if retailer is not None:
         folders = [_partition_dir(root, retailer)]
     else:

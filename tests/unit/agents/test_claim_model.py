@@ -170,3 +170,19 @@ def test_a_body_longer_than_the_model_reads_gets_a_finding_that_says_so() -> Non
         AdCopy(headline="Morning Ridge oats", body="Toasted slowly.", cta="Shop now"), load_packs("walmart")
     )
     assert not any(v.rule_id == "governance:claim_model_partial" for v in short.violations)
+
+
+def test_advice_to_see_a_doctor_is_not_a_claim_but_naming_one_as_endorser_is() -> None:
+    """Found trying the product: the model read 'Talk to your doctor before changing your diet.' as
+    a weight-loss claim (0.99). A caution to consult a professional is allowed for the model rules
+    and the profession pattern alike; the same profession named as an endorser is still critical."""
+    packs = load_packs("walmart")
+    caution = AdCopy(
+        headline="Acme Crunch granola bars",
+        body="Whole grain oats and honey. Talk to your doctor before changing your diet.",
+        cta="Shop now",
+    )
+    assert check_copy(caution, packs).passed
+    endorsed = AdCopy(headline="Acme Crunch, the bar cardiologists keep in their drawers", cta="Shop now")
+    found = {(v.family, v.severity) for v in check_copy(endorsed, packs).violations}
+    assert ("medical_endorsement", "critical") in found

@@ -72,6 +72,48 @@ def test_each_reported_miss_is_caught_at_its_severity(text: str, family: str, se
     assert result.passed == (severity != "critical")
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # advice to consult a professional allows the profession word, not the claim beside it
+        ("Ask your doctor about our clinically proven formula.", {("medical_endorsement", "critical")}),
+        ("Talk to your vet: 9 out of 10 vets recommend our kibble.", {("medical_endorsement", "critical")}),
+        ("Follow the routine dentists use every night.", {("medical_endorsement", "critical")}),
+        # ordinary copy the generalising patterns must leave alone (found in review)
+        ("Thank you, nurses, for everything.", set()),
+        ("Happy Doctors' Day from our bakery!", set()),
+        ("Bring your appetite down to the farmers market.", set()),
+        ("Loved more than Christmas morning.", set()),
+        ("Leaves your floors completely clean.", set()),
+        ("Craft beer for fans aged 21 and over.", set()),
+        ("Put a smile in Mom's basket this Mother's Day.", set()),
+        ("Samsung T7 1TB portable SSD, fast and light.", set()),
+        # and the shapes they were written for
+        ("Soaks up more than Bounty.", {("competitor", "critical")}),
+        ("Visit us at 200 Bay Street, Toronto, ON M5V 3L9.", {("pii_address", "critical")}),
+        ("Drop by 27 Kingsway, London WC2B 6UN.", {("pii_address", "critical")}),
+    ],
+)
+def test_generalising_patterns_catch_their_shapes_and_spare_ordinary_copy(body: str, expected: set) -> None:
+    result = check_copy(
+        AdCopy(headline="Acme Crunch granola", body=body, cta="Shop now"), load_packs("walmart")
+    )
+    assert {(v.family, v.severity) for v in result.violations if v.severity != "info"} == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "advertiser", "passes"),
+    [
+        ("Morrowfen Light vs. Morrowfen Dark: pick yours.", "Morrowfen", True),
+        ("More trusted than Nature's Bounty.", "Nature Made", False),  # shares a word, another brand
+        ("Tastier than Great Grains.", "Great Value", False),
+    ],
+)
+def test_own_brand_exemption_needs_the_whole_brand(body: str, advertiser: str, passes: bool) -> None:
+    copy = AdCopy(headline="Our granola", body=body, cta="Shop now")
+    assert check_copy(copy, load_packs("walmart"), own_brand=advertiser).passed is passes
+
+
 def test_every_span_violation_carries_a_rewrite_without_the_match() -> None:
     copy = AdCopy(
         headline="The #1 bar", body="Call (555) 201-3344 for relief from arthritis pain.", cta="Shop now"

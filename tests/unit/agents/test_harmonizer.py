@@ -237,6 +237,13 @@ def test_read_events_reads_an_output_of_the_earlier_day_layout(exports, harmoniz
     assert dict(old.schema) == RMIS_EVENT_SCHEMA
     assert old.sort("event_id").equals(events.sort("event_id"))
     assert read_events(tmp_path).collect().height == events.height  # every retailer folder
+    # one retailer's folder given directly (as `rmn measure out/events/retailer=walmart` does)
+    assert (
+        read_events(out / "events" / "retailer=walmart")
+        .collect()
+        .sort("event_id")
+        .equals(events.sort("event_id"))
+    )
 
 
 def test_split_by_month_slices_sorted_rows_and_sorts_the_others_by_day() -> None:
