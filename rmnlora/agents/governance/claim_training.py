@@ -54,14 +54,14 @@ def train(
     if len(copies) < FOLDS * 2:
         raise ClaimModelError(f"{len(copies)} labelled copies are too few to train on ({FOLDS * 2} at least)")
     texts = [". ".join(t for t in (h, b) if t) or " " for h, b, _ in copies]
-    whole = embed(texts)
+    whole = embed(texts, cached=False)
     owners: list[int] = []
     pieces: list[str] = []
     for i, (headline, body, _) in enumerate(copies):
         found = copy_sentences(headline, body) or [" "]
         pieces += found
         owners += [i] * len(found)
-    sentence_vectors = embed(pieces)
+    sentence_vectors = embed(pieces, cached=False)
     owner = np.array(owners)
     folds = np.arange(len(copies)) % FOLDS
     families = tuple(CLAIM_FAMILIES)
