@@ -21,7 +21,7 @@ from rmnlora.agents.harmonizer import rules, validate
 from rmnlora.agents.harmonizer.mapping import RetailerMapping
 from rmnlora.agents.harmonizer.products import product_columns
 from rmnlora.agents.harmonizer.rules import COUNT_FIELDS, NUMERIC_FIELDS
-from rmnlora.agents.harmonizer.values import Parsed, date_of_text, parse_date, parse_number
+from rmnlora.agents.harmonizer.values import Parsed, date_of_text, parse_date, parse_number, retry_lost
 from rmnlora.schemas.rmis import RMIS_EVENT_SCHEMA, EventType, QuarantineReason
 
 SOURCE_FILE = "_source_file"
@@ -89,21 +89,6 @@ def event_hash() -> pl.Expr:
     for item in hashes[1:]:
         combined = combined.xor(item)
     return combined
-
-
-def _retry_lost(quick: pl.Series, raw: pl.Series, parse: Callable[[pl.Series], Parsed]) -> Parsed | None:
-    """The careful parse of just the rows the optimistic parse lost (present but null), or None when
-    it lost none. Such rows are padded with whitespace, or bad, or blank; there are few of them."""
-    lost = (quick.is_null() & raw.is_not_null()).arg_true()
-    if lost.is_empty():
-        return None
-    retried = parse(raw.gather(lost))
-    no = pl.zeros(raw.len(), dtype=pl.Boolean, eager=True)
-    return Parsed(
-        quick.scatter(lost, retried.value),
-        raw.is_null().scatter(lost, retried.blank),
-        no.scatter(lost, retried.bad),
-    )
 
 
 def accepted_rows(frame: pl.DataFrame, columns: list[pl.Expr]) -> pl.DataFrame:
@@ -218,7 +203,7 @@ def _parse(staged: _Batch) -> None:
 
     def settle(name: str, parse: Callable[[pl.Series], Parsed]) -> None:
         target, column = f"_p_{name}", sources[name]
-        parsed = _retry_lost(frame[target], frame[column], parse) if target in quick else parse(frame[column])
+        parsed = retry_lost(frame[target], frame[column], parse) if target in quick else parse(frame[column])
         if parsed is None:  # the optimistic parse lost nothing
             staged.blank[name], staged.bad[name] = pl.col(column).is_null(), pl.lit(False)
             return

@@ -79,14 +79,24 @@ def console_number(text: pl.Series, *, decimal_comma: bool = False) -> Parsed:
         .then(None)
         .otherwise(number)
     ).to_series()
-    rest = (quick.is_null() & text.is_not_null()).arg_true()
-    if rest.is_empty():
+    retried = retry_lost(quick, text, lambda rest: _console_number_careful(rest, decimal_comma=False))
+    if retried is None:
         return Parsed(quick, text.is_null(), pl.zeros(text.len(), dtype=pl.Boolean, eager=True))
-    careful = _console_number_careful(text.gather(rest), decimal_comma=False)
+    return retried
+
+
+def retry_lost(quick: pl.Series, raw: pl.Series, parse: Callable[[pl.Series], Parsed]) -> Parsed | None:
+    """The careful parse of just the rows the optimistic parse lost (present but null), or None when
+    it lost none. Such rows are padded with whitespace, or bad, or blank; there are few of them."""
+    lost = (quick.is_null() & raw.is_not_null()).arg_true()
+    if lost.is_empty():
+        return None
+    retried = parse(raw.gather(lost))
+    no = pl.zeros(raw.len(), dtype=pl.Boolean, eager=True)
     return Parsed(
-        quick.scatter(rest, careful.value),
-        text.is_null().scatter(rest, careful.blank),
-        pl.zeros(text.len(), dtype=pl.Boolean, eager=True).scatter(rest, careful.bad),
+        quick.scatter(lost, retried.value),
+        raw.is_null().scatter(lost, retried.blank),
+        no.scatter(lost, retried.bad),
     )
 
 
