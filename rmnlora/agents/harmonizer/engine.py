@@ -33,6 +33,7 @@ from rmnlora.agents.harmonizer.sink import (
     compact_months,
     events_of,
     quarantine_of,
+    retailer_folder,
 )
 from rmnlora.agents.harmonizer.values import console_number
 from rmnlora.schemas.harmonize import HarmonizeRequest, HarmonizeSummary, HarmonizeTotals, RatioCheckResult
@@ -302,10 +303,6 @@ def _checked_row_count(opened: Opened, mapping: RetailerMapping, out: Path) -> i
     return rows
 
 
-def _partition_dir(events_root: Path, retailer: str) -> Path:
-    return events_root / f"retailer={retailer}"
-
-
 def harmonize(
     request: HarmonizeRequest,
     *,
@@ -500,10 +497,10 @@ def _publish(staging: Path, out: Path, retailer: str) -> None:
 
     events_root = out / "events"
     events_root.mkdir(exist_ok=True)
-    target = _partition_dir(events_root, retailer)
+    target = retailer_folder(events_root, retailer)
     if target.exists():
         shutil.rmtree(target)
-    produced = _partition_dir(staging / "events", retailer)
+    produced = retailer_folder(staging / "events", retailer)
     if produced.exists():
         shutil.move(str(produced), str(target))
     merged.replace(existing_path)
@@ -520,19 +517,18 @@ def read_events(out_dir: Path | str, retailer: str | None = None) -> pl.LazyFram
     root = Path(out_dir)
     if (root / "events").is_dir():
         root = root / "events"
-    if root.name.startswith("retailer="):  # one retailer's partition given directly
-        if retailer is not None and root.name != f"retailer={retailer}":
-            return pl.LazyFrame(schema=RMIS_EVENT_SCHEMA)
-        root, retailer = root.parent, root.name.removeprefix("retailer=")
-    if retailer is not None:
-        folders = [_partition_dir(root, retailer)]
+    prefix = f"{PARTITION_COLUMN}="
+    if root.name.startswith(prefix):  # one retailer's partition given directly
+        folders = [root] if retailer is None or root.name == prefix + retailer else []
+    elif retailer is not None:
+        folders = [retailer_folder(root, retailer)]
     else:
-        folders = sorted(root.glob("retailer=*")) if root.is_dir() else []
+        folders = sorted(root.glob(prefix + "*")) if root.is_dir() else []
     scans = []
     for folder in folders:
         files = sorted(folder.glob("*/*.parquet"))
         if files:
-            name = folder.name.removeprefix("retailer=")
+            name = folder.name.removeprefix(prefix)
             scans.append(
                 pl.scan_parquet(files, hive_partitioning=False).select(
                     pl.lit(name, dtype=pl.String).alias(column)

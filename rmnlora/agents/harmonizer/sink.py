@@ -33,8 +33,13 @@ MONTH = "event_month"
 MAX_FILES_PER_MONTH = 32
 
 
+def retailer_folder(events_root: Path, retailer: str) -> Path:
+    """One retailer's partition: the folder that names the column its files leave out."""
+    return events_root / f"{PARTITION_COLUMN}={retailer}"
+
+
 def month_folder(events_root: Path, retailer: str, month: dt.date) -> Path:
-    return events_root / f"retailer={retailer}" / f"{MONTH}={month:%Y-%m}"
+    return retailer_folder(events_root, retailer) / f"{MONTH}={month:%Y-%m}"
 
 
 class EventWriter:
@@ -96,7 +101,7 @@ def compact_months(events_root: Path, retailer: str, *, threads: int = 2) -> int
     readers would pay for them on every scan. Fewer are left alone: rewriting a month costs what
     writing it did, and readers open a few files a month as fast as one.
     """
-    folders = sorted((events_root / f"retailer={retailer}").glob(f"{MONTH}=*"))
+    folders = sorted(retailer_folder(events_root, retailer).glob(f"{MONTH}=*"))
     many = [
         parts
         for folder in folders
